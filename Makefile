@@ -1,0 +1,37 @@
+# regimeforest — two commands: `make run` (weekly retrain on the bundled sample) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+UV     := $(BIN)/uv
+CONFIG ?= configs/demo.yaml
+
+export DO_NOT_TRACK := true
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export MLFLOW_DISABLE_TELEMETRY := true
+export GX_ANALYTICS_ENABLED := false
+
+.PHONY: install run test ui clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.8
+	$(UV) pip sync --quiet --python $(BIN)/python requirements.lock
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $@
+
+run: install  ## install, then run the weekly retrain once on the bundled sample
+	$(BIN)/regimeforest retrain --config $(CONFIG)
+
+test: install  ## install, then run the whole test suite
+	$(BIN)/python -m pytest
+
+ui: install  ## open the MLflow UI on the project's store
+	$(BIN)/regimeforest ui
+
+lock:  ## re-resolve requirements.lock from pyproject.toml and the checked versions
+	$(UV) pip compile pyproject.toml --extra test -c configs/constraints.txt --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache

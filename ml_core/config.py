@@ -1,0 +1,316 @@
+"""Typed, validated configuration profiles.
+
+A profile (``configs/demo.yaml``, ``configs/production.yaml``) is one :class:`Config`. Every stage of
+the pipeline receives the section it needs as a pydantic model, never an untyped dict, so a typo or
+an out-of-range value fails at load time naming the field and the value.
+
+Durations (``purge``, ``embargo``) and bar timeframes (``timeframe``, ``higher_timeframes``) are
+written as pandas offset strings: ``"30m"``, ``"1h"``, ``"4h"``, ``"1d"``, ``"24h"``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "DataConfig",
+    "EnsembleConfig",
+    "FeatureConfig",
+    "ForestSpec",
+    "LabelConfig",
+    "RegimeConfig",
+    "RegistryConfig",
+    "ScheduleConfig",
+    "TuningConfig",
+    "ValidationConfig",
+    "load_config",
+    "parse_duration",
+]
+
+
+class ConfigError(ValueError):
+    """A configuration file or value that cannot be used; the message names field and value."""
+
+
+def parse_duration(value: Any) -> timedelta:
+    """Parse ``"30m"``, ``"4h"``, ``"1d"``, a number of seconds or a timedelta into a timedelta.
+
+    ``"m"`` means minutes (as in pandas ``Timedelta``), never months.
+    """
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return timedelta(seconds=float(value))
+    if isinstance(value, str):
+        try:
+            return pd.Timedelta(value.strip()).to_pytimedelta()
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"not a duration: {value!r} (use e.g. '30m', '4h', '1d')") from exc
+    raise ValueError(f"not a duration: {value!r}")
+
+
+def _positive_duration(value: Any) -> timedelta:
+    td = parse_duration(value)
+    if td <= timedelta(0):
+        raise ValueError(f"must be a positive duration, got {value!r}")
+    return td
+
+
+def _non_negative_duration(value: Any) -> timedelta:
+    td = parse_duration(value)
+    if td < timedelta(0):
+        raise ValueError(f"must not be negative, got {value!r}")
+    return td
+
+
+Timeframe = Annotated[timedelta, BeforeValidator(_positive_duration)]
+Span = Annotated[timedelta, BeforeValidator(_non_negative_duration)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Section):
+    """Where the bars come from and what the quality gate demands of them."""
+
+    path: Path | None = Field(None, description="bars file; None means the bundled 30m BTC sample")
+    timeframe: Timeframe = Field(timedelta(minutes=30), description="base bar length")
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="source column -> canonical name (timestamp, open, ...)"
+    )
+    max_gap_ratio: float = Field(0.01, ge=0.0, le=1.0, description="missing bars / present bars")
+    repair: bool = Field(False, description="sort by time and drop exact duplicate rows, recorded")
+    start: pd.Timestamp | None = None
+    end: pd.Timestamp | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _utc(cls, value: Any) -> pd.Timestamp | None:
+        if value is None:
+            return None
+        ts = pd.Timestamp(value)
+        return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+class FeatureConfig(_Section):
+    """Causal feature set and the higher timeframes fused onto the base bars."""
+
+    higher_timeframes: list[Timeframe] = Field(
+        default_factory=lambda: [timedelta(hours=1), timedelta(hours=4), timedelta(days=1)]
+    )
+    frac_diff_d: float = Field(0.4, gt=0.0, lt=1.0, description="fractional differencing order")
+    frac_diff_window: int = Field(100, ge=10, description="fixed-width fracdiff window in bars")
+    volatility_window: int = Field(48, ge=5, description="bars in the rolling volatility window")
+
+
+class RegimeConfig(_Section):
+    """The 3-state Gaussian HMM fitted on regime-scale bars."""
+
+    n_states: Literal[3] = 3
+    timeframe: Timeframe = Field(timedelta(hours=4), description="bar length the HMM is fitted on")
+    covariance_type: Literal["full", "diag", "spherical"] = "full"
+    n_iter: int = Field(1000, ge=10)
+    tol: float = Field(1e-4, gt=0.0)
+    n_restarts: int = Field(5, ge=1)
+    volatility_window: int = Field(6, ge=2, description="regime bars in the realised-vol feature")
+    min_state_occupancy: float = Field(
+        0.02, ge=0.0, lt=0.34, description="fits where a state holds less of the time are degenerate"
+    )
+
+
+class LabelConfig(_Section):
+    """Triple-barrier labels (volatility-scaled horizontal barriers plus a vertical one)."""
+
+    volatility_span: int = Field(100, ge=2, description="EWM span of the return volatility, bars")
+    take_profit: float = Field(2.0, gt=0.0, description="upper barrier in volatility units")
+    stop_loss: float = Field(2.0, gt=0.0, description="lower barrier in volatility units")
+    max_holding_bars: int = Field(48, ge=1, description="vertical barrier, bars after entry")
+
+
+class ForestSpec(_Section):
+    """One random forest of the ensemble."""
+
+    kind: Literal["classifier", "regressor"]
+    n_estimators: int = Field(100, ge=1)
+    max_depth: int | None = Field(None, ge=1)
+    min_samples_split: int = Field(2, ge=2)
+    min_samples_leaf: int = Field(1, ge=1)
+    max_features: Literal["sqrt", "log2"] | float = "sqrt"
+
+    @field_validator("max_features")
+    @classmethod
+    def _fraction(cls, value: str | float) -> str | float:
+        if isinstance(value, float) and not 0.0 < value <= 1.0:
+            raise ValueError(f"a float max_features must be in (0, 1], got {value}")
+        return value
+
+
+class EnsembleConfig(_Section):
+    """The four forests and the meta-learner that turns them into a signal."""
+
+    entry: ForestSpec = ForestSpec(kind="classifier")
+    position: ForestSpec = ForestSpec(kind="regressor")
+    exit: ForestSpec = ForestSpec(kind="classifier")
+    profit: ForestSpec = ForestSpec(kind="regressor")
+    meta_C: float = Field(1.0, gt=0.0, description="inverse L2 strength of the meta-learner")
+    meta_folds: int = Field(4, ge=2, description="purged folds for out-of-fold meta features")
+    confidence_threshold: float = Field(0.6, ge=0.5, le=1.0)
+    n_jobs: int = Field(-1, description="cores per forest (-1: all)")
+
+    @model_validator(mode="after")
+    def _kinds(self) -> EnsembleConfig:
+        expected = {"entry": "classifier", "position": "regressor", "exit": "classifier",
+                    "profit": "regressor"}
+        for name, kind in expected.items():
+            got = getattr(self, name).kind
+            if got != kind:
+                raise ValueError(f"ensemble.{name}.kind must be {kind!r}, got {got!r}")
+        return self
+
+
+class ValidationConfig(_Section):
+    """Combinatorial purged cross-validation and the backtest conventions."""
+
+    n_groups: int = Field(6, ge=3)
+    n_test_groups: int = Field(2, ge=1)
+    purge: Span = Field(timedelta(hours=24))
+    embargo: Span = Field(timedelta(hours=12))
+    walk_forward_windows: int = Field(51, ge=1)
+    transaction_cost_bps: float = Field(5.0, ge=0.0)
+
+    @model_validator(mode="after")
+    def _k_below_n(self) -> ValidationConfig:
+        if self.n_test_groups >= self.n_groups:
+            raise ValueError(
+                f"n_test_groups must be below n_groups, got n_test_groups={self.n_test_groups}, "
+                f"n_groups={self.n_groups}"
+            )
+        return self
+
+
+class TuningConfig(_Section):
+    """Optuna with HyperbandPruner; the resource is trees grown by warm start."""
+
+    enabled: bool = True
+    n_trials: int = Field(8, ge=1, description="configurations tried per model")
+    tree_step: int = Field(10, ge=1, description="trees added per Hyperband resource step")
+    reduction_factor: int = Field(3, ge=2)
+    cv_folds: int = Field(3, ge=2, description="purged temporal folds in the objective")
+    timeout_seconds: float | None = Field(None, gt=0.0)
+    storage: str | None = Field(None, description="Optuna storage URL; None: SQLite under mlruns/")
+    max_rows: int | None = Field(None, ge=100, description="most recent rows used when tuning")
+
+
+class RegistryConfig(_Section):
+    """MLflow tracking, the registered model and its promotion rule."""
+
+    tracking_uri: str = "sqlite:///mlruns/mlflow.db"
+    experiment: str = "regimeforest"
+    model_name: str = "regimeforest"
+    promotion_metric: str = Field("cv_sharpe_median", description="higher is better")
+    min_improvement: float = Field(0.0, ge=0.0)
+
+
+class ScheduleConfig(_Section):
+    """When the weekly retrain deployment runs."""
+
+    cron: str = "0 0 * * 0"
+    timezone: str = "UTC"
+
+
+class Config(_Section):
+    """One complete profile."""
+
+    profile: str
+    seed: int = 42
+    data: DataConfig = DataConfig()
+    features: FeatureConfig = FeatureConfig()
+    regime: RegimeConfig = RegimeConfig()
+    labels: LabelConfig = LabelConfig()
+    ensemble: EnsembleConfig = EnsembleConfig()
+    validation: ValidationConfig = ValidationConfig()
+    tuning: TuningConfig = TuningConfig()
+    registry: RegistryConfig = RegistryConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+
+    @model_validator(mode="after")
+    def _timeframes(self) -> Config:
+        base = self.data.timeframe
+        for tf in [*self.features.higher_timeframes, self.regime.timeframe]:
+            if tf <= base or tf % base:
+                raise ValueError(
+                    f"higher timeframes must be whole multiples of data.timeframe={base}, got {tf}"
+                )
+        return self
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration in {source}:"]
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "<root>"
+        value = err.get("input")
+        shown = "" if isinstance(value, dict) else f" = {value!r}"
+        lines.append(f"  {field}{shown}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
+    """Read a YAML profile and validate it.
+
+    Parameters
+    ----------
+    path : str or Path
+        The YAML file.
+    overrides : dict, optional
+        Nested values applied on top of the file (e.g. ``{"data": {"path": "bars.csv"}}``).
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing, is not YAML, or a field is invalid; the message names every
+        offending field with its value.
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping at the top level, got {type(raw).__name__}")
+    merged = _merge(raw, overrides or {})
+    try:
+        return Config.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, str(path))) from exc
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out

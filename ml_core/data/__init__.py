@@ -1,0 +1,29 @@
+"""Bars: loading CSV/Parquet/Feather into the canonical schema, the bundled sample, resampling.
+
+The canonical bar frame has a UTC ``DatetimeIndex`` named ``timestamp`` (the bar's *open* time) and
+float columns ``open, high, low, close, volume``. :func:`load_bars` keeps the file's row order so
+the quality gate can name rows as they stand in the file; :func:`as_bars` indexes a frame that has
+passed the gate.
+"""
+
+from ml_core.data._loading import (
+    CANONICAL_COLUMNS,
+    BarsSchemaError,
+    as_bars,
+    load_bars,
+)
+from ml_core.data._repair import RepairLog, repair_bars
+from ml_core.data._resample import resample_ohlcv
+from ml_core.data._sample import load_sample_bars, sample_bars_path
+
+__all__ = [
+    "CANONICAL_COLUMNS",
+    "BarsSchemaError",
+    "RepairLog",
+    "as_bars",
+    "load_bars",
+    "load_sample_bars",
+    "repair_bars",
+    "resample_ohlcv",
+    "sample_bars_path",
+]
