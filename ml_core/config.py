@@ -10,6 +10,7 @@ written as pandas offset strings: ``"30m"``, ``"1h"``, ``"4h"``, ``"1d"``, ``"24
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -58,7 +59,9 @@ def parse_duration(value: Any) -> timedelta:
         return timedelta(seconds=float(value))
     if isinstance(value, str):
         try:
-            return pd.Timedelta(value.strip()).to_pytimedelta()
+            # pandas deprecates a lower-case "d" for days; accept it as users write it.
+            text = re.sub(r"(?<=\d)d$", "D", value.strip())
+            return pd.Timedelta(text).to_pytimedelta()
         except (ValueError, TypeError) as exc:
             raise ValueError(f"not a duration: {value!r} (use e.g. '30m', '4h', '1d')") from exc
     raise ValueError(f"not a duration: {value!r}")
@@ -143,6 +146,10 @@ class LabelConfig(_Section):
     take_profit: float = Field(2.0, gt=0.0, description="upper barrier in volatility units")
     stop_loss: float = Field(2.0, gt=0.0, description="lower barrier in volatility units")
     max_holding_bars: int = Field(48, ge=1, description="vertical barrier, bars after entry")
+    cusum_threshold: float | None = Field(
+        None, gt=0.0, description="sample events with a symmetric CUSUM filter at this many "
+        "volatility units (AFML 2.5.2.1); None: an event at every bar"
+    )
 
 
 class ForestSpec(_Section):

@@ -1,0 +1,60 @@
+"""The weekly retrain DAG: validate -> features -> regime -> labels -> tune -> train -> CPCV ->
+register -> promote. Only wiring lives here; every step is a task in ``tasks/``."""
+
+import tempfile
+from pathlib import Path
+
+from prefect import flow
+
+from ml_core.data import as_bars
+from tasks.data import data_source, frame_hash, load_data, resolve_profile, select_span
+from tasks.features import build_features, fit_regime
+from tasks.labels import make_training_set
+from tasks.publish import (log_quality, log_regime, log_run_inputs, log_training, promote_model,
+                           register_model)
+from tasks.quality import require_passed, validate_data
+from tasks.registry import Tracker, tracked_run
+from tasks.summary import RetrainSummary
+from tasks.training import cross_validate, train_ensemble
+from tasks.tuning import tune_models, tuned_ensemble_config
+
+DEFAULT_CONFIG = "configs/demo.yaml"
+
+
+@flow(name="weekly-retrain", log_prints=True)
+def weekly_retrain(config_path: str = DEFAULT_CONFIG, data: str | None = None,
+                   tracking_uri: str | None = None,
+                   columns: dict[str, str] | None = None) -> RetrainSummary:
+    """Retrain, validate, register and (if it beats the champion) promote the ensemble."""
+    config = resolve_profile(config_path, data, tracking_uri, columns)
+    tracker = Tracker(config.registry.tracking_uri)
+    source = data_source(config)
+    with tracked_run(tracker, config.registry.experiment, f"retrain-{config.profile}",
+                     {"profile": config.profile, "data.source": str(source)}) as run_id:
+        frame, repairs = load_data(config)
+        data_hash = frame_hash(frame)
+        log_run_inputs(tracker, run_id, config, data_hash, repairs)
+        with tempfile.TemporaryDirectory() as docs:
+            report = validate_data(frame, timeframe=config.data.timeframe, source=str(source),
+                                   max_gap_ratio=config.data.max_gap_ratio, docs_dir=Path(docs),
+                                   raise_on_failure=False)
+            log_quality(tracker, run_id, report)
+        require_passed(report)
+
+        bars = select_span(as_bars(frame), config)
+        features = build_features(bars, config)
+        regime, regime_features, persistence = fit_regime(bars, config)
+        log_regime(tracker, run_id, bars["close"], regime, regime_features, persistence)
+        dataset = make_training_set(bars, features.join(regime_features), config)
+
+        tuned = tune_models(dataset, config, data_hash)
+        ensemble_config = tuned_ensemble_config(config, tuned)
+        pipeline = train_ensemble(dataset, regime, ensemble_config, config,
+                                  {"data_hash": data_hash, "run_id": run_id})
+        cv_report = cross_validate(dataset, ensemble_config, config)
+        cv_summary = log_training(tracker, run_id, dataset, tuned, pipeline, cv_report)
+        score = cv_summary[config.registry.promotion_metric]
+        version = register_model(tracker, run_id, pipeline, score, config, data_hash)
+    decision = promote_model(tracker, run_id, version, score, config)
+    return RetrainSummary.collect(config, tracker, run_id, report, dataset, persistence,
+                                  cv_summary, decision)

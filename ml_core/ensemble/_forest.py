@@ -1,0 +1,57 @@
+"""One random forest of the ensemble, built from its :class:`~ml_core.config.ForestSpec`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+from ml_core.config import ForestSpec
+
+__all__ = ["build_forest"]
+
+
+def build_forest(
+    spec: ForestSpec, random_state: int | None, n_jobs: int = 1, **overrides: Any
+) -> RandomForestClassifier | RandomForestRegressor:
+    """Build an unfitted random forest as ``spec`` describes it.
+
+    Classifiers use ``class_weight="balanced_subsample"``: class imbalance (take-profit hits are
+    usually the minority) is handled by reweighting the classes inside every bootstrap sample,
+    not by resampling rows, so the event order and the purging of the cross-validation stay intact.
+
+    Parameters
+    ----------
+    spec : ForestSpec
+        ``kind`` (``"classifier"`` or ``"regressor"``), ``n_estimators``, ``max_depth``,
+        ``min_samples_split``, ``min_samples_leaf``, ``max_features``.
+    random_state : int or None
+        Seed of the forest's bootstraps and feature draws; None is not reproducible.
+    n_jobs : int, default 1
+        Cores used to grow and apply the trees (-1: all).
+    **overrides
+        Any other :class:`~sklearn.ensemble.RandomForestClassifier` /
+        :class:`~sklearn.ensemble.RandomForestRegressor` parameter, applied last (e.g.
+        ``warm_start=True`` for tuning by trees grown).
+
+    Returns
+    -------
+    RandomForestClassifier or RandomForestRegressor
+    """
+    if not isinstance(spec, ForestSpec):
+        raise TypeError(f"`spec` must be a ForestSpec, got `spec={spec!r}`")
+    params: dict[str, Any] = {
+        "n_estimators": spec.n_estimators,
+        "max_depth": spec.max_depth,
+        "min_samples_split": spec.min_samples_split,
+        "min_samples_leaf": spec.min_samples_leaf,
+        "max_features": spec.max_features,
+        "random_state": random_state,
+        "n_jobs": n_jobs,
+    }
+    if spec.kind == "classifier":
+        params["class_weight"] = "balanced_subsample"
+        params.update(overrides)
+        return RandomForestClassifier(**params)
+    params.update(overrides)
+    return RandomForestRegressor(**params)

@@ -1,0 +1,13 @@
+"""Out-of-sample evaluation of the ensemble: CPCV splits, backtest paths and trade returns.
+
+:func:`evaluate_cpcv` fits a fresh ensemble per combinatorial purged split, scores the forests and
+the signal on the test events, and recombines the test groups into backtest paths
+(:class:`CVReport`); :func:`trade_returns` is the per-event return convention (costs on entry and
+exit).
+"""
+
+from ml_core.evaluation._cpcv import evaluate_cpcv
+from ml_core.evaluation._report import CVReport
+from ml_core.evaluation._returns import trade_returns
+
+__all__ = ["CVReport", "evaluate_cpcv", "trade_returns"]

@@ -1,0 +1,62 @@
+"""The result of a combinatorial purged cross-validation of the ensemble."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["CVReport"]
+
+_PATH_LEVEL = {"sharpe", "max_drawdown"}  # split-level columns also summarised over paths
+
+
+@dataclass
+class CVReport:
+    """Per-split and per-path out-of-sample results of :func:`evaluate_cpcv`.
+
+    Attributes
+    ----------
+    splits : pandas.DataFrame
+        One row per CPCV split (index ``split``): ``entry_accuracy/precision/recall``,
+        ``position_r2/rmse``, ``exit_accuracy/precision/recall``, ``profit_r2/rmse`` (forest
+        outputs vs targets; classifiers at probability 0.5), ``ensemble_accuracy`` (signal
+        direction vs the sign of the realised return on non-HOLD rows; NaN without trades),
+        ``sharpe`` and ``max_drawdown`` of the split's trade returns, ``n_trades``, ``n_train``,
+        ``n_test``.
+    paths : pandas.DataFrame
+        One row per backtest path (index ``path``): ``sharpe``, ``sortino``, ``max_drawdown``,
+        ``hit_rate``, ``n_trades``, ``n_events``.
+    path_returns : dict[int, pandas.Series]
+        Out-of-sample trade returns of each path, one per event, in time order.
+    """
+
+    splits: pd.DataFrame
+    paths: pd.DataFrame
+    path_returns: dict[int, pd.Series] = field(repr=False)
+
+    def summary(self) -> dict[str, float]:
+        """Flat metrics for logging and promotion.
+
+        - ``cv_<metric>``: mean over splits of every split column (NaN-skipping), except
+          ``sharpe`` and ``max_drawdown``, whose split means are ``cv_split_sharpe`` and
+          ``cv_split_max_drawdown`` so they are not confused with the path statistics;
+        - ``cv_sharpe_median``, ``cv_sharpe_mean``, ``cv_sharpe_std`` (ddof=1; 0.0 with one path),
+          ``cv_max_drawdown_median``, ``cv_sortino_median``, ``cv_hit_rate_median`` over paths;
+        - ``cv_n_splits``, ``cv_n_paths``.
+        """
+        out: dict[str, float] = {}
+        for col in self.splits.columns:
+            key = f"cv_split_{col}" if col in _PATH_LEVEL else f"cv_{col}"
+            out[key] = float(self.splits[col].astype(float).mean())
+        sharpe = self.paths["sharpe"].to_numpy(dtype=float)
+        out["cv_sharpe_median"] = float(np.median(sharpe))
+        out["cv_sharpe_mean"] = float(np.mean(sharpe))
+        out["cv_sharpe_std"] = float(np.std(sharpe, ddof=1)) if sharpe.size > 1 else 0.0
+        out["cv_max_drawdown_median"] = float(self.paths["max_drawdown"].median())
+        out["cv_sortino_median"] = float(self.paths["sortino"].median())
+        out["cv_hit_rate_median"] = float(self.paths["hit_rate"].median())
+        out["cv_n_splits"] = float(len(self.splits))
+        out["cv_n_paths"] = float(len(self.paths))
+        return out

@@ -1,0 +1,135 @@
+"""Compute the causal feature matrix of a bar frame."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+
+from ml_core.config import FeatureConfig
+from ml_core.features._context import BarContext
+from ml_core.features._join import join_higher_timeframe
+from ml_core.features._registry import PlannedColumn, plan_columns
+from ml_core.features._spec import CrossTimeframeDefinition, timeframe_label
+
+_OHLCV = ("open", "high", "low", "close", "volume")
+
+
+def compute_features(
+    bars: pd.DataFrame, config: FeatureConfig, base_timeframe: timedelta
+) -> pd.DataFrame:
+    """The feature matrix of ``bars``: base, higher-timeframe and cross-timeframe features.
+
+    Pure and causal: row ``t`` uses bars with open time ``<= t`` only (bar ``t`` itself is
+    complete at decision time, its close). Higher-timeframe features are computed on
+    :func:`ml_core.data.resample_ohlcv` bars and joined with :func:`join_higher_timeframe`, so
+    a 4-hour value reaches the base bars only from the bar whose close completes the 4 hours.
+    No value is normalised with statistics of the whole series.
+
+    Parameters
+    ----------
+    bars : pandas.DataFrame of shape (n_bars, >= 5)
+        Canonical bars: UTC ``DatetimeIndex`` of open times (sorted, unique, spaced at least
+        ``base_timeframe`` apart), finite float columns ``open, high, low, close, volume`` with
+        positive prices and non-negative volume. Other columns are ignored.
+    config : FeatureConfig
+        Windows, fracdiff settings and the higher timeframes.
+    base_timeframe : timedelta
+        Length of one base bar; every higher timeframe must be a whole multiple of it.
+
+    Returns
+    -------
+    pandas.DataFrame of shape (n_bars, n_features)
+        Index ``bars.index``; float64 columns named and ordered as
+        :func:`feature_names` ``(config, base_timeframe)``. NaN while a feature warms up (see
+        :attr:`FeatureSpec.lookback`), finite afterwards.
+
+    Raises
+    ------
+    ValueError
+        When ``bars`` is malformed, a higher timeframe is not a multiple of ``base_timeframe``,
+        or ``bars`` is shorter than the longest lookback (the message names that feature and the
+        bars it needs).
+    """
+    plan = plan_columns(config, base_timeframe)
+    _check_bars(bars, base_timeframe)
+    _check_length(bars, plan)
+
+    values: dict[str, np.ndarray] = {}
+    base_ctx = BarContext(bars, config, base_timeframe)
+    base_label = timeframe_label(base_timeframe)
+    for column in plan:
+        if column.timeframe is None and not isinstance(column.definition,
+                                                       CrossTimeframeDefinition):
+            values[column.spec.name] = column.definition.compute(base_ctx)
+    by_timeframe = {base_label: pd.DataFrame(values, index=bars.index)}
+
+    higher = list(dict.fromkeys(c.timeframe for c in plan if c.timeframe is not None))
+    for tf in higher:
+        from ml_core.data import resample_ohlcv
+
+        htf_bars = resample_ohlcv(bars, tf, base_timeframe)
+        ctx = BarContext(htf_bars, config, tf)
+        columns = [c for c in plan if c.timeframe == tf]
+        htf_values = pd.DataFrame(
+            {c.definition.name: c.definition.compute(ctx) for c in columns}, index=htf_bars.index
+        )
+        joined = join_higher_timeframe(bars.index, htf_values)
+        by_timeframe[timeframe_label(tf)] = joined
+        for c in columns:
+            values[c.spec.name] = joined[c.definition.name].to_numpy()
+
+    for column in plan:
+        if isinstance(column.definition, CrossTimeframeDefinition):
+            values[column.spec.name] = column.definition.compute(by_timeframe)
+
+    out = pd.DataFrame(
+        {c.spec.name: np.asarray(values[c.spec.name], dtype=np.float64) for c in plan},
+        index=bars.index,
+    )
+    return out
+
+
+def _check_bars(bars: pd.DataFrame, base_timeframe: timedelta) -> None:
+    if not isinstance(bars, pd.DataFrame):
+        raise TypeError(f"`bars` must be a pandas.DataFrame, got {type(bars).__name__}")
+    missing = [c for c in _OHLCV if c not in bars.columns]
+    if missing:
+        raise ValueError(f"`bars` lacks columns {missing} (has {list(bars.columns)})")
+    if not isinstance(bars.index, pd.DatetimeIndex):
+        raise ValueError(
+            f"`bars` must be indexed by bar open time (DatetimeIndex), got "
+            f"{type(bars.index).__name__}"
+        )
+    if not (bars.index.is_monotonic_increasing and bars.index.is_unique):
+        raise ValueError("`bars` index must be sorted ascending and unique")
+    if len(bars) > 1:
+        spacing = (bars.index[1:] - bars.index[:-1]).min()
+        if spacing < base_timeframe:
+            raise ValueError(
+                f"`bars` has bars {spacing} apart, less than "
+                f"`base_timeframe={timeframe_label(base_timeframe)}`"
+            )
+    for column in _OHLCV:
+        data = bars[column].to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(data) | ((data <= 0) if column != "volume" else (data < 0))
+        if bad.any():
+            first = bars.index[int(np.flatnonzero(bad)[0])]
+            rule = "finite and >= 0" if column == "volume" else "finite and > 0"
+            raise ValueError(
+                f"`bars[{column!r}]` must be {rule}; {int(bad.sum())} values are not, the first "
+                f"at {first} (run the data quality gate / repair first)"
+            )
+
+
+def _check_length(bars: pd.DataFrame, plan: list[PlannedColumn]) -> None:
+    longest = max(plan, key=lambda c: c.base_bars_needed)
+    if len(bars) < longest.base_bars_needed:
+        spec = longest.spec
+        raise ValueError(
+            f"`bars` has {len(bars)} rows, fewer than feature `{spec.name}` needs: "
+            f"{longest.base_bars_needed} base bars (lookback {spec.lookback} bars of "
+            f"{spec.timeframe}); pass more history or drop its timeframe from "
+            f"`higher_timeframes`"
+        )

@@ -1,0 +1,19 @@
+"""The fitted pipeline: features + filtered regimes + ensemble, and its pickle-free persistence.
+
+:class:`RegimeForestPipeline` is what a registered model version holds and what the live predictor
+and ``regimeforest features --model`` apply: fitted state only (HMM parameters, forests,
+meta-learner), never refitted at prediction time.
+"""
+
+from ml_core.pipeline._dataset import TrainingSet, assemble_training_set, make_events
+from ml_core.pipeline._persistence import load_pipeline, save_pipeline
+from ml_core.pipeline._pipeline import RegimeForestPipeline
+
+__all__ = [
+    "RegimeForestPipeline",
+    "TrainingSet",
+    "assemble_training_set",
+    "load_pipeline",
+    "make_events",
+    "save_pipeline",
+]

@@ -1,0 +1,76 @@
+"""Join features and triple-barrier labels into the rows the forests train on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ml_core.config import LabelConfig
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """Events with complete features and labels.
+
+    Attributes
+    ----------
+    X : pandas.DataFrame
+        Features at each event start ``t0`` (index), no NaN.
+    targets : pandas.DataFrame
+        Columns ``entry, position, exit, profit`` (see :func:`ml_core.labeling.make_targets`).
+    events : pandas.DataFrame
+        ``t1, ret, barrier, vol, holding_bars`` for the same rows.
+    n_dropped_warmup : int
+        Events dropped because a feature was still warming up (NaN) at ``t0``.
+    """
+
+    X: pd.DataFrame
+    targets: pd.DataFrame
+    events: pd.DataFrame
+    n_dropped_warmup: int
+
+    @property
+    def t1(self) -> pd.Series:
+        return self.events["t1"]
+
+    def tail(self, n: int) -> TrainingSet:
+        """The most recent ``n`` events (for budgets that tune on recent data only)."""
+        return TrainingSet(self.X.iloc[-n:], self.targets.iloc[-n:], self.events.iloc[-n:],
+                           self.n_dropped_warmup)
+
+
+def make_events(bars: pd.DataFrame, config: LabelConfig) -> pd.DataFrame:
+    """Sample event starts (CUSUM when configured) and label them with triple barriers."""
+    from ml_core.labeling import triple_barrier_events
+    from ml_core.labeling._cusum import cusum_events
+
+    events = triple_barrier_events(bars, config)
+    if config.cusum_threshold is not None:
+        log_vol = np.log(bars["close"]).diff().ewm(
+            span=config.volatility_span, min_periods=config.volatility_span).std()
+        sampled = cusum_events(bars["close"], config.cusum_threshold * log_vol)
+        events = events.loc[events.index.intersection(sampled)]
+    return events
+
+
+def assemble_training_set(
+    features: pd.DataFrame, events: pd.DataFrame, config: LabelConfig
+) -> TrainingSet:
+    """Align features with events; drop (and count) events whose features are still warming up.
+
+    Features at ``t0`` use bars up to and including ``t0``; labels start after ``t0``'s close.
+    """
+    from ml_core.labeling import make_targets
+
+    X = features.reindex(events.index)
+    complete = X.notna().all(axis=1).to_numpy()
+    if not complete.any():
+        raise ValueError(
+            f"no event has a complete feature row: {len(events)} events, all inside the feature "
+            f"warm-up; supply more bars"
+        )
+    events = events.loc[complete]
+    targets = make_targets(events, config)
+    return TrainingSet(X.loc[complete], targets, events, int((~complete).sum()))

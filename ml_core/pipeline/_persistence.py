@@ -1,0 +1,179 @@
+"""Save and load a :class:`RegimeForestPipeline` without pickle.
+
+Pickle loading runs arbitrary code, so a model directory holds only:
+
+- ``manifest.json``: format version, feature columns, metadata, the ensemble's parameters and the
+  kind of every learned attribute;
+- ``config.json``: the validated profile;
+- ``regime.json``: the HMM parameters (:meth:`RegimeHMM.to_dict`);
+- ``ensemble/*.skops``: forests and the meta-learner in skops' format, loaded only when every type
+  it contains is on an allow-list of scikit-learn and numpy types;
+- ``ensemble/*.parquet``: learned tables (out-of-fold predictions, coefficients).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from ml_core.config import Config
+from ml_core.pipeline._pipeline import RegimeForestPipeline
+
+FORMAT_VERSION = 1
+_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.", "collections.OrderedDict")
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "model_dump"):
+        return {"__pydantic__": type(value).__name__, "value": value.model_dump(mode="json")}
+    if isinstance(value, (np.generic,)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return {"__ndarray__": value.tolist(), "dtype": str(value.dtype)}
+    if isinstance(value, pd.Timedelta) or hasattr(value, "total_seconds"):
+        return {"__timedelta_s__": value.total_seconds()}
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _from_jsonable(value: Any) -> Any:
+    from datetime import timedelta
+
+    from ml_core import config as cfg
+
+    if isinstance(value, dict):
+        if "__pydantic__" in value:
+            return getattr(cfg, value["__pydantic__"]).model_validate(value["value"])
+        if "__ndarray__" in value:
+            return np.asarray(value["__ndarray__"], dtype=value["dtype"])
+        if "__timedelta_s__" in value:
+            return timedelta(seconds=value["__timedelta_s__"])
+        return {k: _from_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_jsonable(v) for v in value]
+    return value
+
+
+def _dump_skops(obj: Any, path: Path) -> None:
+    import skops.io as sio
+
+    sio.dump(obj, path, compression=8)
+
+
+def _load_skops(path: Path) -> Any:
+    import skops.io as sio
+
+    untrusted = sio.get_untrusted_types(file=path)
+    refused = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
+    if refused:
+        raise ValueError(f"{path}: refusing to load types outside the allow-list: {refused}")
+    return sio.load(path, trusted=untrusted)
+
+
+def _save_ensemble(ensemble: BaseEstimator, directory: Path) -> dict[str, Any]:
+    directory.mkdir(parents=True, exist_ok=True)
+    attrs: dict[str, Any] = {}
+    for name, value in vars(ensemble).items():
+        if not name.endswith("_") or name.startswith("_"):
+            continue
+        if isinstance(value, dict) and value and all(
+            isinstance(v, BaseEstimator) for v in value.values()
+        ):
+            for key, est in value.items():
+                _dump_skops(est, directory / f"{name}{key}.skops")
+            attrs[name] = {"kind": "estimators", "keys": list(value)}
+        elif isinstance(value, BaseEstimator):
+            _dump_skops(value, directory / f"{name}.skops")
+            attrs[name] = {"kind": "estimator"}
+        elif isinstance(value, pd.DataFrame):
+            value.to_parquet(directory / f"{name}.parquet")
+            attrs[name] = {"kind": "frame"}
+        elif isinstance(value, pd.Series):
+            value.to_frame(name=value.name or "value").to_parquet(directory / f"{name}.parquet")
+            attrs[name] = {"kind": "series", "name": value.name}
+        else:
+            attrs[name] = {"kind": "json", "value": _jsonable(value)}
+    return {
+        "class": f"{type(ensemble).__module__}:{type(ensemble).__qualname__}",
+        "params": _jsonable(ensemble.get_params(deep=False)),
+        "attributes": attrs,
+    }
+
+
+def _load_ensemble(spec: dict[str, Any], directory: Path) -> BaseEstimator:
+    from ml_core.ensemble import RegimeForestEnsemble
+
+    if spec["class"].split(":")[-1] != RegimeForestEnsemble.__qualname__:
+        raise ValueError(f"unknown ensemble class {spec['class']!r}")
+    ensemble = RegimeForestEnsemble(**_from_jsonable(spec["params"]))
+    for name, info in spec["attributes"].items():
+        kind = info["kind"]
+        if kind == "estimators":
+            value: Any = {k: _load_skops(directory / f"{name}{k}.skops") for k in info["keys"]}
+        elif kind == "estimator":
+            value = _load_skops(directory / f"{name}.skops")
+        elif kind == "frame":
+            value = pd.read_parquet(directory / f"{name}.parquet")
+        elif kind == "series":
+            frame = pd.read_parquet(directory / f"{name}.parquet")
+            value = frame.iloc[:, 0].rename(info["name"])
+        else:
+            value = _from_jsonable(info["value"])
+        setattr(ensemble, name, value)
+    return ensemble
+
+
+def save_pipeline(pipeline: RegimeForestPipeline, directory: str | Path) -> Path:
+    """Write ``pipeline`` into ``directory`` (created; must be empty or absent)."""
+    directory = Path(directory)
+    if directory.exists() and any(directory.iterdir()):
+        raise FileExistsError(f"`directory` must be empty or absent, got {directory}")
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.json").write_text(pipeline.config.model_dump_json(indent=2))
+    (directory / "regime.json").write_text(json.dumps(pipeline.regime.to_dict(), indent=2))
+    manifest: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "feature_columns": list(pipeline.feature_columns),
+        "metadata": _jsonable(pipeline.metadata),
+        "ensemble": None,
+    }
+    if pipeline.ensemble is not None:
+        manifest["ensemble"] = _save_ensemble(pipeline.ensemble, directory / "ensemble")
+    (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    return directory
+
+
+def load_pipeline(directory: str | Path) -> RegimeForestPipeline:
+    """Read a pipeline written by :func:`save_pipeline`; nothing is refitted."""
+    from ml_core.regime import RegimeHMM
+
+    directory = Path(directory)
+    manifest_path = directory / "manifest.json"
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"{directory} is not a regimeforest model: no manifest.json")
+    manifest = json.loads(manifest_path.read_text())
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{directory}: model format {manifest.get('format_version')} is not supported "
+            f"(this version reads format {FORMAT_VERSION})"
+        )
+    config = Config.model_validate_json((directory / "config.json").read_text())
+    regime = RegimeHMM.from_dict(json.loads((directory / "regime.json").read_text()))
+    ensemble = None
+    if manifest["ensemble"] is not None:
+        ensemble = _load_ensemble(manifest["ensemble"], directory / "ensemble")
+    return RegimeForestPipeline(
+        config=config,
+        regime=regime,
+        ensemble=ensemble,
+        feature_columns=manifest["feature_columns"],
+        metadata=_from_jsonable(manifest["metadata"]),
+    )

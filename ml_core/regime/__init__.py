@@ -1,0 +1,25 @@
+"""Market regimes (Bull / Bear / Sideways) from a Gaussian HMM on regime-scale bars.
+
+Features use the forward filter ``P(state_t | bars <= t)`` only, never hmmlearn's smoothing
+``predict``/``predict_proba`` (look-ahead). State order is fixed by mean return, so
+``REGIME_LABELS`` indexes every learned array the same way in every fit.
+"""
+
+from ml_core.regime._filter import forward_backward, forward_filter, gaussian_log_emission
+from ml_core.regime._hmm import TRANSFORM_COLUMNS, RegimeHMM
+from ml_core.regime._labels import REGIME_LABELS, label_order
+from ml_core.regime._observations import OBSERVATION_NAMES, regime_observations
+from ml_core.regime._persistence import regime_persistence
+
+__all__ = [
+    "OBSERVATION_NAMES",
+    "REGIME_LABELS",
+    "TRANSFORM_COLUMNS",
+    "RegimeHMM",
+    "forward_backward",
+    "forward_filter",
+    "gaussian_log_emission",
+    "label_order",
+    "regime_observations",
+    "regime_persistence",
+]

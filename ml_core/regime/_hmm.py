@@ -1,0 +1,499 @@
+"""Bull / Bear / Sideways regimes from a 3-state Gaussian HMM, filtered causally."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
+from ml_core.config import RegimeConfig
+from ml_core.regime._filter import forward_backward, forward_filter, gaussian_log_emission
+from ml_core.regime._labels import REGIME_LABELS, label_order
+from ml_core.regime._observations import OBSERVATION_NAMES, check_bars, regime_observations
+
+_N_STATES = len(REGIME_LABELS)
+_N_FEATURES = len(OBSERVATION_NAMES)
+# Fewer observations than this many per free HMM parameter and the fit is not worth having.
+_MIN_OBS_PER_PARAMETER = 10
+# Smallest covariance eigenvalue (standardised units, where the data's variance is 1) a state may
+# have; below it the state has collapsed onto a handful of points (hmmlearn floors variances at
+# min_covar=1e-3, so a collapsed state sits just above that floor).
+_MIN_EIGENVALUE = 2e-3
+_DICT_FORMAT = "regimeforest.RegimeHMM"
+_DICT_VERSION = 1
+TRANSFORM_COLUMNS: tuple[str, ...] = (
+    *(f"regime_prob_{label}" for label in REGIME_LABELS),
+    "regime_state",
+    "regime_duration",
+    "regime_transition_prob",
+)
+_FITTED_ARRAYS = ("startprob_", "transmat_", "means_", "covars_", "obs_mean_", "obs_scale_")
+
+
+def _n_free_parameters(covariance_type: str) -> int:
+    k, d = _N_STATES, _N_FEATURES
+    cov = {"full": k * d * (d + 1) // 2, "diag": k * d, "spherical": k}[covariance_type]
+    return (k - 1) + k * (k - 1) + k * d + cov
+
+
+class RegimeHMM(BaseEstimator):
+    """3-state Gaussian HMM on regime-scale bars with causal (forward-filtered) regime features.
+
+    The base bars are aggregated to ``timeframe`` bars (:func:`ml_core.data.resample_ohlcv`).
+    Each closed regime bar gives the observation ``[log return, log realised volatility over the
+    last volatility_window regime bars]``, standardised with the mean and standard deviation of
+    the *fit* data only. EM (hmmlearn ``GaussianHMM``) runs from ``n_restarts`` random starts;
+    degenerate solutions are rejected and the best remaining log-likelihood is kept. States are
+    renamed Bull / Bear / Sideways by mean return (:func:`ml_core.regime._labels.label_order`), so
+    every learned array is in ``REGIME_LABELS`` order whatever order EM found.
+
+    Features come from the forward filter ``P(s_j | regime bars <= j)`` only; hmmlearn's
+    ``predict``/``predict_proba``/``score_samples`` smooth over the whole sequence (look-ahead;
+    DESIGN.md section 2) and are never used. :meth:`smoothed_proba` exists for diagnostics.
+
+    Parameters
+    ----------
+    timeframe : timedelta, default 4h
+        Regime bar length; a whole multiple (> 1) of ``base_timeframe``.
+    base_timeframe : timedelta, default 30m
+        Length of one input bar.
+    covariance_type : {"full", "diag", "spherical"}, default "full"
+    n_iter : int, default 1000
+        EM iteration cap per restart.
+    tol : float, default 1e-4
+        EM stops when the log-likelihood gains less than this.
+    n_restarts : int, default 5
+        Random EM starts; the best acceptable one is kept.
+    volatility_window : int, default 6
+        Regime bars in the realised-volatility observation.
+    min_state_occupancy : float, default 0.02
+        A fit where some state is the filtered argmax on less than this fraction of the fit bars
+        is degenerate.
+    random_state : int, RandomState or None
+        Seeds the restarts (each restart gets its own seed drawn from it).
+
+    Attributes
+    ----------
+    startprob_ : ndarray of shape (3,)
+    transmat_ : ndarray of shape (3, 3)
+        ``transmat_[i, j] = P(next = j | now = i)`` in label order.
+    means_ : ndarray of shape (3, 2)
+        Emission means in *standardised* units; raw units are ``obs_mean_ + means_ * obs_scale_``.
+    covars_ : ndarray of shape (3, 2, 2)
+        Full emission covariances (standardised units) whatever ``covariance_type``.
+    obs_mean_, obs_scale_ : ndarray of shape (2,)
+        Standardisation of the observations, learned from the fit data.
+    log_likelihood_ : float
+        Log-likelihood of the fit observations under the kept model.
+    n_fit_bars_ : int
+        Regime bars (after warm-up) the model was fitted on.
+    fit_start_, fit_end_ : pandas.Timestamp
+        Availability times of the first and last fit observation (the training window).
+    converged_ : bool
+        Whether EM of the kept restart really converged: its last log-likelihood gain was below
+        ``tol`` (hmmlearn's ``monitor_.converged`` also reads True on merely hitting ``n_iter``).
+    n_iter_ : int
+        EM iterations of the kept restart.
+    state_occupancy_ : ndarray of shape (3,)
+        Fraction of fit bars where each label is the filtered argmax.
+    restarts_ : list of dict
+        Per restart: ``seed``, ``log_likelihood``, ``converged``, ``n_iter``, ``occupancy``,
+        ``rejected`` (reason or None), ``kept``.
+
+    References
+    ----------
+    Rabiner, L. R. (1989). A tutorial on hidden Markov models. Proc. IEEE 77(2).
+    Hamilton, J. D. (1989). A new approach to the economic analysis of nonstationary time series.
+    """
+
+    def __init__(
+        self,
+        timeframe: timedelta = timedelta(hours=4),
+        base_timeframe: timedelta = timedelta(minutes=30),
+        covariance_type: str = "full",
+        n_iter: int = 1000,
+        tol: float = 1e-4,
+        n_restarts: int = 5,
+        volatility_window: int = 6,
+        min_state_occupancy: float = 0.02,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
+        self.timeframe = timeframe
+        self.base_timeframe = base_timeframe
+        self.covariance_type = covariance_type
+        self.n_iter = n_iter
+        self.tol = tol
+        self.n_restarts = n_restarts
+        self.volatility_window = volatility_window
+        self.min_state_occupancy = min_state_occupancy
+        self.random_state = random_state
+
+    @classmethod
+    def from_config(
+        cls,
+        cfg: RegimeConfig,
+        base_timeframe: timedelta,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> RegimeHMM:
+        """Build an unfitted model from the ``regime`` section of a profile."""
+        return cls(
+            timeframe=cfg.timeframe,
+            base_timeframe=base_timeframe,
+            covariance_type=cfg.covariance_type,
+            n_iter=cfg.n_iter,
+            tol=cfg.tol,
+            n_restarts=cfg.n_restarts,
+            volatility_window=cfg.volatility_window,
+            min_state_occupancy=cfg.min_state_occupancy,
+            random_state=random_state,
+        )
+
+    # ------------------------------------------------------------------ validation
+    def _check_params(self) -> None:
+        tf, base = pd.Timedelta(self.timeframe), pd.Timedelta(self.base_timeframe)
+        if base <= pd.Timedelta(0):
+            raise ValueError(f"`base_timeframe` must be positive, got `base_timeframe={base}`")
+        if tf <= base or tf % base:
+            raise ValueError(
+                f"`timeframe` must be a whole multiple (> 1) of `base_timeframe`, got "
+                f"`timeframe={tf}`, `base_timeframe={base}`"
+            )
+        if self.covariance_type not in ("full", "diag", "spherical"):
+            raise ValueError(
+                "`covariance_type` must be 'full', 'diag' or 'spherical', got "
+                f"`covariance_type={self.covariance_type!r}`"
+            )
+        for name, minimum in (("n_iter", 1), ("n_restarts", 1), ("volatility_window", 2)):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < minimum:
+                raise ValueError(f"`{name}` must be an integer >= {minimum}, got `{name}={value}`")
+        if not self.tol > 0:
+            raise ValueError(f"`tol` must be positive, got `tol={self.tol}`")
+        if not 0 <= self.min_state_occupancy < 1 / _N_STATES:
+            raise ValueError(
+                f"`min_state_occupancy` must be in [0, 1/3), got "
+                f"`min_state_occupancy={self.min_state_occupancy}`"
+            )
+
+    def _observations(self, bars: pd.DataFrame, fitting: bool) -> pd.DataFrame:
+        check_bars(bars)
+        return regime_observations(
+            bars,
+            pd.Timedelta(self.timeframe).to_pytimedelta(),
+            pd.Timedelta(self.base_timeframe).to_pytimedelta(),
+            self.volatility_window,
+            floor_volatility=not fitting,
+        )
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, bars: pd.DataFrame, y: None = None) -> RegimeHMM:
+        """Fit the HMM on ``bars`` (base bars, canonical schema).
+
+        Leakage: everything learned here (standardisation included) comes from ``bars``; pass the
+        training window only.
+
+        Raises
+        ------
+        ValueError
+            On NaN/inf/non-positive prices, constant prices, too few bars (the message says how
+            many are needed), or when every restart is degenerate.
+        """
+        from hmmlearn.hmm import GaussianHMM
+
+        self._check_params()
+        obs = self._observations(bars, fitting=True)
+        close = bars["close"].to_numpy(dtype="float64")
+        if close.size and np.ptp(close) == 0:
+            raise ValueError(
+                f"`bars` close prices are constant ({close[0]}); returns and volatility have no "
+                "variation to find regimes in"
+            )
+        valid = obs.notna().all(axis=1)
+        if np.isneginf(obs.to_numpy()).any():
+            at = obs.index[np.isneginf(obs.to_numpy()).any(axis=1)][0]
+            raise ValueError(
+                f"`bars` close is unchanged over {self.volatility_window} regime bars ending at "
+                f"{at}: the log realised volatility is -inf there; fit on data without frozen prices"
+            )
+        n_free = _n_free_parameters(self.covariance_type)
+        n_needed = _MIN_OBS_PER_PARAMETER * n_free
+        n_obs = int(valid.sum())
+        if n_obs < n_needed:
+            per_bin = int(pd.Timedelta(self.timeframe) / pd.Timedelta(self.base_timeframe))
+            bars_needed = (n_needed + self.volatility_window + 1) * per_bin
+            raise ValueError(
+                f"too few bars to fit: `bars` has {len(bars)} rows giving {n_obs} usable "
+                f"{pd.Timedelta(self.timeframe)} regime observations; a {self.covariance_type}-"
+                f"covariance 3-state HMM ({n_free} parameters) needs at least {n_needed}, i.e. "
+                f"about {bars_needed} bars of {pd.Timedelta(self.base_timeframe)} "
+                f"(including the {self.volatility_window + 1}-regime-bar warm-up)"
+            )
+        raw = obs[valid].to_numpy(dtype="float64")
+        obs_mean = raw.mean(axis=0)
+        obs_scale = raw.std(axis=0)
+        if (obs_scale <= 1e-12 * np.maximum(1.0, np.abs(obs_mean))).any():
+            name = OBSERVATION_NAMES[int(np.argmin(obs_scale))]
+            raise ValueError(f"observation {name!r} is constant on `bars`; nothing to fit")
+        X = (raw - obs_mean) / obs_scale
+
+        rng = check_random_state(self.random_state)
+        seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_restarts)
+        candidates: list[dict[str, Any]] = []
+        for seed in seeds:
+            model = GaussianHMM(
+                n_components=_N_STATES,
+                covariance_type=self.covariance_type,
+                n_iter=self.n_iter,
+                tol=self.tol,
+                random_state=int(seed),
+                params="stmc",
+                init_params="stmc",
+            )
+            # One thread: on a few thousand rows the k-means initialisation's OpenMP threads only
+            # add overhead, and on a busy machine they oversubscribe it (measured 1.8 s vs 4-7 s
+            # for 5 restarts on the bundled sample at 4h).
+            with warnings.catch_warnings(), threadpool_limits(limits=1):
+                warnings.simplefilter("ignore", RuntimeWarning)
+                model.fit(X)
+            candidates.append(self._assess(model, X, int(seed)))
+
+        acceptable = [c for c in candidates if c["rejected"] is None]
+        if not acceptable:
+            reasons = "; ".join(f"seed {c['seed']}: {c['rejected']}" for c in candidates)
+            raise ValueError(
+                f"all {self.n_restarts} HMM restarts are degenerate ({reasons}); try more "
+                "`n_restarts`, a longer training window, a longer `timeframe` or a lower "
+                "`min_state_occupancy`"
+            )
+        best = max(acceptable, key=lambda c: c["log_likelihood"])
+        best["kept"] = True
+        self.startprob_ = best["startprob"]
+        self.transmat_ = best["transmat"]
+        self.means_ = best["means"]
+        self.covars_ = best["covars"]
+        self.obs_mean_ = obs_mean
+        self.obs_scale_ = obs_scale
+        self.log_likelihood_ = float(best["log_likelihood"])
+        self.converged_ = bool(best["converged"])
+        self.n_iter_ = int(best["n_iter"])
+        self.state_occupancy_ = np.asarray(best["occupancy"])
+        self.n_fit_bars_ = n_obs
+        self.fit_start_ = obs.index[valid][0]
+        self.fit_end_ = obs.index[valid][-1]
+        self.restarts_ = [
+            {k: c[k] for k in ("seed", "log_likelihood", "converged", "n_iter", "rejected", "kept")}
+            | {"occupancy": [float(v) for v in c["occupancy"]]}
+            for c in candidates
+        ]
+        if not self.converged_:
+            warnings.warn(
+                f"the kept HMM restart (seed {best['seed']}) did not converge within "
+                f"`n_iter={self.n_iter}` iterations (`tol={self.tol}`); raise `n_iter`",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        return self
+
+    def _assess(self, model: Any, X: np.ndarray, seed: int) -> dict[str, Any]:
+        """Relabel one EM solution and decide whether it is acceptable."""
+        history = list(model.monitor_.history)
+        converged = len(history) >= 2 and abs(history[-1] - history[-2]) < self.tol
+        perm = label_order(model.means_)
+        startprob = np.asarray(model.startprob_)[perm]
+        transmat = np.asarray(model.transmat_)[np.ix_(perm, perm)]
+        means = np.asarray(model.means_)[perm]
+        covars = np.asarray(model.covars_)[perm]
+        out: dict[str, Any] = {
+            "seed": seed,
+            "log_likelihood": float(model.score(X)),
+            "converged": bool(converged),
+            "n_iter": int(model.monitor_.iter),
+            "startprob": startprob,
+            "transmat": transmat,
+            "means": means,
+            "covars": covars,
+            "rejected": None,
+            "kept": False,
+            "occupancy": np.full(_N_STATES, np.nan),
+        }
+        finite = all(np.isfinite(a).all() for a in (startprob, transmat, means, covars))
+        if not finite or not np.isfinite(out["log_likelihood"]):
+            out["rejected"] = "non-finite parameters"
+            return out
+        min_eig = np.linalg.eigvalsh(covars).min(axis=1)
+        if (min_eig < _MIN_EIGENVALUE).any():
+            k = int(np.argmin(min_eig))
+            out["rejected"] = (
+                f"state {REGIME_LABELS[k]!r} has near-zero variance (smallest covariance "
+                f"eigenvalue {min_eig[k]:.2e} < {_MIN_EIGENVALUE:g} in standardised units)"
+            )
+            return out
+        proba = forward_filter(gaussian_log_emission(X, means, covars), startprob, transmat)
+        occupancy = np.bincount(proba.argmax(axis=1), minlength=_N_STATES) / len(X)
+        out["occupancy"] = occupancy
+        if (occupancy < self.min_state_occupancy).any():
+            k = int(np.argmin(occupancy))
+            out["rejected"] = (
+                f"state {REGIME_LABELS[k]!r} holds {occupancy[k]:.4f} of the bars "
+                f"< `min_state_occupancy={self.min_state_occupancy}`"
+            )
+        return out
+
+    # ------------------------------------------------------------------ inference
+    def _standardised(self, bars: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        check_is_fitted(self, _FITTED_ARRAYS)
+        obs = self._observations(bars, fitting=False)
+        valid = obs.notna().all(axis=1).to_numpy()
+        if valid.any() and not valid[np.argmax(valid):].all():
+            raise ValueError("regime observations have NaN after the warm-up")  # cannot happen
+        X = (obs.to_numpy(dtype="float64")[valid] - self.obs_mean_) / self.obs_scale_
+        return obs, X
+
+    def filter_proba(self, bars: pd.DataFrame) -> pd.DataFrame:
+        """Forward-filtered ``P(regime_j | regime bars <= j)`` per closed regime bar.
+
+        The filter starts at the first regime bar past the warm-up of ``bars`` (with
+        ``startprob_``); warm-up rows are NaN. The still-open last bin is left out.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``available_at`` (the regime bar's availability time, as in
+            :func:`ml_core.data.resample_ohlcv`), columns ``REGIME_LABELS``.
+        """
+        obs, X = self._standardised(bars)
+        out = np.full((len(obs), _N_STATES), np.nan)
+        if len(X):
+            log_em = gaussian_log_emission(X, self.means_, self.covars_)
+            out[len(obs) - len(X):] = forward_filter(log_em, self.startprob_, self.transmat_)
+        return pd.DataFrame(out, index=obs.index, columns=list(REGIME_LABELS))
+
+    def smoothed_proba(self, bars: pd.DataFrame) -> pd.DataFrame:
+        """DIAGNOSTIC ONLY: forward-backward ``P(regime_j | all regime bars)``: uses the future.
+
+        For plots and for judging a fit, never for features, labels or signals. Same layout as
+        :meth:`filter_proba`.
+        """
+        obs, X = self._standardised(bars)
+        out = np.full((len(obs), _N_STATES), np.nan)
+        if len(X):
+            log_em = gaussian_log_emission(X, self.means_, self.covars_)
+            out[len(obs) - len(X):] = forward_backward(log_em, self.startprob_, self.transmat_)
+        return pd.DataFrame(out, index=obs.index, columns=list(REGIME_LABELS))
+
+    def regime_features(self, bars: pd.DataFrame) -> pd.DataFrame:
+        """The :meth:`transform` columns per closed regime bar (index ``available_at``)."""
+        proba = self.filter_proba(bars)
+        values = proba.to_numpy()
+        valid = ~np.isnan(values).any(axis=1)
+        state = np.full(len(proba), np.nan)
+        duration = np.full(len(proba), np.nan)
+        transition = np.full(len(proba), np.nan)
+        if valid.any():
+            s = values[valid].argmax(axis=1)
+            changed = np.r_[True, s[1:] != s[:-1]]
+            run_start = np.maximum.accumulate(np.where(changed, np.arange(s.size), 0))
+            state[valid] = s
+            duration[valid] = np.arange(s.size) - run_start
+            transition[valid] = 1.0 - np.diag(self.transmat_)[s]
+        out = proba.rename(columns={label: f"regime_prob_{label}" for label in REGIME_LABELS})
+        out["regime_state"] = state
+        out["regime_duration"] = duration
+        out["regime_transition_prob"] = transition
+        return out
+
+    def transform(self, bars: pd.DataFrame) -> pd.DataFrame:
+        """Causal regime features on the base bars.
+
+        A regime bar's values reach base bar ``t`` only once its bin has closed (its availability
+        time ``<= t``); each base bar carries the latest closed regime bar's values, NaN before the
+        first one past the warm-up. So row ``t`` depends on ``bars`` rows ``<= t`` only (and on the
+        fitted parameters).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``bars.index``; columns
+
+            * ``regime_prob_bull``, ``regime_prob_bear``, ``regime_prob_sideways``: filtered
+              probabilities, summing to one;
+            * ``regime_state``: argmax as float (0 bull, 1 bear, 2 sideways);
+            * ``regime_duration``: regime bars since the argmax last changed (0 on the regime
+              bar where it changed; the first filtered bar counts as a change);
+            * ``regime_transition_prob``: ``1 - transmat_[s, s]`` for the current state ``s``,
+              the model's probability of leaving it at the next regime bar.
+        """
+        features = self.regime_features(bars)
+        out = features.reindex(bars.index, method="ffill") if len(features) else features.reindex(
+            bars.index
+        )
+        out.index.name = bars.index.name
+        return out
+
+    def fit_transform(self, bars: pd.DataFrame, y: None = None) -> pd.DataFrame:
+        """``fit(bars).transform(bars)``: in-sample features, causal given the fitted model."""
+        return self.fit(bars).transform(bars)
+
+    # ------------------------------------------------------------------ persistence
+    def to_dict(self) -> dict[str, Any]:
+        """All parameters and fitted values as JSON-safe builtins (no pickle)."""
+        check_is_fitted(self, _FITTED_ARRAYS)
+        params = self.get_params()
+        params["timeframe"] = pd.Timedelta(self.timeframe).total_seconds()
+        params["base_timeframe"] = pd.Timedelta(self.base_timeframe).total_seconds()
+        if not isinstance(params["random_state"], (int, np.integer, type(None))):
+            params["random_state"] = None
+        elif params["random_state"] is not None:
+            params["random_state"] = int(params["random_state"])
+        return {
+            "format": _DICT_FORMAT,
+            "version": _DICT_VERSION,
+            "labels": list(REGIME_LABELS),
+            "observations": list(OBSERVATION_NAMES),
+            "params": params,
+            "fitted": {
+                **{name: np.asarray(getattr(self, name)).tolist() for name in _FITTED_ARRAYS},
+                "state_occupancy_": np.asarray(self.state_occupancy_).tolist(),
+                "log_likelihood_": float(self.log_likelihood_),
+                "converged_": bool(self.converged_),
+                "n_iter_": int(self.n_iter_),
+                "n_fit_bars_": int(self.n_fit_bars_),
+                "fit_start_": pd.Timestamp(self.fit_start_).isoformat(),
+                "fit_end_": pd.Timestamp(self.fit_end_).isoformat(),
+                "restarts_": self.restarts_,
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RegimeHMM:
+        """Rebuild a fitted model from :meth:`to_dict` output (e.g. after ``json.loads``)."""
+        if d.get("format") != _DICT_FORMAT or d.get("version") != _DICT_VERSION:
+            raise ValueError(
+                f"not a {_DICT_FORMAT} v{_DICT_VERSION} dict, got format={d.get('format')!r}, "
+                f"version={d.get('version')!r}"
+            )
+        if list(d["labels"]) != list(REGIME_LABELS):
+            raise ValueError(f"labels must be {list(REGIME_LABELS)}, got {d['labels']}")
+        params = dict(d["params"])
+        params["timeframe"] = timedelta(seconds=params["timeframe"])
+        params["base_timeframe"] = timedelta(seconds=params["base_timeframe"])
+        model = cls(**params)
+        fitted = d["fitted"]
+        for name in (*_FITTED_ARRAYS, "state_occupancy_"):
+            setattr(model, name, np.asarray(fitted[name], dtype="float64"))
+        model.log_likelihood_ = float(fitted["log_likelihood_"])
+        model.converged_ = bool(fitted["converged_"])
+        model.n_iter_ = int(fitted["n_iter_"])
+        model.n_fit_bars_ = int(fitted["n_fit_bars_"])
+        model.fit_start_ = pd.Timestamp(fitted["fit_start_"])
+        model.fit_end_ = pd.Timestamp(fitted["fit_end_"])
+        model.restarts_ = list(fitted["restarts_"])
+        return model

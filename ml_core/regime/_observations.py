@@ -1,0 +1,94 @@
+"""The HMM's observations: regime-scale log return and log realised volatility, causally built."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+
+from ml_core.data import resample_ohlcv
+
+OBSERVATION_NAMES: tuple[str, ...] = ("log_return", "log_realised_vol")
+_OHLCV = ("open", "high", "low", "close", "volume")
+# Floor on the mean squared return before the log, used outside fitting only: a window of
+# unchanged closes gives a very low (not -inf) volatility so the filter can carry on.
+_MIN_MEAN_SQUARE = 1e-24
+
+
+def check_bars(bars: pd.DataFrame, name: str = "bars") -> None:
+    """Raise a ``ValueError`` naming the problem if ``bars`` is not a usable canonical bar frame."""
+    if not isinstance(bars, pd.DataFrame):
+        raise TypeError(f"`{name}` must be a pandas DataFrame, got {type(bars).__name__}")
+    missing = [c for c in _OHLCV if c not in bars.columns]
+    if missing:
+        raise ValueError(f"`{name}` lacks columns {missing}; it has {list(bars.columns)}")
+    if not isinstance(bars.index, pd.DatetimeIndex):
+        raise ValueError(
+            f"`{name}` must have a DatetimeIndex of bar open times, got {type(bars.index).__name__}"
+        )
+    if not bars.index.is_monotonic_increasing or not bars.index.is_unique:
+        raise ValueError(f"`{name}` index must be sorted and unique")
+    values = bars.loc[:, list(_OHLCV)].to_numpy(dtype="float64")
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise ValueError(
+            f"`{name}` holds NaN or infinite values ({int(bad.sum())} cells), first in column "
+            f"{_OHLCV[col]!r} at {bars.index[row]}"
+        )
+    close = bars["close"].to_numpy(dtype="float64")
+    if (close <= 0).any():
+        at = bars.index[int(np.argmax(close <= 0))]
+        raise ValueError(f"`{name}` close prices must be positive, got {close[close <= 0][0]} at {at}")
+
+
+def regime_bars(bars: pd.DataFrame, timeframe: timedelta, base_timeframe: timedelta) -> pd.DataFrame:
+    """Closed regime bars: :func:`ml_core.data.resample_ohlcv` without the still-open last bin.
+
+    A bin is closed once a base bar at or after its availability time exists; the last bin of
+    ``bars`` whose availability time lies past ``bars.index[-1]`` is still forming and is dropped
+    (it could never be joined causally anyway).
+    """
+    out = resample_ohlcv(bars.loc[:, list(_OHLCV)], timeframe, base_timeframe)
+    if len(bars):
+        out = out[out.index <= bars.index[-1]]
+    return out
+
+
+def regime_observations(
+    bars: pd.DataFrame,
+    timeframe: timedelta,
+    base_timeframe: timedelta,
+    volatility_window: int,
+    floor_volatility: bool = True,
+) -> pd.DataFrame:
+    """Raw (unstandardised) observations per closed regime bar.
+
+    ``log_return[j] = log(close[j] / close[j-1])`` and ``log_realised_vol[j] =
+    0.5 * log(mean(log_return[j-w+1..j] ** 2))`` with ``w = volatility_window`` (realised
+    volatility about zero, the usual convention for short windows). Row ``j`` uses regime bars
+    ``<= j`` only. The first ``w`` rows are NaN (warm-up).
+
+    Parameters
+    ----------
+    floor_volatility : bool
+        Floor the mean square at a tiny positive value so a window of unchanged closes gives a
+        finite (very low) value; with ``False`` such rows are ``-inf``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``available_at`` of the regime bars, columns :data:`OBSERVATION_NAMES`.
+    """
+    regime = regime_bars(bars, timeframe, base_timeframe)
+    log_close = np.log(regime["close"])
+    log_ret = log_close.diff()
+    mean_square = (log_ret**2).rolling(volatility_window, min_periods=volatility_window).mean()
+    if floor_volatility:
+        mean_square = mean_square.clip(lower=_MIN_MEAN_SQUARE)
+    with np.errstate(divide="ignore"):
+        log_vol = 0.5 * np.log(mean_square)
+    return pd.DataFrame(
+        {OBSERVATION_NAMES[0]: log_ret, OBSERVATION_NAMES[1]: log_vol}, index=regime.index
+    )

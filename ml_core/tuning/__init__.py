@@ -1,0 +1,10 @@
+"""Hyper-parameter tuning of the ensemble's forests with Optuna.
+
+One study per model: TPE sampling with a fixed seed, Hyperband pruning where the resource is the
+number of trees grown by warm start, scored by purged temporal cross-validation.
+"""
+
+from ml_core.tuning._space import suggest_forest_params
+from ml_core.tuning._tune import TuningResult, tune_forest
+
+__all__ = ["TuningResult", "suggest_forest_params", "tune_forest"]

@@ -1,0 +1,217 @@
+"""Tune one forest with Optuna: TPE sampling, Hyperband pruning over trees grown, purged folds."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from ml_core.config import ForestSpec, TuningConfig
+from ml_core.tuning._objective import ForestObjective
+from ml_core.tuning._space import spec_params
+from ml_core.validation import PurgedKFold
+
+__all__ = ["TuningResult", "tune_forest"]
+
+_FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+@dataclass
+class TuningResult:
+    """Outcome of :func:`tune_forest`; counts cover the whole study, resumed trials included.
+
+    Attributes
+    ----------
+    best_params : dict
+        Tuned ``ForestSpec`` fields; ``spec.model_copy(update=best_params)`` applies them
+        (``n_estimators`` stays the spec's).
+    best_value : float
+        Mean purged-CV score of the best complete trial (ROC AUC or R²).
+    n_trials, n_pruned, n_complete : int
+        Finished trials (complete + pruned), pruned ones, complete ones.
+    trees_fitted : int
+        Trees grown over all trials and folds (compute spent).
+    trials : pandas.DataFrame
+        One row per trial: ``number, state, value, params_*, user_attrs_*``.
+    study_name : str
+    """
+
+    best_params: dict[str, Any]
+    best_value: float
+    n_trials: int
+    n_pruned: int
+    n_complete: int
+    trees_fitted: int
+    trials: pd.DataFrame
+    study_name: str
+
+
+@contextmanager
+def _quiet_optuna() -> Iterator[None]:
+    """Silence Optuna's per-trial INFO lines, restoring the caller's verbosity afterwards."""
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(before)
+
+
+def _storage(storage: str | optuna.storages.BaseStorage | None) -> Any:
+    if isinstance(storage, str) and storage.startswith("sqlite"):
+        # concurrent writers (another model's study in the same file) wait instead of failing
+        return optuna.storages.RDBStorage(
+            storage, engine_kwargs={"connect_args": {"timeout": 30}}
+        )
+    return storage
+
+
+def _window(
+    X: pd.DataFrame, y: pd.Series, t1: pd.Series, max_rows: int | None
+) -> tuple[pd.DataFrame, np.ndarray, pd.Series]:
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(f"`X` must be a pandas DataFrame, got {type(X).__name__}")
+    for name, obj in (("y", y), ("t1", t1)):
+        if not isinstance(obj, pd.Series) or not obj.index.equals(X.index):
+            raise ValueError(f"`{name}` must be a pandas Series on the same index as `X`")
+    if max_rows is not None and len(X) > max_rows:
+        X, y, t1 = X.iloc[-max_rows:], y.iloc[-max_rows:], t1.iloc[-max_rows:]
+    if y.isna().any():
+        raise ValueError(f"`y` must not contain NaN, got {int(y.isna().sum())} missing values")
+    return X, y.to_numpy(), t1
+
+
+def _check_target(spec: ForestSpec, y: np.ndarray) -> None:
+    values = np.unique(y)
+    if spec.kind == "classifier" and values.size < 2:
+        raise ValueError(
+            f"`y` must hold at least two classes to tune a classifier, got the single class "
+            f"{values.tolist()} in {y.size} rows"
+        )
+    if spec.kind == "regressor" and values.size < 2:
+        raise ValueError(f"`y` is constant ({values.tolist()}); R² is undefined, nothing to tune")
+
+
+def tune_forest(
+    spec: ForestSpec,
+    X: pd.DataFrame,
+    y: pd.Series,
+    t1: pd.Series,
+    *,
+    tuning: TuningConfig,
+    purge: timedelta,
+    embargo: timedelta,
+    seed: int,
+    study_name: str,
+    storage: str | optuna.storages.BaseStorage | None = None,
+) -> TuningResult:
+    """Tune a forest's shape by purged CV; Hyperband prunes on the number of trees grown.
+
+    One Optuna study (``study_name``, ``TPESampler(seed=seed)``, maximise) with
+    ``HyperbandPruner(min_resource=1, max_resource=spec.n_estimators // tuning.tree_step,
+    reduction_factor=tuning.reduction_factor)``. Each trial samples ``max_depth``,
+    ``min_samples_split``, ``min_samples_leaf`` and ``max_features`` around the spec, then grows one
+    warm-started forest per :class:`~ml_core.validation.PurgedKFold` fold (``tuning.cv_folds``
+    folds, ``purge``/``embargo``) ``tuning.tree_step`` trees at a time, reporting the mean fold score
+    (ROC AUC for classifiers, balanced accuracy on single-class folds; R² for regressors) after
+    each step. A new study first tries the spec's own values, so tuning never loses to them in CV.
+
+    ``tuning.n_trials`` is the number of finished trials the study should hold: with a persistent
+    ``storage`` an interrupted study resumes (``load_if_exists=True``) and runs only the missing
+    trials; a second call with a larger ``n_trials`` adds trials to the same study.
+
+    Parameters
+    ----------
+    spec : ForestSpec
+        The forest to tune; its ``kind`` decides classifier vs regressor and score.
+    X : pandas.DataFrame of shape (n_events, n_features)
+        Features indexed by event start time (sorted ``DatetimeIndex``).
+    y : pandas.Series of shape (n_events,)
+        Target on ``X.index``.
+    t1 : pandas.Series of datetime64, shape (n_events,)
+        Label end times on ``X.index``, for purging.
+    tuning : TuningConfig
+        ``n_trials``, ``tree_step``, ``reduction_factor``, ``cv_folds``, ``timeout_seconds`` and
+        ``max_rows`` (the most recent rows used). ``tuning.storage``/``enabled`` are the caller's.
+    purge, embargo : timedelta
+        As in :class:`~ml_core.validation.PurgedKFold`.
+    seed : int
+        Sampler seed and every forest's ``random_state``.
+    study_name : str
+        Fixed name, so the same call finds the same study in ``storage``.
+    storage : str or optuna.storages.BaseStorage, optional
+        Optuna storage (URL or object); None keeps the study in memory.
+
+    Returns
+    -------
+    TuningResult
+
+    Raises
+    ------
+    ValueError
+        ``y`` with one class (classifier) or constant (regressor), misaligned inputs,
+        ``tuning.tree_step > spec.n_estimators``, or folds left without training data.
+    """
+    n_steps = spec.n_estimators // tuning.tree_step
+    if n_steps < 1:
+        raise ValueError(
+            f"`tuning.tree_step={tuning.tree_step}` must not exceed "
+            f"`spec.n_estimators={spec.n_estimators}` (the Hyperband resource is "
+            "n_estimators // tree_step steps)"
+        )
+    X, y_arr, t1 = _window(X, y, t1, tuning.max_rows)
+    _check_target(spec, y_arr)
+    folds = list(
+        PurgedKFold(n_splits=tuning.cv_folds, purge=purge, embargo=embargo).split(X, t1=t1)
+    )
+    objective = ForestObjective(
+        spec, X, y_arr, folds, tree_step=tuning.tree_step, n_steps=n_steps, seed=seed
+    )
+    with _quiet_optuna():
+        study = optuna.create_study(
+            study_name=study_name,
+            storage=_storage(storage),
+            sampler=optuna.samplers.TPESampler(seed=seed),
+            pruner=optuna.pruners.HyperbandPruner(
+                min_resource=1, max_resource=n_steps, reduction_factor=tuning.reduction_factor
+            ),
+            direction="maximize",
+            load_if_exists=True,
+        )
+        if not study.trials:
+            study.enqueue_trial(spec_params(spec))
+            study.set_user_attr("score", "roc_auc" if spec.kind == "classifier" else "r2")
+        done = len(study.get_trials(deepcopy=False, states=_FINISHED))
+        if tuning.n_trials > done:
+            study.optimize(
+                objective, n_trials=tuning.n_trials - done, timeout=tuning.timeout_seconds
+            )
+    return _result(study)
+
+
+def _result(study: optuna.Study) -> TuningResult:
+    trials = study.get_trials(deepcopy=False)
+    states = [t.state for t in trials]
+    n_complete = states.count(optuna.trial.TrialState.COMPLETE)
+    if n_complete == 0:
+        raise RuntimeError(
+            f"study {study.study_name!r} has no complete trial ({len(trials)} trials, all pruned "
+            "or failed); raise `tuning.n_trials` or `tuning.timeout_seconds`"
+        )
+    frame = study.trials_dataframe(attrs=("number", "state", "value", "params", "user_attrs"))
+    return TuningResult(
+        best_params=dict(study.best_params),
+        best_value=float(study.best_value),
+        n_trials=sum(state in _FINISHED for state in states),
+        n_pruned=states.count(optuna.trial.TrialState.PRUNED),
+        n_complete=n_complete,
+        trees_fitted=int(sum(t.user_attrs.get("trees_fitted", 0) for t in trials)),
+        trials=frame,
+        study_name=study.study_name,
+    )

@@ -1,0 +1,3 @@
+from regimeforest.cli import app
+
+app()

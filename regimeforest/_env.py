@@ -1,0 +1,23 @@
+"""Engine settings for a closed network and a small machine, applied before any engine is imported."""
+
+from __future__ import annotations
+
+import os
+
+ENGINE_DEFAULTS = {
+    # No analytics: the network is closed and Prefect logs an ERROR when they fail.
+    "DO_NOT_TRACK": "true",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "GX_ANALYTICS_ENABLED": "false",
+    # The temporary Prefect server can take more than its default 20 s on a busy 2-core machine.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    "PREFECT_LOGGING_LOG_PRINTS": "true",
+    "GIT_PYTHON_REFRESH": "quiet",
+}
+
+
+def configure_engines() -> None:
+    """Set each default unless the user has set it already."""
+    for key, value in ENGINE_DEFAULTS.items():
+        os.environ.setdefault(key, value)

@@ -1,0 +1,348 @@
+"""``regimeforest``: retrain, check data, compute features, and move the champion/challenger aliases.
+
+Heavy engines (Prefect, MLflow, Great Expectations, scikit-learn) are imported inside the commands
+that use them, so ``regimeforest --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from regimeforest._env import configure_engines
+
+app = typer.Typer(
+    name="regimeforest",
+    help=(
+        "Regime-aware random-forest trading signals, retrained weekly.\n\n"
+        "Start with `regimeforest retrain` (the demo profile on the bundled BTC sample), then "
+        "`regimeforest ui` to compare runs. Results go to the MLflow store "
+        "sqlite:///mlruns/mlflow.db unless --tracking-uri says otherwise."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+_PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+ConfigOption = Annotated[
+    str,
+    typer.Option("--config", "-c", help="Profile YAML, or a profile name: demo, production."),
+]
+TrackingOption = Annotated[
+    Optional[str],
+    typer.Option("--tracking-uri", help="MLflow store (default: the profile's, "
+                 "sqlite:///mlruns/mlflow.db)."),
+]
+ColumnsOption = Annotated[
+    Optional[str],
+    typer.Option("--columns", help="Map unrecognised columns: 'ts=timestamp,px_last=close'."),
+]
+
+
+def _config_path(value: str) -> Path:
+    """A path as given, or a profile name looked up in ./configs then in the project's configs."""
+    path = Path(value)
+    if path.suffix in {".yaml", ".yml"} or path.exists():
+        return path
+    for root in (Path.cwd(), _PROJECT_ROOT):
+        candidate = root / "configs" / f"{value}.yaml"
+        if candidate.is_file():
+            return candidate
+    return path
+
+
+def _default_config() -> str:
+    local = Path("configs/demo.yaml")
+    return str(local if local.is_file() else _PROJECT_ROOT / "configs" / "demo.yaml")
+
+
+def _parse_columns(spec: str | None) -> dict[str, str]:
+    if not spec:
+        return {}
+    mapping: dict[str, str] = {}
+    for item in spec.split(","):
+        source, sep, target = item.partition("=")
+        if not sep or not source.strip() or not target.strip():
+            raise typer.BadParameter(f"expected SOURCE=CANONICAL pairs, got {item!r}",
+                                     param_hint="--columns")
+        mapping[source.strip()] = target.strip()
+    return mapping
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _load_profile(config: str, data: str | None = None, tracking_uri: str | None = None,
+                  columns: dict[str, str] | None = None):
+    from ml_core.config import ConfigError
+    from tasks.data import resolve_profile
+
+    try:
+        return resolve_profile(_config_path(config), data, tracking_uri, columns)
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+
+
+@app.command()
+def retrain(
+    config: ConfigOption = _default_config(),
+    data: Annotated[Optional[Path], typer.Option(
+        "--data", help="Bars file (CSV, Parquet, Feather); default: the profile's data.path "
+        "or the bundled sample.")] = None,
+    tracking_uri: TrackingOption = None,
+    columns: ColumnsOption = None,
+) -> None:
+    """Run the weekly retrain once: validate -> features -> regime -> labels -> tune -> train ->
+    CPCV -> register -> promote. Exits 1 (nothing registered) if the data fails its checks."""
+    configure_engines()
+    mapping = _parse_columns(columns)
+    profile = _load_profile(config, str(data) if data else None, tracking_uri, mapping)
+    if data is not None and not data.is_file():
+        _fail(f"--data: file not found: {data}")
+    console.print(f"[bold]regimeforest retrain[/] profile [cyan]{profile.profile}[/], "
+                  f"data {data or profile.data.path or 'bundled 30m BTC sample'}")
+
+    from ml_core.data import BarsSchemaError
+    from tasks.quality import DataQualityError
+    from flows.weekly_retrain import weekly_retrain
+
+    try:
+        summary = weekly_retrain(config_path=str(_config_path(config)),
+                                 data=str(data) if data else None,
+                                 tracking_uri=tracking_uri, columns=mapping or None)
+    except DataQualityError as exc:
+        err.print(exc.report.to_text(), highlight=False)
+        _fail("the data failed its quality checks: nothing was trained or registered")
+    except BarsSchemaError as exc:
+        _fail(f"{exc}: nothing was trained or registered")
+    _print_summary(summary)
+
+
+def _print_summary(s) -> None:  # noqa: ANN001 - a RetrainSummary
+    table = Table(title="weekly retrain", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("data checks", f"{s.rules_passed}/{s.rules_total} rules passed on "
+                  f"{s.data_rows:,} rows ({s.data_source})")
+    table.add_row("features", f"{s.n_features} features, {s.n_events:,} labelled events used "
+                  f"({s.n_dropped_warmup} dropped in warm-up)")
+    persistence = ", ".join(
+        f"{label} p_stay {row['p_stay']:.3f} (~{row['expected_duration_bars']:.1f} bars)"
+        for label, row in s.regime_persistence.items())
+    table.add_row("regime persistence", persistence)
+    for model, scores in s.cv_scores.items():
+        table.add_row(f"CV {model}", ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+    table.add_row("score", f"{s.promotion_metric} = {s.score:.4f}")
+    alias = s.alias or "no alias"
+    champion = ("[green]is the champion[/]" if s.alias == "champion"
+                else f"champion stays v{s.champion_version}")
+    table.add_row("registered", f"{s.model_name} v{s.version} -> {alias}; {champion}")
+    table.add_row("why", s.decision_reason)
+    table.add_row("MLflow run", f"{s.run_id} in experiment {s.experiment!r}")
+    table.add_row("look at it", s.ui_hint())
+    console.print(table)
+
+
+@app.command("validate-data")
+def validate_data(
+    file: Annotated[Path, typer.Argument(help="Bars file: CSV, Parquet or Feather.")],
+    timeframe: Annotated[Optional[str], typer.Option(
+        "--timeframe", "-t", help="Bar length, e.g. 30m, 1h (default: the most common spacing).")
+    ] = None,
+    max_gap_ratio: Annotated[float, typer.Option(
+        help="Largest allowed missing bars / present bars.")] = 0.01,
+    columns: ColumnsOption = None,
+    docs: Annotated[Optional[Path], typer.Option(
+        help="Also write Great Expectations Data Docs HTML into this folder.")] = None,
+) -> None:
+    """Run the OHLCV quality gate on FILE: exit 0 if every rule passes, 1 with a report if not."""
+    configure_engines()
+    from ml_core.config import parse_duration
+    from ml_core.data import BarsSchemaError, load_bars
+
+    try:
+        frame = load_bars(file, _parse_columns(columns))
+    except BarsSchemaError as exc:
+        _fail(str(exc))
+    if timeframe is not None:
+        try:
+            bar = parse_duration(timeframe)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--timeframe") from exc
+    else:
+        bar = _infer_timeframe(frame)
+    from expectations import run_quality_gate
+
+    report = run_quality_gate(frame, timeframe=bar, max_gap_ratio=max_gap_ratio,
+                              source=str(file), docs_dir=docs)
+    console.print(report.to_text(), highlight=False)
+    if report.data_docs is not None:
+        console.print(f"Data Docs: {report.data_docs}")
+    raise typer.Exit(0 if report.success else 1)
+
+
+def _infer_timeframe(frame):  # noqa: ANN001, ANN202
+    import pandas as pd
+
+    if "timestamp" not in frame.columns or len(frame) < 3:
+        return pd.Timedelta(minutes=1).to_pytimedelta()
+    steps = frame["timestamp"].sort_values().diff().dropna()
+    steps = steps[steps > pd.Timedelta(0)]
+    return steps.mode().iloc[0].to_pytimedelta()
+
+
+@app.command()
+def features(
+    file: Annotated[Path, typer.Argument(help="Bars file: CSV, Parquet or Feather.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output Parquet file.")],
+    config: ConfigOption = _default_config(),
+    model: Annotated[Optional[str], typer.Option(
+        "--model", help="Apply a registered pipeline's fitted state (e.g. "
+        "models:/regimeforest-demo@champion) instead of fitting the HMM on FILE.")] = None,
+    tracking_uri: TrackingOption = None,
+    columns: ColumnsOption = None,
+) -> None:
+    """Write the causal feature matrix of FILE (indexed by bar time) to OUT."""
+    configure_engines()
+    import tempfile
+
+    from ml_core.data import BarsSchemaError, as_bars, load_bars
+
+    profile = _load_profile(config, str(file), tracking_uri, _parse_columns(columns))
+    try:
+        frame = load_bars(file, profile.data.columns)
+    except BarsSchemaError as exc:
+        _fail(str(exc))
+    from expectations import run_quality_gate
+
+    report = run_quality_gate(frame, timeframe=profile.data.timeframe,
+                              max_gap_ratio=profile.data.max_gap_ratio, source=str(file))
+    if not report.success:
+        err.print(report.to_text(), highlight=False)
+        _fail(f"{file} failed its quality checks; features were not computed")
+    bars = as_bars(frame)
+    with tempfile.TemporaryDirectory() as tmp:
+        if model is not None:
+            from ml_core.pipeline import load_pipeline
+            from tasks.registry import Tracker
+
+            local = Path(model)
+            directory = local if local.is_dir() else Tracker(
+                profile.registry.tracking_uri).download_pipeline(model, Path(tmp))
+            pipeline = load_pipeline(directory)
+            console.print(f"applying the fitted state of {model}")
+        else:
+            from ml_core.pipeline import RegimeForestPipeline
+            from ml_core.regime import RegimeHMM
+
+            regime = RegimeHMM.from_config(profile.regime, profile.data.timeframe,
+                                           profile.seed).fit(bars)
+            pipeline = RegimeForestPipeline(config=profile, regime=regime)
+        matrix = pipeline.features(bars)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    matrix.to_parquet(out)
+    complete = int(matrix.notna().all(axis=1).sum())
+    console.print(f"wrote {matrix.shape[1]} features x {len(matrix):,} bars to {out} "
+                  f"({complete:,} rows complete after warm-up)")
+
+
+def _registry(config: str, tracking_uri: str | None):
+    profile = _load_profile(config, tracking_uri=tracking_uri)
+    from tasks.registry import Tracker
+
+    return Tracker(profile.registry.tracking_uri), profile.registry.model_name
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Argument(help="Registered model version to make champion.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the history).")],
+    config: ConfigOption = _default_config(),
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Make VERSION the champion (e.g. after a challenger wins its A/B test)."""
+    configure_engines()
+    from mlflow.exceptions import MlflowException
+
+    tracker, name = _registry(config, tracking_uri)
+    try:
+        event = tracker.promote(name, version, reason)
+    except MlflowException as exc:
+        _fail(f"cannot promote {name} version {version}: {exc.message}")
+    console.print(f"{name}: champion v{event.previous} -> v{event.version} ({reason})")
+
+
+@app.command()
+def rollback(
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the history).")],
+    config: ConfigOption = _default_config(),
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Give the champion alias back to the version that held it before."""
+    configure_engines()
+    tracker, name = _registry(config, tracking_uri)
+    try:
+        event = tracker.rollback(name, reason)
+    except LookupError as exc:
+        _fail(str(exc))
+    console.print(f"{name}: champion v{event.previous} -> v{event.version} (rollback: {reason})")
+
+
+@app.command()
+def history(
+    config: ConfigOption = _default_config(),
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """List every champion/challenger decision and alias move, oldest first."""
+    configure_engines()
+    tracker, name = _registry(config, tracking_uri)
+    events = tracker.history(name)
+    if not events:
+        console.print(f"{name}: no alias has been set yet")
+        return
+    table = Table(title=f"{name}: alias history")
+    for column in ("when (UTC)", "alias", "version", "from", "score", "champion score", "who",
+                   "reason"):
+        table.add_column(column)
+    for e in events:
+        table.add_row(e.when, e.alias, f"v{e.version}", f"v{e.previous}" if e.previous else "-",
+                      "-" if e.score is None else f"{e.score:.4f}",
+                      "-" if e.champion_score is None else f"{e.champion_score:.4f}",
+                      e.who, e.reason)
+    console.print(table)
+    current = {alias: tracker.alias_version(name, alias) for alias in ("champion", "challenger")}
+    console.print("now: " + ", ".join(f"{a} = v{v}" for a, v in current.items() if v))
+
+
+@app.command()
+def ui(
+    config: ConfigOption = _default_config(),
+    tracking_uri: TrackingOption = None,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5000,
+) -> None:
+    """Open the MLflow UI on the project's store, on 127.0.0.1 only."""
+    configure_engines()
+    import os
+
+    profile = _load_profile(config, tracking_uri=tracking_uri)
+    uri = profile.registry.tracking_uri
+    console.print(f"MLflow UI on http://127.0.0.1:{port} for {uri} (Ctrl-C to stop); runs are "
+                  f"under Experiments -> {profile.registry.experiment} -> Training runs")
+    mlflow = Path(sys.executable).with_name("mlflow")
+    os.execv(str(mlflow), [str(mlflow), "ui", "--backend-store-uri", uri,
+                           "--host", "127.0.0.1", "--port", str(port)])
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,61 @@
+"""Tasks that read the profile and the bars."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from ml_core.config import Config, load_config
+from ml_core.data import RepairLog, load_bars, repair_bars, sample_bars_path
+
+
+def resolve_profile(
+    config_path: str | Path,
+    data: str | Path | None = None,
+    tracking_uri: str | None = None,
+    columns: dict[str, str] | None = None,
+) -> Config:
+    """Load a profile and apply the command-line overrides (data file, store, column mapping)."""
+    overrides: dict[str, dict[str, object]] = {}
+    if data is not None:
+        overrides.setdefault("data", {})["path"] = str(data)
+    if columns:
+        overrides.setdefault("data", {})["columns"] = dict(columns)
+    if tracking_uri is not None:
+        overrides.setdefault("registry", {})["tracking_uri"] = tracking_uri
+    return load_config(config_path, overrides)
+
+
+def data_source(config: Config) -> Path:
+    """The bars file of a profile: ``data.path`` or the bundled sample."""
+    return Path(config.data.path) if config.data.path is not None else sample_bars_path()
+
+
+def frame_hash(frame: pd.DataFrame) -> str:
+    """SHA-256 of the bars' values and timestamps, to tie a model to the exact data it saw."""
+    digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+@task(name="load-data", cache_policy=NO_CACHE)
+def load_data(config: Config) -> tuple[pd.DataFrame, RepairLog]:
+    """Read the bars in file order; apply the safe repairs when ``data.repair`` allows them."""
+    logger = get_run_logger()
+    path = data_source(config)
+    frame = load_bars(path, config.data.columns)
+    logger.info("loaded %d rows from %s", len(frame), path)
+    log = RepairLog()
+    if config.data.repair and "timestamp" in frame.columns:
+        frame, log = repair_bars(frame)
+        if log.changed:
+            logger.warning("repaired %s: %s", path, log.as_dict())
+    return frame, log
+
+
+def select_span(bars: pd.DataFrame, config: Config) -> pd.DataFrame:
+    """Bars between ``data.start`` and ``data.end`` (inclusive), when set."""
+    return bars.loc[config.data.start:config.data.end]

@@ -1,0 +1,148 @@
+"""Tasks that log a retrain to MLflow, register its model and decide its alias."""
+
+from __future__ import annotations
+
+import tempfile
+from importlib.metadata import version as installed_version
+from pathlib import Path
+
+import pandas as pd
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from ml_core.config import Config
+from ml_core.pipeline import RegimeForestPipeline, TrainingSet, save_pipeline
+from tasks import plots
+from tasks.registry import PromotionDecision, Tracker
+
+_RUNTIME_PACKAGES = ("numpy", "pandas", "scipy", "scikit-learn", "hmmlearn", "skops", "pydantic",
+                     "pyarrow", "mlflow")
+
+
+@task(name="log-regime", cache_policy=NO_CACHE)
+def log_regime(tracker: Tracker, run_id: str, close: pd.Series, regime_model: object,
+               regime_features: pd.DataFrame, persistence: pd.DataFrame) -> None:
+    """Persistence metrics, the regime timeline and the transition matrix."""
+    metrics: dict[str, float] = {}
+    for label, row in persistence.iterrows():
+        for column, value in row.items():
+            metrics[f"regime_{label}_{column}"] = float(value)
+    metrics["regime_log_likelihood"] = float(regime_model.log_likelihood_)
+    tracker.log_metrics(run_id, metrics)
+    tracker.log_figure(run_id, plots.regime_timeline(close, regime_features), "regime_timeline.png")
+    tracker.log_figure(run_id, plots.transition_matrix(regime_model.transmat_),
+                       "regime_transition_matrix.png")
+    tracker.log_table(run_id, persistence, "regime_persistence.csv")
+
+
+@task(name="log-training", cache_policy=NO_CACHE)
+def log_training(tracker: Tracker, run_id: str, dataset: TrainingSet, tuned: dict[str, object],
+                 pipeline: RegimeForestPipeline, cv_report: object) -> dict[str, float]:
+    """Tuning results, CPCV metrics and plots, feature importances. Returns the CV summary."""
+    metrics: dict[str, float] = {
+        "n_events": len(dataset.X),
+        "n_features": dataset.X.shape[1],
+        "n_dropped_warmup": dataset.n_dropped_warmup,
+        "entry_base_rate": float(dataset.targets["entry"].mean()),
+    }
+    params: dict[str, object] = {}
+    for name, result in tuned.items():
+        metrics.update({
+            f"tune_{name}_best_score": result.best_value,
+            f"tune_{name}_trials": result.n_trials,
+            f"tune_{name}_pruned": result.n_pruned,
+            f"tune_{name}_trees_fitted": result.trees_fitted,
+        })
+        params.update({f"tuned.{name}.{k}": v for k, v in result.best_params.items()})
+        tracker.log_table(run_id, result.trials, f"tuning_trials_{name}.csv")
+    summary = cv_report.summary()
+    metrics.update(summary)
+    tracker.log_metrics(run_id, metrics)
+    if params:
+        tracker.log_params(run_id, params)
+    for step, row in enumerate(cv_report.splits.itertuples(index=False)):
+        tracker.log_metrics(run_id, {f"split_{k}": v for k, v in row._asdict().items()
+                                     if isinstance(v, (int, float))}, step=step)
+    tracker.log_table(run_id, cv_report.splits, "cpcv_splits.csv")
+    tracker.log_table(run_id, cv_report.paths, "cpcv_paths.csv")
+    tracker.log_figure(run_id, plots.cv_paths(cv_report.path_returns, cv_report.paths["sharpe"]),
+                       "cpcv_paths.png")
+    importances = pd.DataFrame({
+        name: forest.feature_importances_
+        for name, forest in pipeline.ensemble.forests_.items()
+    }, index=pipeline.feature_columns)
+    tracker.log_table(run_id, importances, "feature_importances.csv")
+    tracker.log_figure(run_id, plots.feature_importances(importances), "feature_importances.png")
+    return summary
+
+
+@task(name="register-model", cache_policy=NO_CACHE)
+def register_model(tracker: Tracker, run_id: str, pipeline: RegimeForestPipeline, score: float,
+                   config: Config, data_hash: str) -> str:
+    """Save the pipeline pickle-free, log it as a pyfunc model and register a new version."""
+    requirements = [f"{pkg}=={installed_version(pkg)}" for pkg in _RUNTIME_PACKAGES]
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = save_pipeline(pipeline, Path(tmp) / "pipeline")
+        model_uri = tracker.log_pipeline(run_id, directory, requirements)
+    version = tracker.register(model_uri, config.registry.model_name, run_id, {
+        "cv_score": repr(float(score)),
+        "promotion_metric": config.registry.promotion_metric,
+        "data_hash": data_hash,
+        "profile": config.profile,
+        "run_id": run_id,
+    })
+    get_run_logger().info("registered %s version %s", config.registry.model_name, version)
+    return version
+
+
+@task(name="promote", cache_policy=NO_CACHE)
+def promote_model(tracker: Tracker, run_id: str, version: str, score: float,
+                  config: Config) -> PromotionDecision:
+    """Champion if it beats the champion's CV score, else challenger; only from a finished run."""
+    status = tracker.run_status(run_id)
+    if status != "FINISHED":
+        raise RuntimeError(f"run {run_id} is {status}: a model from a failed or partial run is "
+                           f"never promoted")
+    name = config.registry.model_name
+    decision = tracker.promote_new_version(name, version, score, config.registry.min_improvement)
+    tracker.set_tags(run_id, {
+        "promotion.decision": decision.alias or "rejected",
+        "promotion.reason": decision.reason,
+        "promotion.version": version,
+        "promotion.champion_version": decision.champion_version,
+    })
+    tracker.log_metrics(run_id, {"promotion_score": score,
+                                 "promotion_champion_score": decision.champion_score})
+    get_run_logger().info("version %s: %s", version, decision.reason)
+    create_markdown_artifact(
+        key="promotion-decision",
+        markdown=(f"### {name} v{version}: {decision.alias or 'not promoted'}\n\n"
+                  f"{decision.reason}\n\nmetric: `{config.registry.promotion_metric}`"),
+        description="champion/challenger decision of the weekly retrain",
+    )
+    return decision
+
+
+@task(name="log-inputs", cache_policy=NO_CACHE)
+def log_run_inputs(tracker: Tracker, run_id: str, config: Config, data_hash: str,
+                   repairs: object) -> None:
+    """The whole profile as params, the config file, the data hash and any repairs made."""
+    tracker.log_params(run_id, config.model_dump(mode="json"))
+    tracker.log_text(run_id, config.model_dump_json(indent=2), "config.json")
+    tracker.set_tags(run_id, {"data.hash": data_hash, "profile": config.profile})
+    if repairs.changed:
+        tracker.log_text(run_id, str(repairs.as_dict()), "data_repairs.txt")
+        tracker.log_metrics(run_id, {"data_reordered_rows": repairs.reordered_rows,
+                                     "data_dropped_duplicates":
+                                         len(repairs.dropped_duplicate_rows)})
+
+
+@task(name="log-quality", cache_policy=NO_CACHE)
+def log_quality(tracker: Tracker, run_id: str, report: object) -> None:
+    """The gate's verdict, per-rule counts and its Data Docs HTML, pass or fail."""
+    tracker.log_metrics(run_id, report.as_metrics())
+    tracker.log_text(run_id, report.to_markdown(), "data_quality/report.md")
+    if report.data_docs is not None:
+        tracker.log_artifact(run_id, Path(report.data_docs).parent, "data_quality/data_docs")
+    tracker.set_tags(run_id, {"data.quality": "passed" if report.success else "failed"})

@@ -1,0 +1,324 @@
+"""The one MLflow adapter: runs, artifacts, the model registry and its champion/challenger aliases.
+
+Nothing else in the project imports mlflow. Every call goes through an explicit
+:class:`~mlflow.tracking.MlflowClient` bound to one tracking URI (no global active run), so tasks may
+run in any thread. Registered versions are never overwritten: each retrain adds a version, and only
+aliases move. Every alias move is recorded on the version that received it as a tag
+``alias_event.<epoch ms>`` holding who, when, why, from which version and to which; ``history``
+reads them back, and ``rollback`` uses them.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+_EVENT_PREFIX = "alias_event."
+_PYFUNC_ENTRY = Path(__file__).with_name("pyfunc_model.py")
+
+
+@dataclass(frozen=True)
+class AliasEvent:
+    """One move of an alias, as recorded in the registry."""
+
+    when: str
+    alias: str
+    version: str
+    previous: str | None
+    who: str
+    reason: str
+    score: float | None = None
+    champion_score: float | None = None
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    """What happened to a newly registered version and why."""
+
+    version: str
+    alias: str | None
+    score: float
+    champion_version: str | None
+    champion_score: float | None
+    reason: str
+
+    @property
+    def became_champion(self) -> bool:
+        return self.alias == CHAMPION
+
+
+def decide_promotion(
+    score: float, champion_score: float | None, min_improvement: float = 0.0
+) -> tuple[str | None, str]:
+    """Choose the alias for a new version from its CV score and the champion's (higher is better).
+
+    Returns
+    -------
+    alias : {"champion", "challenger", None}
+        None when the score is not a finite number: such a version is registered but never served.
+    reason : str
+        One sentence naming both scores.
+    """
+    if not math.isfinite(score):
+        return None, f"score {score} is not finite: not promoted"
+    if champion_score is None or not math.isfinite(champion_score):
+        return CHAMPION, f"first version with a valid score ({score:.4f}): becomes champion"
+    if score > champion_score + min_improvement:
+        return CHAMPION, (
+            f"score {score:.4f} beats champion's {champion_score:.4f} "
+            f"(+{min_improvement:g} required): promoted"
+        )
+    return CHALLENGER, (
+        f"score {score:.4f} does not beat champion's {champion_score:.4f} "
+        f"(+{min_improvement:g} required): challenger"
+    )
+
+
+def resolve_tracking_uri(uri: str | None) -> str:
+    """Default to the project's SQLite store and create its folder; pass other URIs through."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    if uri.startswith("sqlite:///"):
+        db = Path(uri.removeprefix("sqlite:///"))
+        db.parent.mkdir(parents=True, exist_ok=True)
+    return uri
+
+
+def _artifact_root(uri: str) -> str | None:
+    """Artifacts live beside a SQLite store (``mlruns/artifacts``); servers choose their own."""
+    if uri.startswith("sqlite:///"):
+        db = Path(uri.removeprefix("sqlite:///")).resolve()
+        return (db.parent / "artifacts").as_uri()
+    return None
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _flatten(f"{prefix}.{key}" if prefix else str(key), item, out)
+    else:
+        out[prefix] = str(value)[:6000]
+
+
+class Tracker:
+    """MLflow tracking and registry for one store.
+
+    Parameters
+    ----------
+    tracking_uri : str, optional
+        Default ``sqlite:///mlruns/mlflow.db`` (or ``$MLFLOW_TRACKING_URI``); the registry uses the
+        same store.
+    """
+
+    def __init__(self, tracking_uri: str | None = None) -> None:
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        self.tracking_uri = resolve_tracking_uri(tracking_uri)
+        self._mlflow = mlflow
+        self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    # ------------------------------------------------------------------ runs
+    def experiment_id(self, name: str) -> str:
+        """Get or create an experiment; new ones open on the runs table in the UI."""
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        root = _artifact_root(self.tracking_uri)
+        location = f"{root}/{name}" if root else None
+        exp_id = self.client.create_experiment(name, artifact_location=location)
+        self.client.set_experiment_tag(exp_id, "mlflow.experimentKind", "custom_model_development")
+        return exp_id
+
+    def start_run(self, experiment: str, run_name: str, tags: Mapping[str, str]) -> str:
+        run = self.client.create_run(self.experiment_id(experiment), run_name=run_name,
+                                     tags=dict(tags))
+        return run.info.run_id
+
+    def end_run(self, run_id: str, status: str = "FINISHED") -> None:
+        self.client.set_terminated(run_id, status=status)
+
+    def run_status(self, run_id: str) -> str:
+        return self.client.get_run(run_id).info.status
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        flat: dict[str, str] = {}
+        _flatten("", params, flat)
+        items = [Param(k, v) for k, v in flat.items()]
+        for start in range(0, len(items), 100):
+            self.client.log_batch(run_id, params=items[start:start + 100])
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step) for k, v in metrics.items()
+                 if v is not None and math.isfinite(float(v))]
+        for start in range(0, len(items), 500):
+            self.client.log_batch(run_id, metrics=items[start:start + 500])
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        for key, value in tags.items():
+            self.client.set_tag(run_id, key, str(value)[:5000])
+
+    def log_artifact(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
+        path = Path(path)
+        if path.is_dir():
+            self.client.log_artifacts(run_id, str(path), artifact_path)
+        else:
+            self.client.log_artifact(run_id, str(path), artifact_path)
+
+    def log_figure(self, run_id: str, figure: Any, name: str) -> None:
+        import matplotlib.pyplot as plt
+
+        self.client.log_figure(run_id, figure, f"plots/{name}")
+        plt.close(figure)
+
+    def log_text(self, run_id: str, text: str, name: str) -> None:
+        self.client.log_text(run_id, text, name)
+
+    def log_table(self, run_id: str, frame: Any, name: str) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            target = Path(tmp) / name
+            frame.to_csv(target, index=True)
+            self.log_artifact(run_id, target, "tables")
+
+    # ----------------------------------------------------------------- models
+    def log_pipeline(self, run_id: str, pipeline_dir: Path, pip_requirements: list[str]) -> str:
+        """Log a saved pipeline as a pyfunc model (models-from-code: nothing is pickled)."""
+        self._mlflow.set_tracking_uri(self.tracking_uri)
+        with self._mlflow.start_run(run_id=run_id):
+            info = self._mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(_PYFUNC_ENTRY),
+                artifacts={"pipeline": str(pipeline_dir)},
+                pip_requirements=pip_requirements,
+            )
+        return info.model_uri
+
+    def register(self, model_uri: str, name: str, run_id: str, tags: Mapping[str, Any]) -> str:
+        """Register a new version (never overwrites one) and tag it."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.get_registered_model(name)
+        except MlflowException:
+            self.client.create_registered_model(
+                name, description="regimeforest: regime-aware random-forest signal ensemble")
+        version = self.client.create_model_version(name, model_uri, run_id=run_id)
+        for key, value in tags.items():
+            self.client.set_model_version_tag(name, version.version, key, str(value))
+        return str(version.version)
+
+    def alias_version(self, name: str, alias: str) -> str | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return str(self.client.get_model_version_by_alias(name, alias).version)
+        except MlflowException:
+            return None
+
+    def version_score(self, name: str, version: str) -> float | None:
+        tags = self.client.get_model_version(name, version).tags
+        return float(tags["cv_score"]) if "cv_score" in tags else None
+
+    def move_alias(self, name: str, alias: str, version: str, reason: str,
+                   score: float | None = None, champion_score: float | None = None) -> AliasEvent:
+        """Point ``alias`` at ``version`` and record the move on that version."""
+        previous = self.alias_version(name, alias)
+        self.client.set_registered_model_alias(name, alias, version)
+        event = AliasEvent(
+            when=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), alias=alias, version=version,
+            previous=previous, who=os.environ.get("REGIMEFOREST_USER") or getpass.getuser(),
+            reason=reason, score=score, champion_score=champion_score,
+        )
+        key = f"{_EVENT_PREFIX}{time.time_ns() // 1000}"
+        self.client.set_model_version_tag(name, version, key, json.dumps(asdict(event)))
+        return event
+
+    def promote_new_version(self, name: str, version: str, score: float,
+                            min_improvement: float) -> PromotionDecision:
+        """Give a freshly registered version its alias by comparing CV scores with the champion."""
+        champion = self.alias_version(name, CHAMPION)
+        champion_score = self.version_score(name, champion) if champion else None
+        alias, reason = decide_promotion(score, champion_score, min_improvement)
+        self.client.set_model_version_tag(name, version, "decision", alias or "rejected")
+        self.client.set_model_version_tag(name, version, "decision_reason", reason)
+        if champion is not None:
+            self.client.set_model_version_tag(name, version, "champion_at_decision", champion)
+            self.client.set_model_version_tag(name, version, "champion_score_at_decision",
+                                              str(champion_score))
+        if alias is not None:
+            self.move_alias(name, alias, version, reason, score, champion_score)
+        return PromotionDecision(version, alias, score, champion, champion_score, reason)
+
+    def promote(self, name: str, version: str, reason: str) -> AliasEvent:
+        """Manually make ``version`` the champion (the A/B verdict of a challenger, say)."""
+        self.client.get_model_version(name, version)  # raises naming the version if absent
+        event = self.move_alias(name, CHAMPION, version, reason,
+                                score=self.version_score(name, version))
+        if self.alias_version(name, CHALLENGER) == version:
+            self.client.delete_registered_model_alias(name, CHALLENGER)
+        return event
+
+    def rollback(self, name: str, reason: str) -> AliasEvent:
+        """Give ``champion`` back to the version that held it before the current one."""
+        current = self.alias_version(name, CHAMPION)
+        if current is None:
+            raise LookupError(f"model {name!r} has no champion to roll back")
+        moves = [e for e in self.history(name) if e.alias == CHAMPION and e.version == current]
+        previous = next((e.previous for e in reversed(moves) if e.previous), None)
+        if previous is None:
+            raise LookupError(
+                f"model {name!r}: champion v{current} has no earlier champion to roll back to")
+        return self.move_alias(name, CHAMPION, previous, f"rollback from v{current}: {reason}",
+                               score=self.version_score(name, previous))
+
+    def history(self, name: str) -> list[AliasEvent]:
+        """Every recorded alias move of ``name``, oldest first."""
+        events: list[tuple[str, AliasEvent]] = []
+        for mv in self.client.search_model_versions(f"name='{name}'"):
+            for key, value in mv.tags.items():
+                if key.startswith(_EVENT_PREFIX):
+                    events.append((key.removeprefix(_EVENT_PREFIX).zfill(20),
+                                   AliasEvent(**json.loads(value))))
+        return [event for _, event in sorted(events, key=lambda item: item[0])]
+
+    def download_pipeline(self, model_uri: str, dst: Path) -> Path:
+        """Fetch a registered model's pipeline directory (``models:/name@champion``, ``runs:/...``)."""
+        from mlflow.artifacts import download_artifacts
+
+        self._mlflow.set_tracking_uri(self.tracking_uri)
+        local = Path(download_artifacts(artifact_uri=model_uri, dst_path=str(dst),
+                                        tracking_uri=self.tracking_uri))
+        candidates = [p.parent for p in local.rglob("manifest.json")]
+        if not candidates:
+            raise FileNotFoundError(f"{model_uri} holds no regimeforest pipeline (no manifest.json)")
+        return candidates[0]
+
+
+@contextmanager
+def tracked_run(tracker: Tracker, experiment: str, run_name: str,
+                tags: Mapping[str, str]) -> Iterator[str]:
+    """A run that ends FINISHED when the block completes and FAILED when it raises."""
+    run_id = tracker.start_run(experiment, run_name, tags)
+    try:
+        yield run_id
+    except BaseException as exc:
+        tracker.set_tags(run_id, {"failure": f"{type(exc).__name__}: {exc}"[:5000]})
+        tracker.end_run(run_id, "FAILED")
+        raise
+    tracker.end_run(run_id, "FINISHED")

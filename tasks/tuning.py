@@ -1,0 +1,65 @@
+"""Task that tunes each forest with Optuna and Hyperband (trees grown as the resource)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from ml_core.config import Config, EnsembleConfig
+from ml_core.pipeline import TrainingSet
+
+MODEL_NAMES = ("entry", "position", "exit", "profit")
+
+
+def optuna_storage(config: Config) -> str | None:
+    """``tuning.storage``, else an SQLite file beside a SQLite tracking store, else in memory."""
+    if config.tuning.storage:
+        return config.tuning.storage
+    uri = config.registry.tracking_uri
+    if uri.startswith("sqlite:///"):
+        db = Path(uri.removeprefix("sqlite:///")).parent / "optuna.db"
+        db.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{db}"
+    return None
+
+
+def study_name(config: Config, model: str, data_hash: str) -> str:
+    """Fixed per (profile, config, data, model): a rerun resumes the same study."""
+    key = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:8]
+    return f"{config.profile}-{model}-{data_hash[:10]}-{key}"
+
+
+@task(name="tune", cache_policy=NO_CACHE)
+def tune_models(dataset: TrainingSet, config: Config, data_hash: str) -> dict[str, object]:
+    """One study per model; returns ``{model: TuningResult}`` (empty when tuning is disabled)."""
+    from ml_core.tuning import tune_forest
+
+    logger = get_run_logger()
+    if not config.tuning.enabled:
+        logger.info("tuning disabled: using the profile's forests as given")
+        return {}
+    data = dataset.tail(config.tuning.max_rows) if config.tuning.max_rows else dataset
+    storage = optuna_storage(config)
+    results: dict[str, object] = {}
+    for name in MODEL_NAMES:
+        result = tune_forest(
+            getattr(config.ensemble, name), data.X, data.targets[name], data.t1,
+            tuning=config.tuning, purge=config.validation.purge,
+            embargo=config.validation.embargo, seed=config.seed,
+            study_name=study_name(config, name, data_hash), storage=storage,
+        )
+        logger.info("tuned %-8s best %.4f over %d trials (%d pruned, %d trees fitted)",
+                    name, result.best_value, result.n_trials, result.n_pruned,
+                    result.trees_fitted)
+        results[name] = result
+    return results
+
+
+def tuned_ensemble_config(config: Config, tuned: dict[str, object]) -> EnsembleConfig:
+    """The profile's ensemble with each forest's best parameters applied."""
+    update = {name: getattr(config.ensemble, name).model_copy(update=result.best_params)
+              for name, result in tuned.items()}
+    return config.ensemble.model_copy(update=update)

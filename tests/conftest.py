@@ -1,0 +1,42 @@
+"""Shared fixtures: engine settings for a closed network, the shared market data, a Prefect harness."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from regimeforest._env import configure_engines
+
+configure_engines()
+# Tests get their own Prefect home so parallel or repeated runs never share a migrating database.
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="regimeforest-prefect-"))
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def _require_shared(path: Path) -> Path:
+    if path.exists():
+        return path
+    message = f"{path} is absent: the shared market data is not on this machine"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message + " (CI=true: this must not be skipped)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data``; skipped where absent, a failure under ``CI=true``."""
+    return _require_shared(SHARED_DATA)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One temporary Prefect server for the whole session (real engine, no mocks)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -1,0 +1,286 @@
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from ml_core.config import EnsembleConfig, ForestSpec, ValidationConfig
+from ml_core.ensemble import (
+    COMPONENT_COLUMNS,
+    MODEL_NAMES,
+    RegimeForestEnsemble,
+    apply_signal_rule,
+    build_forest,
+)
+
+from conftest import CLF, EMBARGO, PURGE, REG, synthetic_events, tiny_ensemble
+
+REGIME_COLS = ["regime_prob_bull", "regime_prob_bear", "regime_prob_sideways"]
+
+
+# ---------------------------------------------------------------- estimator contract
+
+def test_estimator_contract_get_params_clone_and_fit_returns_self(synthetic):
+    """``parametrize_with_checks`` does not fit this API, so the contract is tested by hand.
+
+    scikit-learn's common checks call ``fit(X, y)`` with a numpy ``X`` and one 1-d ``y``; the
+    ensemble needs a DataFrame indexed by event time, four targets and the label end times ``t1``
+    (to purge its meta folds). Instead: ``__init__`` stores parameters untouched (``clone`` round
+    trip), ``set_params`` works, ``fit`` returns ``self`` and sets only ``_``-suffixed attributes.
+    """
+    model = tiny_ensemble(meta_C=0.5, confidence_threshold=0.7)
+    params = model.get_params()
+    assert params["meta_C"] == 0.5 and params["entry"] is CLF and params["purge"] == PURGE
+    twin = clone(model)
+    assert twin is not model and twin.get_params() == params
+    assert clone(model.set_params(meta_folds=4)).meta_folds == 4
+    assert vars(RegimeForestEnsemble()).keys() == RegimeForestEnsemble().get_params().keys()
+
+    X, targets, events = synthetic
+    before = set(vars(twin))
+    assert twin.fit(X, targets, events["t1"]) is twin
+    learned = set(vars(twin)) - before
+    assert learned and all(name.endswith("_") for name in learned)
+    assert {"forests_", "meta_", "meta_features_", "feature_names_in_", "oof_predictions_",
+            "meta_coef_"} <= learned
+
+
+def test_from_config_maps_the_sections():
+    ens = EnsembleConfig(entry=ForestSpec(kind="classifier", n_estimators=3), meta_C=2.0,
+                         meta_folds=5, confidence_threshold=0.65, n_jobs=2)
+    val = ValidationConfig(purge="6h", embargo="2h")
+    model = RegimeForestEnsemble.from_config(ens, val, random_state=7)
+    assert model.entry.n_estimators == 3 and model.position == ens.position
+    assert (model.meta_C, model.meta_folds, model.confidence_threshold) == (2.0, 5, 0.65)
+    assert (model.purge, model.embargo) == (timedelta(hours=6), timedelta(hours=2))
+    assert (model.n_jobs, model.random_state) == (2, 7)
+
+
+def test_learned_attributes(fitted, synthetic):
+    X, _, _ = synthetic
+    assert list(fitted.forests_) == list(MODEL_NAMES)
+    assert fitted.forests_["entry"].get_params()["class_weight"] == "balanced_subsample"
+    assert fitted.meta_features_ == [*COMPONENT_COLUMNS, *REGIME_COLS]
+    assert fitted.meta_coef_.index.tolist() == fitted.meta_features_
+    assert fitted.feature_names_in_.tolist() == X.columns.tolist()
+    assert fitted.n_features_in_ == 6
+    assert fitted.oof_predictions_.columns.tolist() == [*COMPONENT_COLUMNS, "fold"]
+    assert fitted.oof_predictions_.index.equals(X.index)
+    assert fitted.classes_.tolist() == [0, 1]
+    # each forest its own seed
+    assert len(set(fitted.random_states_.values())) == 4
+
+
+def test_meta_features_without_regime_columns(synthetic):
+    X, targets, events = synthetic
+    model = tiny_ensemble().fit(X[["x0", "x1"]], targets, events["t1"])
+    assert model.meta_features_ == list(COMPONENT_COLUMNS)
+    assert model.predict(X[["x0", "x1"]]).shape == (len(X), 4)
+
+
+# ------------------------------------------------------------------------ predict
+
+def test_predict_schema_and_signal_rule(fitted, synthetic):
+    X, _, _ = synthetic
+    out = fitted.predict(X)
+    assert out.columns.tolist() == ["signal", "confidence", "size", "p_long"]
+    assert out.index.equals(X.index)
+    assert out["signal"].dtype == np.int64 and set(out["signal"]) == {-1, 0, 1}
+    assert out["confidence"].between(0.5, 1).all() and out["size"].between(0, 1).all()
+    assert (out.loc[out["signal"] == 0, "size"] == 0).all()
+
+    proba = fitted.predict_proba(X)
+    assert proba.shape == (len(X), 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(out["p_long"], proba[:, 1])
+    comps = fitted.predict_components(X)
+    assert comps.columns.tolist() == list(COMPONENT_COLUMNS) and comps.index.equals(X.index)
+    expected = apply_signal_rule(proba[:, 1], comps["p_exit"], comps["size"],
+                                 confidence_threshold=0.6, index=X.index)
+    pd.testing.assert_frame_equal(out, expected)
+
+
+def test_predict_ignores_column_order_and_extra_columns(fitted, synthetic):
+    X, _, _ = synthetic
+    shuffled = X[X.columns[::-1]].assign(unused=1.0)
+    pd.testing.assert_frame_equal(fitted.predict(shuffled), fitted.predict(X))
+
+
+def test_learns_the_synthetic_signal(fitted, synthetic):
+    X, targets, _ = synthetic
+    oof_acc = ((fitted.oof_predictions_["p_entry"] >= 0.5) == targets["entry"]).mean()
+    meta_acc = ((fitted.predict_proba(X)[:, 1] >= 0.5) == targets["entry"]).mean()
+    assert oof_acc > 0.7 and meta_acc > 0.75
+    # the regime probabilities carry signal too: P(bull) pushes p_long up, P(bear) down
+    assert fitted.meta_coef_["p_entry"] > 0
+
+
+def test_same_seed_same_predictions_other_seed_differs(synthetic):
+    X, targets, events = synthetic
+    a = tiny_ensemble(random_state=11).fit(X, targets, events["t1"])
+    b = tiny_ensemble(random_state=11).fit(X, targets, events["t1"])
+    c = tiny_ensemble(random_state=12).fit(X, targets, events["t1"])
+    pd.testing.assert_frame_equal(a.predict(X), b.predict(X))
+    pd.testing.assert_frame_equal(a.oof_predictions_, b.oof_predictions_)
+    assert not np.allclose(a.predict_proba(X), c.predict_proba(X))
+
+
+# ------------------------------------------------------------------------ leakage
+
+def test_oof_folds_are_disjoint_from_and_purged_around_their_training_rows(fitted, synthetic):
+    X, _, events = synthetic
+    t0 = X.index.to_numpy()
+    t1 = events["t1"].to_numpy()
+    fold = fitted.oof_predictions_["fold"].to_numpy()
+    assert len(fitted.oof_splits_) == 3
+    assert (fold >= 0).all()  # k-fold: every row is predicted exactly once
+    for k, (train_idx, test_idx) in enumerate(fitted.oof_splits_):
+        np.testing.assert_array_equal(np.flatnonzero(fold == k), test_idx)
+        assert np.intersect1d(train_idx, test_idx).size == 0
+        lo = t0[test_idx].min() - PURGE
+        hi = t1[test_idx].max() + EMBARGO
+        overlaps = (t1[train_idx] >= lo) & (t0[train_idx] <= hi)
+        assert not overlaps.any()
+
+
+def test_each_oof_prediction_comes_from_a_forest_fitted_on_its_fold_train_rows(fitted, synthetic):
+    """Leak by construction: refit fold k's forests on ``oof_splits_[k][0]`` only — exact match."""
+    X, targets, _ = synthetic
+    values = X.to_numpy()
+    for train_idx, test_idx in fitted.oof_splits_:
+        for name, col in zip(MODEL_NAMES, COMPONENT_COLUMNS, strict=True):
+            forest = build_forest(getattr(fitted, name), fitted.random_states_[name])
+            forest.fit(values[train_idx], targets[name].to_numpy()[train_idx])
+            if forest.__class__.__name__.endswith("Classifier"):
+                pred = forest.predict_proba(values[test_idx])[:, 1]
+            else:
+                pred = forest.predict(values[test_idx])
+            if name == "position":
+                pred = np.clip(pred, 0, 1)
+            np.testing.assert_array_equal(fitted.oof_predictions_[col].to_numpy()[test_idx], pred)
+
+
+def test_meta_learner_is_fitted_on_the_oof_predictions(fitted, synthetic):
+    X, targets, _ = synthetic
+    meta_X = pd.concat([fitted.oof_predictions_[list(COMPONENT_COLUMNS)], X[REGIME_COLS]], axis=1)
+    refit = make_pipeline(StandardScaler(), LogisticRegression(C=1.0)).fit(meta_X.to_numpy(),
+                                                                            targets["entry"])
+    np.testing.assert_allclose(refit[-1].coef_[0], fitted.meta_coef_.to_numpy(), rtol=1e-6)
+
+
+def test_meta_learner_does_not_trust_memorising_forests_on_noise():
+    """On pure-noise labels the full-depth entry forest is ~perfect in sample; the meta weight of
+    ``p_entry`` stays near zero because it only ever sees out-of-fold outputs. A meta-learner fed
+    in-sample outputs (the leak this design prevents) puts a large weight on it."""
+    rng = np.random.default_rng(42)
+    n = 400
+    t0 = pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC")
+    X = pd.DataFrame(rng.normal(size=(n, 4)), index=t0, columns=list("abcd"))
+    targets = pd.DataFrame({"entry": rng.integers(0, 2, n), "position": rng.uniform(size=n),
+                            "exit": rng.integers(0, 2, n), "profit": rng.normal(0, 0.01, n)},
+                           index=t0)
+    t1 = pd.Series(t0 + pd.Timedelta("2h"), index=t0)
+    deep_clf = ForestSpec(kind="classifier", n_estimators=20)
+    deep_reg = ForestSpec(kind="regressor", n_estimators=20)
+    model = RegimeForestEnsemble(deep_clf, deep_reg, deep_clf, deep_reg, random_state=0)
+    model.fit(X, targets, t1)
+    in_sample = model.predict_components(X)
+    assert ((in_sample["p_entry"] >= 0.5) == targets["entry"]).mean() > 0.95
+    assert abs(((model.oof_predictions_["p_entry"] >= 0.5) == targets["entry"]).mean() - 0.5) < 0.1
+    leaky = make_pipeline(StandardScaler(), LogisticRegression()).fit(in_sample, targets["entry"])
+    assert leaky[-1].coef_[0][0] > 2.0
+    assert abs(model.meta_coef_["p_entry"]) < 0.5
+
+
+# ------------------------------------------------------------------------- errors
+
+def test_nan_in_X_names_the_columns(synthetic):
+    X, targets, events = synthetic
+    bad = X.copy()
+    bad.iloc[3, 1] = np.nan
+    bad.iloc[5, 4] = np.inf
+    with pytest.raises(ValueError, match=r"\['x1', 'regime_prob_bear'\]"):
+        tiny_ensemble().fit(bad, targets, events["t1"])
+
+
+@pytest.mark.parametrize("name", ["entry", "exit"])
+def test_single_class_target(synthetic, name):
+    X, targets, events = synthetic
+    with pytest.raises(ValueError, match=rf"`targets\['{name}'\]` has a single class 1"):
+        tiny_ensemble().fit(X, targets.assign(**{name: 1}), events["t1"])
+
+
+def test_too_few_rows(synthetic):
+    X, targets, events = synthetic
+    with pytest.raises(ValueError, match="at least 10 per meta fold, i.e. 30"):
+        tiny_ensemble().fit(X.iloc[:29], targets.iloc[:29], events["t1"].iloc[:29])
+
+
+def test_misaligned_inputs(synthetic):
+    X, targets, events = synthetic
+    with pytest.raises(ValueError, match="`targets.index` differs"):
+        tiny_ensemble().fit(X, targets.iloc[::-1], events["t1"])
+    with pytest.raises(ValueError, match="`t1.index` differs"):
+        tiny_ensemble().fit(X, targets, events["t1"].iloc[1:])
+    with pytest.raises(ValueError, match="lacks columns \\['profit'\\]"):
+        tiny_ensemble().fit(X, targets.drop(columns="profit"), events["t1"])
+    with pytest.raises(ValueError, match="must be sorted"):
+        tiny_ensemble().fit(X.iloc[::-1], targets.iloc[::-1], events["t1"].iloc[::-1])
+    with pytest.raises(TypeError, match="DataFrame"):
+        tiny_ensemble().fit(X.to_numpy(), targets, events["t1"])
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"meta_folds": 1}, "`meta_folds=1`"),
+        ({"meta_C": 0.0}, "`meta_C=0.0`"),
+        ({"confidence_threshold": 0.4}, "`confidence_threshold=0.4`"),
+        ({"n_jobs": 0}, "`n_jobs=0`"),
+        ({"entry": REG}, "`entry` must be a ForestSpec of kind 'classifier'"),
+    ],
+)
+def test_bad_parameters_fail_in_fit(synthetic, params, message):
+    X, targets, events = synthetic
+    model = tiny_ensemble(**params)  # __init__ only stores
+    with pytest.raises(ValueError, match=message):
+        model.fit(X, targets, events["t1"])
+
+
+def test_predict_before_fit_and_missing_columns(fitted, synthetic):
+    X, _, _ = synthetic
+    with pytest.raises(NotFittedError):
+        tiny_ensemble().predict(X)
+    with pytest.raises(ValueError, match=r"lacks feature columns seen in fit: \['x2'\]"):
+        fitted.predict(X.drop(columns="x2"))
+    with pytest.raises(ValueError, match=r"\['x0'\]"):
+        fitted.predict_proba(X.assign(x0=np.nan))
+
+
+def test_works_on_a_small_cv_training_set_without_both_classes_per_fold():
+    # 40 events whose first 30 are all class 0 for `exit`: a fold forest sees a single class.
+    X, targets, events = synthetic_events(n=40)
+    targets = targets.assign(exit=np.r_[np.zeros(30, dtype=int), np.ones(10, dtype=int)])
+    model = tiny_ensemble(meta_folds=4, purge=timedelta(0), embargo=timedelta(0))
+    model.fit(X, targets, events["t1"])
+    p_exit = model.oof_predictions_["p_exit"]
+    assert np.isfinite(p_exit).all() and p_exit.between(0, 1).all()
+
+
+# -------------------------------------------------------------------- real sample
+
+def test_on_the_bundled_sample(real_events):
+    X, targets, events = real_events
+    model = tiny_ensemble(meta_folds=3, purge=timedelta(hours=8), embargo=timedelta(hours=4))
+    model.fit(X, targets, events["t1"])
+    out = model.predict(X)
+    assert out.index.equals(X.index)
+    assert out["size"].between(0, 1).all() and out["confidence"].between(0.5, 1).all()
+    # the OOF entry forest has no look-ahead edge on real prices: near a coin flip
+    oof_acc = ((model.oof_predictions_["p_entry"] >= 0.5) == targets["entry"]).mean()
+    assert 0.35 < oof_acc < 0.65
