@@ -189,7 +189,8 @@ def _rule_result(result: Any, prepared: pd.DataFrame, timeframe: timedelta) -> R
     count = int(info.get("unexpected_count") or 0)
     rows = [int(i) for i in (info.get("partial_unexpected_index_list") or [])][:_N_EXAMPLES]
     n = max(int(info.get("element_count") or len(prepared)), 1)
-    detail = f"{count} {broken} ({100.0 * count / n:.3g}% of rows)" if count else "held"
+    detail = (f"{count} {broken.format(s='' if count == 1 else 's')} "
+              f"({100.0 * count / n:.3g}% of rows)") if count else "held"
     if rule == RULE_INCREASING:
         values = [{"timestamp": _plain(prepared["timestamp"].iloc[i]),
                    "previous_row": _plain(prepared["timestamp"].iloc[i - 1]) if i else None}
@@ -210,12 +211,13 @@ def _gap_result(result: Any, prepared: pd.DataFrame, timeframe: timedelta) -> Ru
     ratio = result.result.get("observed_value")
     ratio = float(ratio) if ratio is not None and not _isnan(ratio) else None
     limit = result.expectation_config.kwargs["max_value"]
-    detail = (f"{len(after_gap)} rows follow a gap: {int(after_gap.sum())} missing "
-              f"{_duration(timeframe)} bars over {len(prepared)} present bars, ratio "
-              f"{'n/a' if ratio is None else f'{ratio:.4g}'} "
+    broken = result.expectation_config.meta["broken"].format(s="" if len(after_gap) == 1 else "s")
+    shown = "n/a" if ratio is None else f"{ratio:.4g}"
+    detail = (f"{len(after_gap)} {broken}: {int(after_gap.sum())} missing {_duration(timeframe)} "
+              f"bars over {len(prepared)} present bars, ratio {shown} "
               f"{'<=' if result.success else '>'} max_gap_ratio {limit:g}")
-    if len(after_gap):
-        detail += "; the largest gaps"
+    if len(after_gap) > _N_EXAMPLES:
+        detail += f" (examples: the {_N_EXAMPLES} largest gaps)"
     return RuleResult(RULE_GAPS, result.expectation_config.meta["column"], bool(result.success),
                       len(after_gap), rows, values, detail, observed_value=ratio)
 

@@ -100,7 +100,7 @@ class QualityReport:
         where = self.source or "bars"
         if self.success:
             return (f"Data quality gate passed: {where}, {self.n_rows} rows, "
-                    f"{len(self.rules)} checks held.")
+                    f"all {len(self.rules)} checks held.")
         head = (f"Data quality gate FAILED: {where}, {self.n_rows} rows, "
                 f"{len(self.failed())} of {len(self.rules)} checks failed")
         head += f", {len(self.skipped())} not checked:" if self.skipped() else ":"

@@ -11,6 +11,7 @@ row the report quotes.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -59,7 +60,7 @@ class _Spec:
     expectation: str  # class name in great_expectations.expectations
     kwargs: dict[str, Any]
     column: str  # what the report calls the column(s)
-    broken: str  # what a failing row is, e.g. "null values"
+    broken: str  # what failing rows are, "{s}" marking the plural: "null value{s}"
     show: tuple[str, ...] = field(default=())  # columns quoted for a failing row
 
 
@@ -71,42 +72,42 @@ def _specs(max_gap_ratio: float) -> list[_Spec]:
         for c in REQUIRED_COLUMNS
     ]
     specs += [
-        _Spec(RULE_NOT_NULL, "ExpectColumnValuesToNotBeNull", {"column": c}, c, "null values", (c,))
+        _Spec(RULE_NOT_NULL, "ExpectColumnValuesToNotBeNull", {"column": c}, c, "null value{s}", (c,))
         for c in REQUIRED_COLUMNS
     ]
     specs += [
         _Spec(RULE_POSITIVE_PRICES, "ExpectColumnValuesToBeBetween",
-              {"column": c, "min_value": 0.0, "strict_min": True}, c, "prices <= 0", (c,))
+              {"column": c, "min_value": 0.0, "strict_min": True}, c, "price{s} <= 0", (c,))
         for c in PRICE_COLUMNS
     ]
     pair = {"or_equal": True, "ignore_row_if": "either_value_is_missing"}
     specs += [
         _Spec(RULE_HIGH, "ExpectColumnPairValuesAToBeGreaterThanB",
               {"column_A": "high", "column_B": MAX_OPEN_CLOSE, **pair},
-              "high vs max(open, close)", "rows with high < max(open, close)",
+              "high vs max(open, close)", "row{s} with high < max(open, close)",
               ("high", "open", "close")),
         _Spec(RULE_LOW, "ExpectColumnPairValuesAToBeGreaterThanB",
               {"column_A": MIN_OPEN_CLOSE, "column_B": "low", **pair},
-              "low vs min(open, close)", "rows with low > min(open, close)",
+              "low vs min(open, close)", "row{s} with low > min(open, close)",
               ("low", "open", "close")),
         _Spec(RULE_LOW, "ExpectColumnPairValuesAToBeGreaterThanB",
               {"column_A": "high", "column_B": "low", **pair}, "low vs high",
-              "rows with low > high", ("low", "high")),
+              "row{s} with low > high", ("low", "high")),
         _Spec(RULE_VOLUME, "ExpectColumnValuesToBeBetween", {"column": "volume", "min_value": 0.0},
-              "volume", "negative volumes", ("volume",)),
+              "volume", "negative volume{s}", ("volume",)),
         _Spec(RULE_UNIQUE, "ExpectColumnValuesToBeUnique", {"column": "timestamp"}, "timestamp",
-              "rows whose timestamp another row also has", ("timestamp",)),
+              "row{s} whose timestamp another row also has", ("timestamp",)),
         # Non-strict on purpose: "unique" and "non-decreasing" together are "strictly increasing",
         # and a repeated stamp is then named once (by RULE_UNIQUE), not twice.
         _Spec(RULE_INCREASING, "ExpectColumnValuesToBeIncreasing",
               {"column": "timestamp", "strictly": False}, "timestamp",
-              "rows stamped earlier than the row before them", ("timestamp",)),
+              "row{s} stamped earlier than the row before", ("timestamp",)),
         _Spec(RULE_GRID, "ExpectColumnValuesToBeInSet", {"column": ON_GRID, "value_set": [True]},
-              "timestamp", "stamps off the bar grid (partial bars)", ("timestamp",)),
+              "timestamp", "stamp{s} off the bar grid (partial bars)", ("timestamp",)),
         # mean(missing bars before each row) = missing bars / present bars.
         _Spec(RULE_GAPS, "ExpectColumnMeanToBeBetween",
               {"column": MISSING_BARS_BEFORE, "min_value": 0.0, "max_value": float(max_gap_ratio)},
-              "timestamp", "rows that follow a gap", ("timestamp", MISSING_BARS_BEFORE)),
+              "timestamp", "row{s} after a gap", ("timestamp", MISSING_BARS_BEFORE)),
     ]
     return specs
 
@@ -114,7 +115,10 @@ def _specs(max_gap_ratio: float) -> list[_Spec]:
 def import_gx() -> Any:
     """Import Great Expectations with its usage analytics off (it costs ~3 s, so only on use)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations as gx
+    with warnings.catch_warnings():
+        # GX 1.24 imports the deprecated sre_constants/sre_parse modules: noise, not news.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import great_expectations as gx
 
     return gx
 

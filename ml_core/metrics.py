@@ -68,8 +68,9 @@ def strategy_returns(
 
     Alignment is the caller's choice and decides causality: ``asset_returns[t]`` must be the return
     earned WHILE ``position[t]`` is held. For a position decided at the close of bar ``t``, pass the
-    next bar's return, ``close[t+1] / close[t] - 1`` (i.e. ``close.pct_change().shift(-1)``, the last
-    bar dropped); passing bar ``t``'s own return would trade on a price already known -- look-ahead.
+    next bar's return, ``close[t+1] / close[t] - 1`` (i.e. ``close.pct_change().shift(-1)``, the
+    last bar dropped). Passing bar ``t``'s own return would credit the position with a move that
+    happened before it was taken: look-ahead.
 
     Parameters
     ----------
@@ -88,7 +89,8 @@ def strategy_returns(
     ret = _vector(asset_returns, "asset_returns")
     if pos.shape != ret.shape:
         raise ValueError(
-            f"`position` and `asset_returns` must have the same length, got {pos.size} and {ret.size}"
+            "`position` and `asset_returns` must have the same length, "
+            f"got {pos.size} and {ret.size}"
         )
     if not cost_bps >= 0:
         raise ValueError(f"`cost_bps` must be non-negative, got `cost_bps={cost_bps}`")

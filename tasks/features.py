@@ -37,7 +37,8 @@ def fit_regime(bars: pd.DataFrame, config: Config) -> tuple[object, pd.DataFrame
 
     model = RegimeHMM.from_config(config.regime, config.data.timeframe, config.seed).fit(bars)
     regime_features = model.transform(bars)
-    states = regime_features["regime_state"].dropna().to_numpy().astype(int)
+    # run lengths in regime bars, the unit of the transition matrix
+    states = model.filter_proba(bars).dropna().to_numpy().argmax(axis=1)
     persistence = regime_persistence(model.transmat_, states=states)
     get_run_logger().info("regime persistence (p_stay): %s",
                           persistence["p_stay"].round(3).to_dict())

@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 
 from expectations import QualityReport, run_quality_gate
 
-__all__ = ["ARTIFACT_KEY", "DataQualityError", "validate_data"]
+__all__ = ["ARTIFACT_KEY", "DataQualityError", "require_passed", "validate_data"]
 
 ARTIFACT_KEY = "data-quality"
 
@@ -46,6 +46,7 @@ def validate_data(
     max_gap_ratio: float,
     source: str = "",
     docs_dir: Path | None = None,
+    raise_on_failure: bool = True,
 ) -> QualityReport:
     """Run the OHLCV quality gate, publish its report, and raise if any rule failed.
 
@@ -61,11 +62,14 @@ def validate_data(
         File name shown in the report.
     docs_dir : Path, optional
         Where to build the GX Data Docs site.
+    raise_on_failure : bool
+        False returns a failed report too, so the caller can log it before stopping the flow
+        with :func:`require_passed`.
 
     Returns
     -------
     QualityReport
-        Only when every rule held.
+        When every rule held, or whatever the verdict if ``raise_on_failure`` is False.
 
     Raises
     ------
@@ -75,9 +79,15 @@ def validate_data(
     report = run_quality_gate(frame, timeframe=timeframe, max_gap_ratio=max_gap_ratio,
                               source=source, docs_dir=docs_dir)
     _publish(report)
+    if raise_on_failure:
+        require_passed(report)
+    return report
+
+
+def require_passed(report: QualityReport) -> None:
+    """Stop here, before any training, unless every rule held."""
     if not report.success:
         raise DataQualityError(report)
-    return report
 
 
 def _publish(report: QualityReport) -> None:

@@ -1,4 +1,4 @@
-"""Input checks shared by the ensemble's ``fit`` and ``predict``: clear errors before any fitting."""
+"""Input checks of the ensemble's ``fit`` and ``predict``: clear errors before any fitting."""
 
 from __future__ import annotations
 
@@ -66,13 +66,16 @@ def check_targets(targets: Any, index: pd.Index) -> dict[str, np.ndarray]:
     if missing:
         raise ValueError(f"`targets` lacks columns {missing}; expected {list(MODEL_NAMES)}")
     if not targets.index.equals(index):
-        raise ValueError("`targets` must be aligned with `X`: `targets.index` differs from `X.index`")
+        raise ValueError(
+            "`targets` must be aligned with `X`: `targets.index` differs from `X.index`"
+        )
     out: dict[str, np.ndarray] = {}
     for name in MODEL_NAMES:
         values = targets[name].to_numpy(dtype=np.float64, na_value=np.nan)
         if not np.isfinite(values).all():
             raise ValueError(
-                f"`targets['{name}']` has {int((~np.isfinite(values)).sum())} NaN or infinite values"
+                f"`targets['{name}']` has {int((~np.isfinite(values)).sum())} NaN or "
+                "infinite values"
             )
         if name in CLASSIFIER_TARGETS:
             classes = np.unique(values)

@@ -129,9 +129,10 @@ class RegimeForestEnsemble(BaseEstimator):
     oof_predictions_ : pandas.DataFrame of shape (n_events, 5)
         Out-of-fold ``p_entry, size, p_exit, profit`` and the producing ``fold`` (-1 and NaN where
         a row got no out-of-fold prediction), on ``X.index``.
-    oof_splits_ : list[tuple[numpy.ndarray, numpy.ndarray]]
-        ``(train_idx, test_idx)`` positions of each meta fold: the forests that predicted fold
-        ``k``'s rows were fitted on ``oof_splits_[k][0]`` only.
+    oof_train_mask_ : pandas.DataFrame of bool, shape (n_events, meta_folds)
+        Column ``fold_k`` marks the events fold ``k``'s forests were fitted on: every out-of-fold
+        prediction of a row with ``fold == k`` comes from forests that saw only those rows (a
+        table, so that it persists like ``oof_predictions_``).
     random_states_ : dict[str, int | None]
         Seed of each forest.
     feature_names_in_ : numpy.ndarray of str
@@ -200,10 +201,14 @@ class RegimeForestEnsemble(BaseEstimator):
         for name, kind in _KINDS.items():
             spec = getattr(self, name)
             if not isinstance(spec, ForestSpec) or spec.kind != kind:
-                raise ValueError(f"`{name}` must be a ForestSpec of kind {kind!r}, got `{name}={spec!r}`")
-        if not isinstance(self.meta_folds, numbers.Integral) or isinstance(self.meta_folds, bool) \
-                or self.meta_folds < 2:
-            raise ValueError(f"`meta_folds` must be an integer of at least 2, got `meta_folds={self.meta_folds}`")
+                raise ValueError(
+                    f"`{name}` must be a ForestSpec of kind {kind!r}, got `{name}={spec!r}`"
+                )
+        folds = self.meta_folds
+        if not isinstance(folds, numbers.Integral) or isinstance(folds, bool) or folds < 2:
+            raise ValueError(
+                f"`meta_folds` must be an integer of at least 2, got `meta_folds={folds}`"
+            )
         if not isinstance(self.meta_C, numbers.Real) or not self.meta_C > 0:
             raise ValueError(f"`meta_C` must be a positive number, got `meta_C={self.meta_C}`")
         if not isinstance(self.confidence_threshold, numbers.Real) \
@@ -271,15 +276,17 @@ class RegimeForestEnsemble(BaseEstimator):
         # train_idx only (purged by t1 and embargoed around the fold) and predict test_idx only.
         oof = np.full((n, len(MODEL_NAMES)), np.nan)
         fold = np.full(n, -1, dtype=np.int64)
-        splits: list[tuple[np.ndarray, np.ndarray]] = []
+        train_mask = np.zeros((n, self.meta_folds), dtype=bool)
         cv = PurgedKFold(n_splits=self.meta_folds, purge=self.purge, embargo=self.embargo)
         for k, (train_idx, test_idx) in enumerate(cv.split(X, t1=t1)):
-            splits.append((train_idx, test_idx))
+            train_mask[train_idx, k] = True
             for j, name in enumerate(MODEL_NAMES):
                 forest = self._fit_forest(name, values[train_idx], y[name][train_idx])
                 oof[test_idx, j] = _component(name, forest, values[test_idx])
             fold[test_idx] = k
-        self.oof_splits_ = splits
+        self.oof_train_mask_ = pd.DataFrame(
+            train_mask, index=X.index, columns=[f"fold_{k}" for k in range(self.meta_folds)]
+        )
         self.oof_predictions_ = pd.DataFrame(oof, index=X.index, columns=list(COMPONENT_COLUMNS))
         self.oof_predictions_["fold"] = fold
 
@@ -318,6 +325,8 @@ class RegimeForestEnsemble(BaseEstimator):
     def _components(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "forests_")
         values = check_features(X, self.feature_names_in_)
+        if values.shape[0] == 0:  # e.g. no bar with complete features yet
+            return np.empty((0, len(MODEL_NAMES)))
         return np.column_stack(
             [_component(name, self.forests_[name], values) for name in MODEL_NAMES]
         )
@@ -340,8 +349,12 @@ class RegimeForestEnsemble(BaseEstimator):
         return pd.DataFrame(self._components(X), index=X.index, columns=list(COMPONENT_COLUMNS))
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """Meta-learner probabilities, shape (n, 2): ``[P(no take-profit first), P(take-profit first)]``."""
-        components = self._components(X)
+        """Meta-learner probabilities, shape (n, 2): ``[P(no TP first), P(take-profit first)]``."""
+        return self._meta_proba(self._components(X), X)
+
+    def _meta_proba(self, components: np.ndarray, X: pd.DataFrame) -> np.ndarray:
+        if components.shape[0] == 0:
+            return np.empty((0, 2))
         return self.meta_.predict_proba(self._meta_matrix(components, X))
 
     def predict(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -354,7 +367,7 @@ class RegimeForestEnsemble(BaseEstimator):
             ``[0.5, 1]``), ``size`` (in ``[0, 1]``, 0 on HOLD), ``p_long`` (meta probability).
         """
         components = self._components(X)
-        p_long = self.meta_.predict_proba(self._meta_matrix(components, X))[:, 1]
+        p_long = self._meta_proba(components, X)[:, 1]
         return apply_signal_rule(
             p_long,
             components[:, COMPONENT_COLUMNS.index("p_exit")],

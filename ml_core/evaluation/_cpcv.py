@@ -27,14 +27,18 @@ def _check_inputs(
             raise TypeError(f"`{name}` must be a pandas DataFrame, got {type(frame).__name__}")
     for name, frame in (("targets", targets), ("events", events)):
         if not frame.index.equals(X.index):
-            raise ValueError(f"`{name}` must be aligned with `X`: `{name}.index` differs from `X.index`")
+            raise ValueError(
+                f"`{name}` must be aligned with `X`: `{name}.index` differs from `X.index`"
+            )
     missing = [c for c in ("t1", "ret") if c not in events.columns]
     if missing:
         raise ValueError(f"`events` lacks columns {missing}")
     if not cost_bps >= 0:
         raise ValueError(f"`cost_bps` must be non-negative, got `cost_bps={cost_bps}`")
     if not events_per_year > 0:
-        raise ValueError(f"`events_per_year` must be positive, got `events_per_year={events_per_year}`")
+        raise ValueError(
+            f"`events_per_year` must be positive, got `events_per_year={events_per_year}`"
+        )
 
 
 def _split_metrics(

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ml_core.config import FeatureConfig
+from ml_core.data import resample_ohlcv
 from ml_core.features._context import BarContext
 from ml_core.features._join import join_higher_timeframe
 from ml_core.features._registry import PlannedColumn, plan_columns
@@ -67,8 +68,6 @@ def compute_features(
 
     higher = list(dict.fromkeys(c.timeframe for c in plan if c.timeframe is not None))
     for tf in higher:
-        from ml_core.data import resample_ohlcv
-
         htf_bars = resample_ohlcv(bars, tf, base_timeframe)
         ctx = BarContext(htf_bars, config, tf)
         columns = [c for c in plan if c.timeframe == tf]
@@ -84,11 +83,10 @@ def compute_features(
         if isinstance(column.definition, CrossTimeframeDefinition):
             values[column.spec.name] = column.definition.compute(by_timeframe)
 
-    out = pd.DataFrame(
+    return pd.DataFrame(
         {c.spec.name: np.asarray(values[c.spec.name], dtype=np.float64) for c in plan},
         index=bars.index,
     )
-    return out
 
 
 def _check_bars(bars: pd.DataFrame, base_timeframe: timedelta) -> None:
@@ -127,9 +125,11 @@ def _check_length(bars: pd.DataFrame, plan: list[PlannedColumn]) -> None:
     longest = max(plan, key=lambda c: c.base_bars_needed)
     if len(bars) < longest.base_bars_needed:
         spec = longest.spec
+        hint = "" if longest.timeframe is None else (
+            f" or drop {spec.timeframe} from `higher_timeframes`"
+        )
         raise ValueError(
             f"`bars` has {len(bars)} rows, fewer than feature `{spec.name}` needs: "
             f"{longest.base_bars_needed} base bars (lookback {spec.lookback} bars of "
-            f"{spec.timeframe}); pass more history or drop its timeframe from "
-            f"`higher_timeframes`"
+            f"{spec.timeframe}); pass more history{hint}"
         )

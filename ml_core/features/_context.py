@@ -40,7 +40,9 @@ class BarContext:
         for column in ("open", "high", "low", "close", "volume"):
             setattr(self, column, bars[column].to_numpy(dtype=np.float64, copy=True))
         self.log_close = np.log(self.close)
-        self.log_return = np.diff(self.log_close, prepend=np.nan)
+        # log of the ratio rather than a difference of logs: no cancellation, and exactly
+        # invariant when prices are rescaled by a power of two.
+        self.log_return = np.log(self.close / np.concatenate([[np.nan], self.close[:-1]]))
         self._cache: dict[Any, np.ndarray | tuple[np.ndarray, ...]] = {}
 
     def cached(self, key: Any, make: Callable[[], Any]) -> Any:

@@ -210,7 +210,7 @@ def stoch_k(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 14) -
 def williams_r(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 14) -> np.ndarray:
     """TA-Lib WILLR in ``[-100, 0]``; 0 when the ``n``-bar range is zero."""
     hh, ll = rolling_max(high, n), rolling_min(low, n)
-    return safe_ratio(-100.0 * (hh - close), hh - ll, fill=0.0)
+    return safe_ratio(-100.0 * (hh - close), hh - ll, fill=0.0) + 0.0  # + 0.0: no -0.0
 
 
 def cci(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 20) -> np.ndarray:

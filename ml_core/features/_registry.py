@@ -48,7 +48,8 @@ def check_timeframes(config: FeatureConfig, base_timeframe: timedelta) -> list[t
     """The higher timeframes of ``config``, checked against ``base_timeframe``."""
     if not isinstance(base_timeframe, timedelta) or base_timeframe <= timedelta(0):
         raise ValueError(
-            f"`base_timeframe` must be a positive timedelta, got `base_timeframe={base_timeframe!r}`"
+            "`base_timeframe` must be a positive timedelta, got "
+            f"`base_timeframe={base_timeframe!r}`"
         )
     labels = {timeframe_label(base_timeframe)}
     for tf in config.higher_timeframes:

@@ -27,6 +27,9 @@ _MIN_OBS_PER_PARAMETER = 10
 # have; below it the state has collapsed onto a handful of points (hmmlearn floors variances at
 # min_covar=1e-3, so a collapsed state sits just above that floor).
 _MIN_EIGENVALUE = 2e-3
+# A state expected to last under two regime bars (self-transition < 0.5) switches on noise; STACK.md
+# records a raw-return fit whose third state had a self-transition of 0.016.
+_MIN_SELF_TRANSITION = 0.5
 _DICT_FORMAT = "regimeforest.RegimeHMM"
 _DICT_VERSION = 1
 TRANSFORM_COLUMNS: tuple[str, ...] = (
@@ -36,6 +39,15 @@ TRANSFORM_COLUMNS: tuple[str, ...] = (
     "regime_transition_prob",
 )
 _FITTED_ARRAYS = ("startprob_", "transmat_", "means_", "covars_", "obs_mean_", "obs_scale_")
+
+
+def _fmt(td: timedelta) -> str:
+    """``4h``, ``30min``, ``1d``: a duration as people write it."""
+    seconds = int(pd.Timedelta(td).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def _n_free_parameters(covariance_type: str) -> int:
@@ -76,7 +88,9 @@ class RegimeHMM(BaseEstimator):
         Regime bars in the realised-volatility observation.
     min_state_occupancy : float, default 0.02
         A fit where some state is the filtered argmax on less than this fraction of the fit bars
-        is degenerate.
+        is degenerate. So is one where a state's covariance has an eigenvalue below 2e-3
+        (standardised units: a collapsed state) or a self-transition probability below 0.5 (it
+        lasts under two bars on average).
     random_state : int, RandomState or None
         Seeds the restarts (each restart gets its own seed drawn from it).
 
@@ -105,8 +119,9 @@ class RegimeHMM(BaseEstimator):
     state_occupancy_ : ndarray of shape (3,)
         Fraction of fit bars where each label is the filtered argmax.
     restarts_ : list of dict
-        Per restart: ``seed``, ``log_likelihood``, ``converged``, ``n_iter``, ``occupancy``,
-        ``rejected`` (reason or None), ``kept``.
+        Per restart: ``seed``, ``log_likelihood``, ``converged``, ``n_iter``, ``occupancy``
+        (None if the restart was rejected before it was computed), ``rejected`` (reason or
+        None), ``kept``.
 
     References
     ----------
@@ -164,7 +179,7 @@ class RegimeHMM(BaseEstimator):
         if tf <= base or tf % base:
             raise ValueError(
                 f"`timeframe` must be a whole multiple (> 1) of `base_timeframe`, got "
-                f"`timeframe={tf}`, `base_timeframe={base}`"
+                f"`timeframe={_fmt(tf)}`, `base_timeframe={_fmt(base)}`"
             )
         if self.covariance_type not in ("full", "diag", "spherical"):
             raise ValueError(
@@ -221,7 +236,8 @@ class RegimeHMM(BaseEstimator):
             at = obs.index[np.isneginf(obs.to_numpy()).any(axis=1)][0]
             raise ValueError(
                 f"`bars` close is unchanged over {self.volatility_window} regime bars ending at "
-                f"{at}: the log realised volatility is -inf there; fit on data without frozen prices"
+                f"{at}: the log realised volatility is -inf there; fit on data without frozen "
+                "prices"
             )
         n_free = _n_free_parameters(self.covariance_type)
         n_needed = _MIN_OBS_PER_PARAMETER * n_free
@@ -231,9 +247,9 @@ class RegimeHMM(BaseEstimator):
             bars_needed = (n_needed + self.volatility_window + 1) * per_bin
             raise ValueError(
                 f"too few bars to fit: `bars` has {len(bars)} rows giving {n_obs} usable "
-                f"{pd.Timedelta(self.timeframe)} regime observations; a {self.covariance_type}-"
+                f"{_fmt(self.timeframe)} regime observations; a {self.covariance_type}-"
                 f"covariance 3-state HMM ({n_free} parameters) needs at least {n_needed}, i.e. "
-                f"about {bars_needed} bars of {pd.Timedelta(self.base_timeframe)} "
+                f"about {bars_needed} bars of {_fmt(self.base_timeframe)} "
                 f"(including the {self.volatility_window + 1}-regime-bar warm-up)"
             )
         raw = obs[valid].to_numpy(dtype="float64")
@@ -290,7 +306,9 @@ class RegimeHMM(BaseEstimator):
         self.fit_end_ = obs.index[valid][-1]
         self.restarts_ = [
             {k: c[k] for k in ("seed", "log_likelihood", "converged", "n_iter", "rejected", "kept")}
-            | {"occupancy": [float(v) for v in c["occupancy"]]}
+            # None, not NaN, where not computed: NaN is not JSON and NaN != NaN
+            | {"occupancy": None if np.isnan(c["occupancy"]).any()
+               else [float(v) for v in c["occupancy"]]}
             for c in candidates
         ]
         if not self.converged_:
@@ -334,6 +352,14 @@ class RegimeHMM(BaseEstimator):
             out["rejected"] = (
                 f"state {REGIME_LABELS[k]!r} has near-zero variance (smallest covariance "
                 f"eigenvalue {min_eig[k]:.2e} < {_MIN_EIGENVALUE:g} in standardised units)"
+            )
+            return out
+        p_stay = np.diag(transmat)
+        if (p_stay < _MIN_SELF_TRANSITION).any():
+            k = int(np.argmin(p_stay))
+            out["rejected"] = (
+                f"state {REGIME_LABELS[k]!r} has self-transition probability {p_stay[k]:.3f} "
+                f"< {_MIN_SELF_TRANSITION} (expected duration under 2 bars: noise, not a regime)"
             )
             return out
         proba = forward_filter(gaussian_log_emission(X, means, covars), startprob, transmat)

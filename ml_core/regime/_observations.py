@@ -40,10 +40,14 @@ def check_bars(bars: pd.DataFrame, name: str = "bars") -> None:
     close = bars["close"].to_numpy(dtype="float64")
     if (close <= 0).any():
         at = bars.index[int(np.argmax(close <= 0))]
-        raise ValueError(f"`{name}` close prices must be positive, got {close[close <= 0][0]} at {at}")
+        raise ValueError(
+            f"`{name}` close prices must be positive, got {close[close <= 0][0]} at {at}"
+        )
 
 
-def regime_bars(bars: pd.DataFrame, timeframe: timedelta, base_timeframe: timedelta) -> pd.DataFrame:
+def regime_bars(
+    bars: pd.DataFrame, timeframe: timedelta, base_timeframe: timedelta
+) -> pd.DataFrame:
     """Closed regime bars: :func:`ml_core.data.resample_ohlcv` without the still-open last bin.
 
     A bin is closed once a base bar at or after its availability time exists; the last bin of

@@ -118,9 +118,10 @@ def tune_forest(
     reduction_factor=tuning.reduction_factor)``. Each trial samples ``max_depth``,
     ``min_samples_split``, ``min_samples_leaf`` and ``max_features`` around the spec, then grows one
     warm-started forest per :class:`~ml_core.validation.PurgedKFold` fold (``tuning.cv_folds``
-    folds, ``purge``/``embargo``) ``tuning.tree_step`` trees at a time, reporting the mean fold score
-    (ROC AUC for classifiers, balanced accuracy on single-class folds; R² for regressors) after
-    each step. A new study first tries the spec's own values, so tuning never loses to them in CV.
+    folds, ``purge``/``embargo``) ``tuning.tree_step`` trees at a time, reporting the mean fold
+    score (ROC AUC for classifiers, balanced accuracy on single-class folds; R² for regressors)
+    after each step. A new study first tries the spec's own values (trial 0, first in its Hyperband
+    bracket, so never pruned): the best trial scores at least as well as the spec in CV.
 
     ``tuning.n_trials`` is the number of finished trials the study should hold: with a persistent
     ``storage`` an interrupted study resumes (``load_if_exists=True``) and runs only the missing

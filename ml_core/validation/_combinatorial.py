@@ -141,7 +141,8 @@ class CombinatorialPurgedCV(BaseCrossValidator):
         n = len(t0)
         if self.n_groups > n:
             raise ValueError(
-                f"`n_groups` must not exceed the number of events {n}, got `n_groups={self.n_groups}`"
+                f"`n_groups` must not exceed the number of events {n}, "
+                f"got `n_groups={self.n_groups}`"
             )
         blocks = np.array_split(np.arange(n), self.n_groups)
         for s, combo in enumerate(self.test_groups()):

@@ -83,12 +83,15 @@ class PurgedKFold(BaseCrossValidator):
             or isinstance(self.n_splits, bool)
             or self.n_splits < 2
         ):
-            raise ValueError(f"`n_splits` must be an integer of at least 2, got `n_splits={self.n_splits}`")
+            raise ValueError(
+                f"`n_splits` must be an integer of at least 2, got `n_splits={self.n_splits}`"
+            )
         t0, t1_arr, purge, embargo = _frame_event_times(X, t1, self.purge, self.embargo)
         n = len(t0)
         if self.n_splits > n:
             raise ValueError(
-                f"`n_splits` must not exceed the number of events {n}, got `n_splits={self.n_splits}`"
+                f"`n_splits` must not exceed the number of events {n}, "
+                f"got `n_splits={self.n_splits}`"
             )
         for k, test_idx in enumerate(np.array_split(np.arange(n), self.n_splits)):
             keep = _mask(t0, t1_arr, test_idx, purge, embargo)

@@ -16,12 +16,14 @@ def _as_datetime64(values: Any, name: str) -> np.ndarray:
     try:
         idx = pd.DatetimeIndex(values)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"`{name}` must hold datetimes, got dtype {np.asarray(values).dtype}") from exc
+        dtype = np.asarray(values).dtype
+        raise TypeError(f"`{name}` must hold datetimes, got dtype {dtype}") from exc
     if idx.tz is not None:
         idx = idx.tz_convert("UTC").tz_localize(None)
     if idx.hasnans:
+        first = int(np.flatnonzero(idx.isna())[0])
         raise ValueError(
-            f"`{name}` must not contain NaT (first at position {int(np.flatnonzero(idx.isna())[0])}); "
+            f"`{name}` must not contain NaT (first at position {first}); "
             "close open events at the last bar before cross-validating"
         )
     return idx.to_numpy(dtype="datetime64[ns]")
@@ -75,8 +77,8 @@ def purged_train_mask(
     ``test_start = min(t0[test_idx])`` and ``test_end = max(t1[test_idx])``, event ``i`` is usable
     for training when it is not in the test block and
 
-    - **purge**: ``[t0_i, t1_i]`` does not overlap ``[test_start - purge, test_end]``, i.e. its label
-      neither reads test-period prices nor ends within ``purge`` before the test starts;
+    - **purge**: ``[t0_i, t1_i]`` does not overlap ``[test_start - purge, test_end]``, i.e. its
+      label neither reads test-period prices nor ends within ``purge`` before the test starts;
     - **embargo**: ``t0_i`` is not in ``(test_end, test_end + embargo]``, so features computed from
       serially correlated bars right after the test block do not leak into training.
 
@@ -136,7 +138,8 @@ def _frame_event_times(
     if not isinstance(index, pd.DatetimeIndex):
         raise TypeError(
             "`X` must be a DataFrame or Series indexed by event start time (DatetimeIndex), "
-            f"got {type(X).__name__}" + (f" with {type(index).__name__}" if index is not None else "")
+            f"got {type(X).__name__}"
+            + (f" with {type(index).__name__}" if index is not None else "")
         )
     if not index.is_monotonic_increasing:
         raise ValueError("`X.index` must be sorted in time (monotonic increasing)")

@@ -11,10 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-
 THIRTY_MINUTES = timedelta(minutes=30)
-DIRTY_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "dirty"
 
 
 def make_bars(n: int = 8, timeframe: timedelta = THIRTY_MINUTES) -> pd.DataFrame:
@@ -39,10 +36,12 @@ def bars() -> Callable[..., pd.DataFrame]:
 
 
 @pytest.fixture
-def dirty_dir() -> Path:
-    """../shared/data/dirty; skipped when absent, except in CI (CI=true), where that fails."""
-    if not DIRTY_DIR.is_dir():
+def dirty_dir(shared_data: Path) -> Path:
+    """../shared/data/dirty (``shared_data`` skips when absent, and fails instead under CI=true)."""
+    path = shared_data / "dirty"
+    if not path.is_dir():
+        message = f"{path} is absent"
         if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true but the dirty data folder {DIRTY_DIR} is missing")
-        pytest.skip(f"real dirty files not available at {DIRTY_DIR}")
-    return DIRTY_DIR
+            pytest.fail(message + " (CI=true: this must not be skipped)")
+        pytest.skip(message)
+    return path

@@ -18,14 +18,16 @@ from ml_core.ensemble import (
     build_forest,
 )
 
-from conftest import CLF, EMBARGO, PURGE, REG, synthetic_events, tiny_ensemble
+CLF = ForestSpec(kind="classifier", n_estimators=10, max_depth=3)  # as in conftest's `tiny`
+REG = ForestSpec(kind="regressor", n_estimators=10, max_depth=3)
+PURGE = EMBARGO = timedelta(hours=3)
 
 REGIME_COLS = ["regime_prob_bull", "regime_prob_bear", "regime_prob_sideways"]
 
 
 # ---------------------------------------------------------------- estimator contract
 
-def test_estimator_contract_get_params_clone_and_fit_returns_self(synthetic):
+def test_estimator_contract_get_params_clone_and_fit_returns_self(synthetic, tiny):
     """``parametrize_with_checks`` does not fit this API, so the contract is tested by hand.
 
     scikit-learn's common checks call ``fit(X, y)`` with a numpy ``X`` and one 1-d ``y``; the
@@ -33,7 +35,7 @@ def test_estimator_contract_get_params_clone_and_fit_returns_self(synthetic):
     (to purge its meta folds). Instead: ``__init__`` stores parameters untouched (``clone`` round
     trip), ``set_params`` works, ``fit`` returns ``self`` and sets only ``_``-suffixed attributes.
     """
-    model = tiny_ensemble(meta_C=0.5, confidence_threshold=0.7)
+    model = tiny(entry=CLF, meta_C=0.5, confidence_threshold=0.7)
     params = model.get_params()
     assert params["meta_C"] == 0.5 and params["entry"] is CLF and params["purge"] == PURGE
     twin = clone(model)
@@ -76,9 +78,9 @@ def test_learned_attributes(fitted, synthetic):
     assert len(set(fitted.random_states_.values())) == 4
 
 
-def test_meta_features_without_regime_columns(synthetic):
+def test_meta_features_without_regime_columns(synthetic, tiny):
     X, targets, events = synthetic
-    model = tiny_ensemble().fit(X[["x0", "x1"]], targets, events["t1"])
+    model = tiny().fit(X[["x0", "x1"]], targets, events["t1"])
     assert model.meta_features_ == list(COMPONENT_COLUMNS)
     assert model.predict(X[["x0", "x1"]]).shape == (len(X), 4)
 
@@ -111,6 +113,23 @@ def test_predict_ignores_column_order_and_extra_columns(fitted, synthetic):
     pd.testing.assert_frame_equal(fitted.predict(shuffled), fitted.predict(X))
 
 
+def test_prediction_of_a_row_does_not_depend_on_later_rows(fitted, synthetic):
+    X, _, _ = synthetic
+    full = fitted.predict(X)
+    future_changed = X.copy()
+    future_changed.iloc[100:] = future_changed.iloc[100:] * -3.0
+    pd.testing.assert_frame_equal(fitted.predict(X.iloc[:100]), full.iloc[:100])
+    pd.testing.assert_frame_equal(fitted.predict(future_changed).iloc[:100], full.iloc[:100])
+
+
+def test_predict_on_no_rows(fitted, synthetic):
+    X, _, _ = synthetic
+    out = fitted.predict(X.iloc[:0])
+    assert out.shape == (0, 4) and out["signal"].dtype == np.int64
+    assert fitted.predict_proba(X.iloc[:0]).shape == (0, 2)
+    assert fitted.predict_components(X.iloc[:0]).shape == (0, 4)
+
+
 def test_learns_the_synthetic_signal(fitted, synthetic):
     X, targets, _ = synthetic
     oof_acc = ((fitted.oof_predictions_["p_entry"] >= 0.5) == targets["entry"]).mean()
@@ -120,11 +139,11 @@ def test_learns_the_synthetic_signal(fitted, synthetic):
     assert fitted.meta_coef_["p_entry"] > 0
 
 
-def test_same_seed_same_predictions_other_seed_differs(synthetic):
+def test_same_seed_same_predictions_other_seed_differs(synthetic, tiny):
     X, targets, events = synthetic
-    a = tiny_ensemble(random_state=11).fit(X, targets, events["t1"])
-    b = tiny_ensemble(random_state=11).fit(X, targets, events["t1"])
-    c = tiny_ensemble(random_state=12).fit(X, targets, events["t1"])
+    a = tiny(random_state=11).fit(X, targets, events["t1"])
+    b = tiny(random_state=11).fit(X, targets, events["t1"])
+    c = tiny(random_state=12).fit(X, targets, events["t1"])
     pd.testing.assert_frame_equal(a.predict(X), b.predict(X))
     pd.testing.assert_frame_equal(a.oof_predictions_, b.oof_predictions_)
     assert not np.allclose(a.predict_proba(X), c.predict_proba(X))
@@ -137,11 +156,13 @@ def test_oof_folds_are_disjoint_from_and_purged_around_their_training_rows(fitte
     t0 = X.index.to_numpy()
     t1 = events["t1"].to_numpy()
     fold = fitted.oof_predictions_["fold"].to_numpy()
-    assert len(fitted.oof_splits_) == 3
+    mask = fitted.oof_train_mask_
+    assert mask.columns.tolist() == ["fold_0", "fold_1", "fold_2"] and mask.index.equals(X.index)
     assert (fold >= 0).all()  # k-fold: every row is predicted exactly once
-    for k, (train_idx, test_idx) in enumerate(fitted.oof_splits_):
-        np.testing.assert_array_equal(np.flatnonzero(fold == k), test_idx)
-        assert np.intersect1d(train_idx, test_idx).size == 0
+    for k in range(3):
+        train_idx = np.flatnonzero(mask[f"fold_{k}"])
+        test_idx = np.flatnonzero(fold == k)
+        assert train_idx.size > 300 and np.intersect1d(train_idx, test_idx).size == 0
         lo = t0[test_idx].min() - PURGE
         hi = t1[test_idx].max() + EMBARGO
         overlaps = (t1[train_idx] >= lo) & (t0[train_idx] <= hi)
@@ -149,10 +170,14 @@ def test_oof_folds_are_disjoint_from_and_purged_around_their_training_rows(fitte
 
 
 def test_each_oof_prediction_comes_from_a_forest_fitted_on_its_fold_train_rows(fitted, synthetic):
-    """Leak by construction: refit fold k's forests on ``oof_splits_[k][0]`` only — exact match."""
+    """Leak by construction: refit fold k's forests on the rows ``oof_train_mask_`` records for
+    fold k, and only those — their predictions on fold k match ``oof_predictions_`` exactly."""
     X, targets, _ = synthetic
     values = X.to_numpy()
-    for train_idx, test_idx in fitted.oof_splits_:
+    fold = fitted.oof_predictions_["fold"].to_numpy()
+    for k in range(fitted.meta_folds):
+        train_idx = np.flatnonzero(fitted.oof_train_mask_[f"fold_{k}"])
+        test_idx = np.flatnonzero(fold == k)
         for name, col in zip(MODEL_NAMES, COMPONENT_COLUMNS, strict=True):
             forest = build_forest(getattr(fitted, name), fitted.random_states_[name])
             forest.fit(values[train_idx], targets[name].to_numpy()[train_idx])
@@ -199,40 +224,40 @@ def test_meta_learner_does_not_trust_memorising_forests_on_noise():
 
 # ------------------------------------------------------------------------- errors
 
-def test_nan_in_X_names_the_columns(synthetic):
+def test_nan_in_X_names_the_columns(synthetic, tiny):
     X, targets, events = synthetic
     bad = X.copy()
     bad.iloc[3, 1] = np.nan
     bad.iloc[5, 4] = np.inf
     with pytest.raises(ValueError, match=r"\['x1', 'regime_prob_bear'\]"):
-        tiny_ensemble().fit(bad, targets, events["t1"])
+        tiny().fit(bad, targets, events["t1"])
 
 
 @pytest.mark.parametrize("name", ["entry", "exit"])
-def test_single_class_target(synthetic, name):
+def test_single_class_target(synthetic, name, tiny):
     X, targets, events = synthetic
     with pytest.raises(ValueError, match=rf"`targets\['{name}'\]` has a single class 1"):
-        tiny_ensemble().fit(X, targets.assign(**{name: 1}), events["t1"])
+        tiny().fit(X, targets.assign(**{name: 1}), events["t1"])
 
 
-def test_too_few_rows(synthetic):
+def test_too_few_rows(synthetic, tiny):
     X, targets, events = synthetic
     with pytest.raises(ValueError, match="at least 10 per meta fold, i.e. 30"):
-        tiny_ensemble().fit(X.iloc[:29], targets.iloc[:29], events["t1"].iloc[:29])
+        tiny().fit(X.iloc[:29], targets.iloc[:29], events["t1"].iloc[:29])
 
 
-def test_misaligned_inputs(synthetic):
+def test_misaligned_inputs(synthetic, tiny):
     X, targets, events = synthetic
     with pytest.raises(ValueError, match="`targets.index` differs"):
-        tiny_ensemble().fit(X, targets.iloc[::-1], events["t1"])
+        tiny().fit(X, targets.iloc[::-1], events["t1"])
     with pytest.raises(ValueError, match="`t1.index` differs"):
-        tiny_ensemble().fit(X, targets, events["t1"].iloc[1:])
+        tiny().fit(X, targets, events["t1"].iloc[1:])
     with pytest.raises(ValueError, match="lacks columns \\['profit'\\]"):
-        tiny_ensemble().fit(X, targets.drop(columns="profit"), events["t1"])
+        tiny().fit(X, targets.drop(columns="profit"), events["t1"])
     with pytest.raises(ValueError, match="must be sorted"):
-        tiny_ensemble().fit(X.iloc[::-1], targets.iloc[::-1], events["t1"].iloc[::-1])
+        tiny().fit(X.iloc[::-1], targets.iloc[::-1], events["t1"].iloc[::-1])
     with pytest.raises(TypeError, match="DataFrame"):
-        tiny_ensemble().fit(X.to_numpy(), targets, events["t1"])
+        tiny().fit(X.to_numpy(), targets, events["t1"])
 
 
 @pytest.mark.parametrize(
@@ -245,28 +270,28 @@ def test_misaligned_inputs(synthetic):
         ({"entry": REG}, "`entry` must be a ForestSpec of kind 'classifier'"),
     ],
 )
-def test_bad_parameters_fail_in_fit(synthetic, params, message):
+def test_bad_parameters_fail_in_fit(synthetic, params, message, tiny):
     X, targets, events = synthetic
-    model = tiny_ensemble(**params)  # __init__ only stores
+    model = tiny(**params)  # __init__ only stores
     with pytest.raises(ValueError, match=message):
         model.fit(X, targets, events["t1"])
 
 
-def test_predict_before_fit_and_missing_columns(fitted, synthetic):
+def test_predict_before_fit_and_missing_columns(fitted, synthetic, tiny):
     X, _, _ = synthetic
     with pytest.raises(NotFittedError):
-        tiny_ensemble().predict(X)
+        tiny().predict(X)
     with pytest.raises(ValueError, match=r"lacks feature columns seen in fit: \['x2'\]"):
         fitted.predict(X.drop(columns="x2"))
     with pytest.raises(ValueError, match=r"\['x0'\]"):
         fitted.predict_proba(X.assign(x0=np.nan))
 
 
-def test_works_on_a_small_cv_training_set_without_both_classes_per_fold():
+def test_works_on_a_small_cv_training_set_without_both_classes_per_fold(tiny, make_synthetic):
     # 40 events whose first 30 are all class 0 for `exit`: a fold forest sees a single class.
-    X, targets, events = synthetic_events(n=40)
+    X, targets, events = make_synthetic(n=40)
     targets = targets.assign(exit=np.r_[np.zeros(30, dtype=int), np.ones(10, dtype=int)])
-    model = tiny_ensemble(meta_folds=4, purge=timedelta(0), embargo=timedelta(0))
+    model = tiny(meta_folds=4, purge=timedelta(0), embargo=timedelta(0))
     model.fit(X, targets, events["t1"])
     p_exit = model.oof_predictions_["p_exit"]
     assert np.isfinite(p_exit).all() and p_exit.between(0, 1).all()
@@ -274,9 +299,9 @@ def test_works_on_a_small_cv_training_set_without_both_classes_per_fold():
 
 # -------------------------------------------------------------------- real sample
 
-def test_on_the_bundled_sample(real_events):
+def test_on_the_bundled_sample(real_events, tiny):
     X, targets, events = real_events
-    model = tiny_ensemble(meta_folds=3, purge=timedelta(hours=8), embargo=timedelta(hours=4))
+    model = tiny(meta_folds=3, purge=timedelta(hours=8), embargo=timedelta(hours=4))
     model.fit(X, targets, events["t1"])
     out = model.predict(X)
     assert out.index.equals(X.index)

@@ -1,0 +1,47 @@
+"""A small but real profile for running whole flows in tests: real bars, tiny forests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ml_core.data import load_bars, sample_bars_path
+
+TINY = {
+    "data": {"timeframe": "30m"},
+    "features": {"higher_timeframes": ["1h", "4h"], "frac_diff_window": 50,
+                 "volatility_window": 24},
+    "regime": {"timeframe": "4h", "n_restarts": 2, "n_iter": 200},
+    "labels": {"volatility_span": 50, "max_holding_bars": 24, "cusum_threshold": 1.5},
+    "ensemble": {
+        "entry": {"kind": "classifier", "n_estimators": 10, "max_depth": 6, "min_samples_leaf": 5},
+        "position": {"kind": "regressor", "n_estimators": 10, "max_depth": 6},
+        "exit": {"kind": "classifier", "n_estimators": 10, "max_depth": 6},
+        "profit": {"kind": "regressor", "n_estimators": 10, "max_depth": 6},
+        "meta_folds": 2, "n_jobs": 1,
+    },
+    "validation": {"n_groups": 4, "n_test_groups": 2, "purge": "12h", "embargo": "6h"},
+    "tuning": {"n_trials": 2, "tree_step": 5, "cv_folds": 2},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_bars_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The most recent 7,000 bars of the bundled sample as a Parquet file."""
+    frame = load_bars(sample_bars_path()).iloc[-7000:]
+    path = tmp_path_factory.mktemp("data") / "btc_tail.parquet"
+    frame.to_parquet(path, index=False)
+    return path
+
+
+@pytest.fixture()
+def tiny_profile(tmp_path: Path) -> tuple[Path, str]:
+    """A profile file and a fresh SQLite MLflow store in tmp_path."""
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    profile = {"profile": "tiny", "seed": 7, **TINY,
+               "registry": {"tracking_uri": uri, "experiment": "tiny", "model_name": "tiny"}}
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(profile))
+    return path, uri

@@ -1,0 +1,90 @@
+"""The weekly retrain on the real Prefect engine, a real MLflow SQLite store and real GX."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
+
+
+def _client(uri: str):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def test_two_retrains_register_champion_then_challenger(
+    tiny_profile: tuple[Path, str], tiny_bars_file: Path, tmp_path: Path
+) -> None:
+    from flows.weekly_retrain import weekly_retrain
+    from tasks.registry import Tracker
+
+    config_path, uri = tiny_profile
+    first = weekly_retrain(config_path=str(config_path), data=str(tiny_bars_file))
+    assert (first.version, first.alias) == ("1", "champion")
+    assert first.rules_passed == first.rules_total > 0
+    assert first.n_events > 200 and first.n_features >= 20
+
+    client = _client(uri)
+    run = client.get_run(first.run_id)
+    assert run.info.status == "FINISHED"
+    assert len(run.data.metrics) >= 20
+    assert {"cv_sharpe_median", "cv_entry_precision", "cv_position_r2", "cv_exit_recall",
+            "cv_profit_rmse"} <= set(run.data.metrics)
+    plots = [a.path for a in client.list_artifacts(first.run_id, "plots")]
+    assert {"plots/regime_timeline.png", "plots/feature_importances.png"} <= set(plots)
+    assert client.list_artifacts(first.run_id, "data_quality")
+    assert str(client.get_model_version_by_alias("tiny", "champion").version) == "1"
+
+    second = weekly_retrain(config_path=str(config_path), data=str(tiny_bars_file))
+    # same data, config and seed: the same model and score; not better, so a challenger
+    assert second.version == "2"
+    assert second.score == first.score
+    assert second.alias == "challenger"
+    assert second.champion_version == "1"
+    tags = client.get_model_version("tiny", "2").tags
+    assert float(tags["cv_score"]) == second.score
+    assert float(tags["champion_score_at_decision"]) == first.score
+
+    history = Tracker(uri).history("tiny")
+    assert [(e.alias, e.version) for e in history] == [("champion", "1"), ("challenger", "2")]
+
+    # the registered pipeline applies its fitted state without refitting
+    from ml_core.data import as_bars, load_bars
+    from ml_core.pipeline import load_pipeline
+
+    directory = Tracker(uri).download_pipeline("models:/tiny@champion", tmp_path / "dl")
+    pipeline = load_pipeline(directory)
+    bars = as_bars(load_bars(tiny_bars_file))
+    signals = pipeline.predict(bars)
+    assert set(signals["signal"].unique()) <= {-1, 0, 1}
+    assert len(signals) > 0.9 * len(bars)
+
+
+def test_bad_data_stops_before_training_and_registers_nothing(
+    tiny_profile: tuple[Path, str], tiny_bars_file: Path, tmp_path: Path
+) -> None:
+    from flows.weekly_retrain import weekly_retrain
+    from tasks.quality import DataQualityError
+
+    config_path, uri = tiny_profile
+    frame = pd.read_parquet(tiny_bars_file)
+    frame.loc[100, "timestamp"] = frame.loc[99, "timestamp"]  # a duplicated timestamp
+    frame.loc[200, "low"] = frame.loc[200, "high"] + 1.0      # high < low
+    bad = tmp_path / "bad.csv"
+    frame.to_csv(bad, index=False)
+
+    with pytest.raises(DataQualityError) as info:
+        weekly_retrain(config_path=str(config_path), data=str(bad))
+    text = info.value.report.to_text()
+    assert "100" in text and "200" in text
+
+    client = _client(uri)
+    assert client.search_registered_models() == []
+    (run,) = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+    assert run.info.status == "FAILED"
+    assert run.data.tags["data.quality"] == "failed"
+    assert client.list_artifacts(run.info.run_id, "data_quality")
