@@ -65,10 +65,10 @@ def run_quality_gate(
     -------
     QualityReport
     """
-    if not isinstance(frame.index, pd.RangeIndex):
+    if not isinstance(frame.index, pd.RangeIndex) or frame.index.step != 1:
         raise ValueError(
-            "`frame` must have a RangeIndex (file row numbers, as load_bars gives), "
-            f"got `{type(frame.index).__name__}`"
+            "`frame` must have a step-1 RangeIndex of file row numbers (as load_bars gives), "
+            f"got `{frame.index!r}`"
         )
     prepared = prepare_frame(frame, timeframe)
     suite = build_ohlcv_suite(max_gap_ratio)
@@ -192,8 +192,9 @@ def _rule_result(result: Any, prepared: pd.DataFrame, timeframe: timedelta) -> R
     detail = (f"{count} {broken.format(s='' if count == 1 else 's')} "
               f"({100.0 * count / n:.3g}% of rows)") if count else "held"
     if rule == RULE_INCREASING:
-        values = [{"timestamp": _plain(prepared["timestamp"].iloc[i]),
-                   "previous_row": _plain(prepared["timestamp"].iloc[i - 1]) if i else None}
+        stamps = prepared["timestamp"]
+        values = [{"timestamp": _plain(stamps.loc[i]),
+                   "previous_row": _plain(stamps.loc[i - 1]) if i - 1 in stamps.index else None}
                   for i in rows]
     else:
         values = [_row_values(prepared, i, show) for i in rows]
@@ -206,8 +207,8 @@ def _gap_result(result: Any, prepared: pd.DataFrame, timeframe: timedelta) -> Ru
     after_gap = missing[missing > 0]
     largest = after_gap.sort_values(ascending=False, kind="stable").index[:_N_EXAMPLES]
     rows = sorted(int(i) for i in largest)
-    values = [{"timestamp": _plain(prepared["timestamp"].iloc[i]),
-               "missing_bars_before": int(missing.iloc[i])} for i in rows]
+    values = [{"timestamp": _plain(prepared["timestamp"].loc[i]),
+               "missing_bars_before": int(missing.loc[i])} for i in rows]
     ratio = result.result.get("observed_value")
     ratio = float(ratio) if ratio is not None and not _isnan(ratio) else None
     limit = result.expectation_config.kwargs["max_value"]
@@ -224,8 +225,8 @@ def _gap_result(result: Any, prepared: pd.DataFrame, timeframe: timedelta) -> Ru
 
 def _row_values(prepared: pd.DataFrame, row: int, show: list[str]) -> Any:
     if len(show) == 1:
-        return _plain(prepared[show[0]].iloc[row])
-    return {c: _plain(prepared[c].iloc[row]) for c in show}
+        return _plain(prepared[show[0]].loc[row])
+    return {c: _plain(prepared[c].loc[row]) for c in show}
 
 
 def _plain(value: Any) -> Any:

@@ -51,15 +51,16 @@ class RuleResult:
     def to_line(self) -> str:
         """One console line: rule, column, count, and the example rows with their values."""
         if self.skipped:
-            return f"SKIP {self.rule} [{self.column}]: {self.detail}"
+            return f"SKIP {self.rule} (column {self.column}): {self.detail}"
         if self.success:
-            return f"ok   {self.rule} [{self.column}]"
+            return f"ok   {self.rule} (column {self.column})"
         examples = ", ".join(
             f"row {row}: {_fmt(value)}"
             for row, value in zip(self.example_rows[:_MAX_EXAMPLES],
                                   self.example_values[:_MAX_EXAMPLES], strict=False)
         )
-        line = f"FAIL {self.rule} [{self.column}]: {self.detail}"
+        # No square brackets: rich (the CLI's console) would read them as markup and drop them.
+        line = f"FAIL {self.rule} (column {self.column}): {self.detail}"
         return f"{line}; e.g. {examples}" if examples else line
 
 
@@ -104,10 +105,7 @@ class QualityReport:
         head = (f"Data quality gate FAILED: {where}, {self.n_rows} rows, "
                 f"{len(self.failed())} of {len(self.rules)} checks failed")
         head += f", {len(self.skipped())} not checked:" if self.skipped() else ":"
-        lines = [head] + ["  " + r.to_line() for r in self.failed() + self.skipped()]
-        if self.data_docs is not None:
-            lines.append(f"  Data Docs: {self.data_docs}")
-        return "\n".join(lines)
+        return "\n".join([head] + ["  " + r.to_line() for r in self.failed() + self.skipped()])
 
     def to_markdown(self) -> str:
         """Markdown for a Prefect artifact or an MLflow text artifact: verdict, table, failures."""

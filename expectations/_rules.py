@@ -3,9 +3,13 @@
 Every rule is one or more built-in GX expectations. Rules that compare columns or look at time
 (``high >= max(open, close)``, the bar grid, gaps) run on derived columns that
 :func:`prepare_frame` adds, so the suite itself stays made of stock expectations that Data Docs
-can render. Each expectation carries ``meta = {"rule": ..., "column": ..., "show": [...]}``: the
-human rule name, the column(s) it is about as people would say it, and which columns of a failing
-row the report quotes.
+can render. Each expectation carries ``meta = {"rule", "column", "broken", "show"}``: the human
+rule name, the column(s) it is about as people would say it, what a failing row is, and which
+columns of a failing row the report quotes.
+
+"Strictly increasing timestamps" is checked as two rules, ``timestamps unique`` and
+``timestamps increasing (file order)`` (non-strict), so that a repeated stamp is named once, by
+the uniqueness rule, and an out-of-order row once, by the order rule.
 """
 
 from __future__ import annotations
@@ -72,7 +76,8 @@ def _specs(max_gap_ratio: float) -> list[_Spec]:
         for c in REQUIRED_COLUMNS
     ]
     specs += [
-        _Spec(RULE_NOT_NULL, "ExpectColumnValuesToNotBeNull", {"column": c}, c, "null value{s}", (c,))
+        _Spec(RULE_NOT_NULL, "ExpectColumnValuesToNotBeNull", {"column": c}, c, "null value{s}",
+              (c,))
         for c in REQUIRED_COLUMNS
     ]
     specs += [

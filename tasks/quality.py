@@ -91,7 +91,7 @@ def require_passed(report: QualityReport) -> None:
 
 
 def _publish(report: QualityReport) -> None:
-    """Markdown artifact ``data-quality`` and a log line, inside a Prefect run; a log line otherwise.
+    """Markdown artifact ``data-quality`` and a log line inside a Prefect run; a log line outside.
 
     Outside a run (``validate_data.fn(...)``) there is no run to attach an artifact to, and creating
     one would start a temporary Prefect server just for it.

@@ -151,7 +151,7 @@ def test_missing_column_is_reported_and_its_checks_skipped(bars):
     assert any(r.rule == RULE_LOW and r.column == "low vs high" and r.success
                for r in report.rules)
     assert "column 'volume' is missing" in report.to_text()
-    assert "SKIP volume >= 0 [volume]" in report.to_text()
+    assert "SKIP volume >= 0 (column volume)" in report.to_text()
 
 
 def test_frame_without_timestamps_or_rows_is_reported(bars):
@@ -169,6 +169,14 @@ def test_index_must_be_file_rows(bars):
         _gate(bars().set_index("timestamp"))
 
 
+def test_rows_are_named_by_index_label_for_a_slice_of_the_file(bars):
+    frame = _out_of_order(bars())
+    frame.index = pd.RangeIndex(100, 108)  # e.g. file rows 100-107 of a longer file
+    (order,) = _gate(frame).failed()
+    assert order.example_rows == [104]
+    assert order.example_values == [{"timestamp": STAMP("01:30"), "previous_row": STAMP("02:00")}]
+
+
 def test_source_defaults_to_the_frame_attrs(bars):
     frame = bars()
     frame.attrs["source"] = "data/x.csv"
@@ -184,7 +192,7 @@ def test_data_docs_site_is_written_where_asked(bars, tmp_path):
     pages = list((docs / "validations").rglob("*.html"))
     assert len(pages) == 1
     assert "prices &gt; 0" in (docs / "expectations" / "ohlcv_bars.html").read_text()
-    assert str(report.data_docs) in report.to_text()
+    assert f"- Data Docs: `{report.data_docs}`" in report.to_markdown()
 
 
 # --- the bundled sample -------------------------------------------------------------------

@@ -103,3 +103,14 @@ def test_suite_is_built_from_named_builtin_expectations():
 def test_suite_rejects_bad_gap_ratio(ratio):
     with pytest.raises(ValueError, match=f"`max_gap_ratio={ratio}`"):
         build_ohlcv_suite(ratio)
+
+
+def test_importing_the_gate_does_not_import_great_expectations():
+    # GX costs ~3 s to import; the CLI imports this package and must stay fast.
+    import subprocess
+    import sys
+
+    code = ("import sys, expectations, tasks.quality; "
+            "print('great_expectations' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
