@@ -311,12 +311,13 @@ def history(
     if not events:
         console.print(f"{name}: no alias has been set yet")
         return
-    table = Table(title=f"{name}: alias history")
-    for column in ("when (UTC)", "alias", "version", "from", "score", "champion score", "who",
-                   "reason"):
-        table.add_column(column)
+    table = Table(title=f"{name}: alias history", title_justify="left")
+    for column in ("when (UTC)", "alias", "version", "from", "score", "champion score", "who"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("reason", ratio=1)
     for e in events:
-        table.add_row(e.when, e.alias, f"v{e.version}", f"v{e.previous}" if e.previous else "-",
+        when = e.when.replace("T", " ").removesuffix("Z")[:16]
+        table.add_row(when, e.alias, f"v{e.version}", f"v{e.previous}" if e.previous else "-",
                       "-" if e.score is None else f"{e.score:.4f}",
                       "-" if e.champion_score is None else f"{e.champion_score:.4f}",
                       e.who, e.reason)

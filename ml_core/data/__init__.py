@@ -6,6 +6,7 @@ the quality gate can name rows as they stand in the file; :func:`as_bars` indexe
 passed the gate.
 """
 
+from ml_core.data._checks import OHLCV, check_bars
 from ml_core.data._loading import (
     CANONICAL_COLUMNS,
     BarsSchemaError,
@@ -19,8 +20,10 @@ from ml_core.data._sample import load_sample_bars, sample_bars_path
 __all__ = [
     "CANONICAL_COLUMNS",
     "BarsSchemaError",
+    "OHLCV",
     "RepairLog",
     "as_bars",
+    "check_bars",
     "load_bars",
     "load_sample_bars",
     "repair_bars",

@@ -8,13 +8,12 @@ import numpy as np
 import pandas as pd
 
 from ml_core.config import FeatureConfig
-from ml_core.data import resample_ohlcv
+from ml_core.data import check_bars, resample_ohlcv
 from ml_core.features._context import BarContext
 from ml_core.features._join import join_higher_timeframe
 from ml_core.features._registry import PlannedColumn, plan_columns
 from ml_core.features._spec import CrossTimeframeDefinition, timeframe_label
 
-_OHLCV = ("open", "high", "low", "close", "volume")
 
 
 def compute_features(
@@ -54,7 +53,7 @@ def compute_features(
         bars it needs).
     """
     plan = plan_columns(config, base_timeframe)
-    _check_bars(bars, base_timeframe)
+    check_bars(bars, base_timeframe=base_timeframe)
     _check_length(bars, plan)
 
     values: dict[str, np.ndarray] = {}
@@ -87,38 +86,6 @@ def compute_features(
         {c.spec.name: np.asarray(values[c.spec.name], dtype=np.float64) for c in plan},
         index=bars.index,
     )
-
-
-def _check_bars(bars: pd.DataFrame, base_timeframe: timedelta) -> None:
-    if not isinstance(bars, pd.DataFrame):
-        raise TypeError(f"`bars` must be a pandas.DataFrame, got {type(bars).__name__}")
-    missing = [c for c in _OHLCV if c not in bars.columns]
-    if missing:
-        raise ValueError(f"`bars` lacks columns {missing} (has {list(bars.columns)})")
-    if not isinstance(bars.index, pd.DatetimeIndex):
-        raise ValueError(
-            f"`bars` must be indexed by bar open time (DatetimeIndex), got "
-            f"{type(bars.index).__name__}"
-        )
-    if not (bars.index.is_monotonic_increasing and bars.index.is_unique):
-        raise ValueError("`bars` index must be sorted ascending and unique")
-    if len(bars) > 1:
-        spacing = (bars.index[1:] - bars.index[:-1]).min()
-        if spacing < base_timeframe:
-            raise ValueError(
-                f"`bars` has bars {spacing} apart, less than "
-                f"`base_timeframe={timeframe_label(base_timeframe)}`"
-            )
-    for column in _OHLCV:
-        data = bars[column].to_numpy(dtype=np.float64)
-        bad = ~np.isfinite(data) | ((data <= 0) if column != "volume" else (data < 0))
-        if bad.any():
-            first = bars.index[int(np.flatnonzero(bad)[0])]
-            rule = "finite and >= 0" if column == "volume" else "finite and > 0"
-            raise ValueError(
-                f"`bars[{column!r}]` must be {rule}; {int(bad.sum())} values are not, the first "
-                f"at {first} (run the data quality gate / repair first)"
-            )
 
 
 def _check_length(bars: pd.DataFrame, plan: list[PlannedColumn]) -> None:

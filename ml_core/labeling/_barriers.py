@@ -6,30 +6,11 @@ import numpy as np
 import pandas as pd
 
 from ml_core.config import LabelConfig
+from ml_core.data import check_bars
 from ml_core.labeling._cusum import cusum_events
 
 EVENT_COLUMNS: tuple[str, ...] = ("t1", "ret", "barrier", "vol", "holding_bars")
 _PRICE_COLUMNS = ("high", "low", "close")
-
-
-def _check_bars(bars: pd.DataFrame) -> None:
-    if not isinstance(bars, pd.DataFrame):
-        raise TypeError(f"`bars` must be a pandas DataFrame, got {type(bars).__name__}")
-    missing = [c for c in _PRICE_COLUMNS if c not in bars.columns]
-    if missing:
-        raise ValueError(f"`bars` lacks columns {missing}; it has {list(bars.columns)}")
-    if not isinstance(bars.index, pd.DatetimeIndex):
-        raise ValueError(f"`bars` must have a DatetimeIndex, got {type(bars.index).__name__}")
-    if not bars.index.is_monotonic_increasing or not bars.index.is_unique:
-        raise ValueError("`bars` index must be sorted and unique")
-    values = bars.loc[:, list(_PRICE_COLUMNS)].to_numpy(dtype="float64")
-    bad = ~np.isfinite(values) | (values <= 0)
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
-        raise ValueError(
-            f"`bars` must hold positive finite prices, got {values[row, col]} in column "
-            f"{_PRICE_COLUMNS[col]!r} at {bars.index[row]} ({int(bad.sum())} bad cells)"
-        )
 
 
 def event_volatility(close: pd.Series, span: int) -> pd.Series:
@@ -95,7 +76,7 @@ def triple_barrier_events(bars: pd.DataFrame, config: LabelConfig) -> pd.DataFra
     ----------
     López de Prado, M. (2018). Advances in Financial Machine Learning, ch. 3. Wiley.
     """
-    _check_bars(bars)
+    check_bars(bars, columns=_PRICE_COLUMNS)
     close_s = bars["close"].astype("float64")
     vol_s = event_volatility(close_s, config.volatility_span)
     close = close_s.to_numpy()

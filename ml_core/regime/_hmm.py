@@ -17,7 +17,8 @@ from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 from ml_core.config import RegimeConfig
 from ml_core.regime._filter import forward_backward, forward_filter, gaussian_log_emission
 from ml_core.regime._labels import REGIME_LABELS, label_order
-from ml_core.regime._observations import OBSERVATION_NAMES, check_bars, regime_observations
+from ml_core.data import check_bars
+from ml_core.regime._observations import OBSERVATION_NAMES, regime_observations
 
 _N_STATES = len(REGIME_LABELS)
 _N_FEATURES = len(OBSERVATION_NAMES)

@@ -16,35 +16,6 @@ _OHLCV = ("open", "high", "low", "close", "volume")
 _MIN_MEAN_SQUARE = 1e-24
 
 
-def check_bars(bars: pd.DataFrame, name: str = "bars") -> None:
-    """Raise a ``ValueError`` naming the problem if ``bars`` is not a usable canonical bar frame."""
-    if not isinstance(bars, pd.DataFrame):
-        raise TypeError(f"`{name}` must be a pandas DataFrame, got {type(bars).__name__}")
-    missing = [c for c in _OHLCV if c not in bars.columns]
-    if missing:
-        raise ValueError(f"`{name}` lacks columns {missing}; it has {list(bars.columns)}")
-    if not isinstance(bars.index, pd.DatetimeIndex):
-        raise ValueError(
-            f"`{name}` must have a DatetimeIndex of bar open times, got {type(bars.index).__name__}"
-        )
-    if not bars.index.is_monotonic_increasing or not bars.index.is_unique:
-        raise ValueError(f"`{name}` index must be sorted and unique")
-    values = bars.loc[:, list(_OHLCV)].to_numpy(dtype="float64")
-    bad = ~np.isfinite(values)
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
-        raise ValueError(
-            f"`{name}` holds NaN or infinite values ({int(bad.sum())} cells), first in column "
-            f"{_OHLCV[col]!r} at {bars.index[row]}"
-        )
-    close = bars["close"].to_numpy(dtype="float64")
-    if (close <= 0).any():
-        at = bars.index[int(np.argmax(close <= 0))]
-        raise ValueError(
-            f"`{name}` close prices must be positive, got {close[close <= 0][0]} at {at}"
-        )
-
-
 def regime_bars(
     bars: pd.DataFrame, timeframe: timedelta, base_timeframe: timedelta
 ) -> pd.DataFrame:

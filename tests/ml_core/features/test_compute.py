@@ -113,11 +113,14 @@ def test_malformed_bars_are_rejected():
         compute_features(bars.drop(columns="volume"), BASE_ONLY, THIRTY_MINUTES)
     broken = bars.copy()
     broken.iloc[50, broken.columns.get_loc("close")] = np.nan
+    with pytest.raises(ValueError, match="`bars\\['close'\\]` holds NaN or infinite values"):
+        compute_features(broken, BASE_ONLY, THIRTY_MINUTES)
+    broken.iloc[50, broken.columns.get_loc("close")] = -1.0
     with pytest.raises(ValueError, match="`bars\\['close'\\]` must be finite and > 0"):
         compute_features(broken, BASE_ONLY, THIRTY_MINUTES)
     with pytest.raises(ValueError, match="sorted ascending"):
         compute_features(bars.iloc[::-1], BASE_ONLY, THIRTY_MINUTES)
-    with pytest.raises(ValueError, match="less than `base_timeframe=1h`"):
+    with pytest.raises(ValueError, match="less than `base_timeframe=1:00:00`"):
         compute_features(bars, BASE_ONLY, timedelta(hours=1))
 
 
