@@ -11,10 +11,10 @@ from tasks.data import data_source, frame_hash, load_data, resolve_profile, sele
 from tasks.features import build_features, fit_regime
 from tasks.labels import make_training_set
 from tasks.publish import (log_quality, log_regime, log_run_inputs, log_training, promote_model,
-                           register_model)
+                           promotion_score, register_model)
 from tasks.quality import require_passed, validate_data
 from tasks.registry import Tracker, tracked_run
-from tasks.summary import RetrainSummary
+from tasks.summary import RetrainSummary, publish_summary
 from tasks.training import cross_validate, train_ensemble
 from tasks.tuning import tune_models, tuned_ensemble_config
 
@@ -53,8 +53,8 @@ def weekly_retrain(config_path: str = DEFAULT_CONFIG, data: str | None = None,
                                   {"data_hash": data_hash, "run_id": run_id})
         cv_report = cross_validate(dataset, ensemble_config, config)
         cv_summary = log_training(tracker, run_id, dataset, tuned, pipeline, cv_report)
-        score = cv_summary[config.registry.promotion_metric]
+        score = promotion_score(cv_summary, config.registry.promotion_metric)
         version = register_model(tracker, run_id, pipeline, score, config, data_hash)
     decision = promote_model(tracker, run_id, version, score, config)
-    return RetrainSummary.collect(config, tracker, run_id, report, dataset, persistence,
-                                  cv_summary, decision)
+    return publish_summary(RetrainSummary.collect(config, tracker, run_id, report, dataset,
+                                                  persistence, cv_summary, decision))

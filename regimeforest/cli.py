@@ -311,17 +311,16 @@ def history(
     if not events:
         console.print(f"{name}: no alias has been set yet")
         return
-    table = Table(title=f"{name}: alias history", title_justify="left")
-    for column in ("when (UTC)", "alias", "version", "from", "score", "champion score", "who"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("reason", ratio=1)
+    console.print(f"[bold]{name}[/]: alias history (UTC), oldest first")
     for e in events:
         when = e.when.replace("T", " ").removesuffix("Z")[:16]
-        table.add_row(when, e.alias, f"v{e.version}", f"v{e.previous}" if e.previous else "-",
-                      "-" if e.score is None else f"{e.score:.4f}",
-                      "-" if e.champion_score is None else f"{e.champion_score:.4f}",
-                      e.who, e.reason)
-    console.print(table)
+        moved = f"v{e.previous} -> v{e.version}" if e.previous else f"v{e.version}"
+        scores = "" if e.score is None else f"  score {e.score:.4f}"
+        if e.champion_score is not None:
+            scores += f" (champion {e.champion_score:.4f})"
+        console.print(f"{when} [cyan]{e.alias:<10}[/] {moved:<9}{scores} {e.who}",
+                      highlight=False)
+        console.print(f"    {e.reason}", highlight=False, style="dim")
     current = {alias: tracker.alias_version(name, alias) for alias in ("champion", "challenger")}
     console.print("now: " + ", ".join(f"{a} = v{v}" for a, v in current.items() if v))
 

@@ -77,6 +77,14 @@ def log_training(tracker: Tracker, run_id: str, dataset: TrainingSet, tuned: dic
     return summary
 
 
+def promotion_score(cv_summary: dict[str, float], metric: str) -> float:
+    """The CV figure the promotion compares (``registry.promotion_metric``, higher is better)."""
+    if metric not in cv_summary:
+        raise KeyError(f"registry.promotion_metric={metric!r} is not a CV result; choose one of "
+                       f"{sorted(cv_summary)}")
+    return float(cv_summary[metric])
+
+
 @task(name="register-model", cache_policy=NO_CACHE)
 def register_model(tracker: Tracker, run_id: str, pipeline: RegimeForestPipeline, score: float,
                    config: Config, data_hash: str) -> str:

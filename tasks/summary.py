@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
 from ml_core.config import Config
 
 _MODEL_METRICS = {
@@ -77,3 +81,31 @@ class RetrainSummary:
         store = self.tracking_uri
         return (f"regimeforest ui   (or: mlflow ui --backend-store-uri {store}) then open "
                 f"http://127.0.0.1:5000/#/experiments/{self.experiment_id}/runs")
+
+    def to_markdown(self) -> str:
+        """The summary as a Prefect markdown artifact."""
+        rows = [
+            ("data checks", f"{self.rules_passed}/{self.rules_total} rules passed on "
+                            f"{self.data_rows:,} rows (`{self.data_source}`)"),
+            ("features", f"{self.n_features} features, {self.n_events:,} events "
+                         f"({self.n_dropped_warmup} dropped in warm-up)"),
+            *[(f"regime {label}", f"p_stay {row['p_stay']:.3f}, expected "
+                                  f"{row['expected_duration_bars']:.1f} bars")
+              for label, row in self.regime_persistence.items()],
+            *[(f"CV {model}", ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+              for model, scores in self.cv_scores.items()],
+            ("score", f"`{self.promotion_metric}` = {self.score:.4f}"),
+            ("registered", f"{self.model_name} v{self.version} → {self.alias or 'no alias'}"),
+            ("decision", self.decision_reason),
+            ("MLflow run", f"`{self.run_id}` in `{self.experiment}`"),
+        ]
+        lines = ["| | |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows]]
+        return "### Weekly retrain\n\n" + "\n".join(lines)
+
+
+@task(name="publish-summary", cache_policy=NO_CACHE)
+def publish_summary(summary: RetrainSummary) -> RetrainSummary:
+    """Show the summary in the Prefect UI beside the flow run."""
+    create_markdown_artifact(key="retrain-summary", markdown=summary.to_markdown(),
+                             description="what the weekly retrain did and decided")
+    return summary

@@ -41,12 +41,12 @@ def tune_models(dataset: TrainingSet, config: Config, data_hash: str) -> dict[st
     if not config.tuning.enabled:
         logger.info("tuning disabled: using the profile's forests as given")
         return {}
-    data = dataset.tail(config.tuning.max_rows) if config.tuning.max_rows else dataset
     storage = optuna_storage(config)
     results: dict[str, object] = {}
     for name in MODEL_NAMES:
+        # tune_forest keeps the most recent `tuning.max_rows` events when that is set
         result = tune_forest(
-            getattr(config.ensemble, name), data.X, data.targets[name], data.t1,
+            getattr(config.ensemble, name), dataset.X, dataset.targets[name], dataset.t1,
             tuning=config.tuning, purge=config.validation.purge,
             embargo=config.validation.embargo, seed=config.seed,
             study_name=study_name(config, name, data_hash), storage=storage,

@@ -15,6 +15,12 @@ configure_engines()
 # Tests get their own Prefect home so parallel or repeated runs never share a migrating database.
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="regimeforest-prefect-"))
 
+# Prefect's console log handlers bind the stream that is sys.stderr when logging is configured.
+# Configure it now, on the session's streams, not inside a test whose captured stream closes.
+from prefect.logging.configuration import ensure_logging_setup  # noqa: E402
+
+ensure_logging_setup()
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 

@@ -35,11 +35,6 @@ class TrainingSet:
     def t1(self) -> pd.Series:
         return self.events["t1"]
 
-    def tail(self, n: int) -> TrainingSet:
-        """The most recent ``n`` events (for budgets that tune on recent data only)."""
-        return TrainingSet(self.X.iloc[-n:], self.targets.iloc[-n:], self.events.iloc[-n:],
-                           self.n_dropped_warmup)
-
 
 def make_events(bars: pd.DataFrame, config: LabelConfig) -> pd.DataFrame:
     """Sample event starts (CUSUM when configured) and label them with triple barriers."""

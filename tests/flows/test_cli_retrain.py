@@ -1,7 +1,11 @@
-"""``regimeforest retrain`` on bad input: a non-zero exit naming the rule and rows, nothing registered."""
+"""``regimeforest retrain`` on bad input, run as a user runs it: in its own process, with its own
+temporary Prefect server. A non-zero exit names the rule and the rows; nothing is registered."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -10,7 +14,7 @@ from typer.testing import CliRunner
 
 from regimeforest.cli import app
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
+pytestmark = pytest.mark.integration
 
 
 def test_retrain_refuses_bad_data(tiny_profile: tuple[Path, str], tiny_bars_file: Path,
@@ -22,11 +26,16 @@ def test_retrain_refuses_bad_data(tiny_profile: tuple[Path, str], tiny_bars_file
     frame.loc[300, "close"] = -frame.loc[300, "close"]
     bad = tmp_path / "negative.parquet"
     frame.to_parquet(bad)
-    result = CliRunner().invoke(app, ["retrain", "--config", str(config_path), "--data", str(bad)],
-                                terminal_width=300)
-    assert result.exit_code == 1
-    assert "prices > 0" in result.output and "row 300" in result.output
-    assert "nothing was trained or registered" in result.output
+    env = {**os.environ, "COLUMNS": "300"}
+    done = subprocess.run(
+        [sys.executable, "-m", "regimeforest", "retrain", "--config", str(config_path),
+         "--data", str(bad)],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+    )
+    output = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == 1, output[-2000:]
+    assert "prices > 0" in output and "row 300" in output
+    assert "nothing was trained or registered" in output
     assert MlflowClient(uri, registry_uri=uri).search_registered_models() == []
 
 
