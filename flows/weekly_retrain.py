@@ -13,7 +13,7 @@ from tasks.labels import make_training_set
 from tasks.publish import (log_quality, log_regime, log_run_inputs, log_training, promote_model,
                            promotion_score, register_model)
 from tasks.quality import require_passed, validate_data
-from tasks.registry import Tracker, tracked_run
+from tasks.registry import Tracker, run_name, tracked_run
 from tasks.summary import RetrainSummary, publish_summary
 from tasks.training import cross_validate, train_ensemble
 from tasks.tuning import tune_models, tuned_ensemble_config
@@ -29,7 +29,7 @@ def weekly_retrain(config_path: str = DEFAULT_CONFIG, data: str | None = None,
     config = resolve_profile(config_path, data, tracking_uri, columns)
     tracker = Tracker(config.registry.tracking_uri)
     source = data_source(config)
-    with tracked_run(tracker, config.registry.experiment, f"retrain-{config.profile}",
+    with tracked_run(tracker, config.registry.experiment, run_name(config),
                      {"profile": config.profile, "data.source": str(source)}) as run_id:
         frame, repairs = load_data(config)
         data_hash = frame_hash(frame)
