@@ -26,8 +26,8 @@ class RegimeForestModel(PythonModel):
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:  # noqa: ANN001
         from ml_core.data import as_bars
 
-        bars = as_bars(model_input.reset_index()) if "timestamp" not in model_input else as_bars(
-            model_input)
+        frame = model_input if "timestamp" in model_input.columns else model_input.reset_index()
+        bars = as_bars(frame)
         return self.pipeline.predict(bars).reset_index()
 
 

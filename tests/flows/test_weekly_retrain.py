@@ -88,3 +88,28 @@ def test_bad_data_stops_before_training_and_registers_nothing(
     assert run.info.status == "FAILED"
     assert run.data.tags["data.quality"] == "failed"
     assert client.list_artifacts(run.info.run_id, "data_quality")
+
+
+def test_the_registered_model_serves_through_mlflow_pyfunc(
+    tiny_profile: tuple[Path, str], tiny_bars_file: Path
+) -> None:
+    """What a serving process does: load the champion as pyfunc and send it bars."""
+    import mlflow
+
+    from flows.weekly_retrain import weekly_retrain
+    from ml_core.data import as_bars, load_bars
+    from ml_core.pipeline import load_pipeline
+    from tasks.registry import Tracker
+
+    config_path, uri = tiny_profile
+    weekly_retrain(config_path=str(config_path), data=str(tiny_bars_file))
+    mlflow.set_tracking_uri(uri)
+    model = mlflow.pyfunc.load_model("models:/tiny@champion")
+    frame = load_bars(tiny_bars_file)
+    served = model.predict(frame)
+    assert list(served.columns[:5]) == ["timestamp", "signal", "confidence", "size", "p_long"]
+    # the same signals as the pipeline applied directly
+    local = load_pipeline(Tracker(uri).download_pipeline("models:/tiny@champion",
+                                                         Path(config_path).parent / "dl"))
+    direct = local.predict(as_bars(frame)).reset_index()
+    pd.testing.assert_frame_equal(served, direct, check_dtype=False)
