@@ -1,0 +1,111 @@
+"""The fitted pipeline end to end: causal on the future, identical after a pickle-free round trip."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml_core.config import Config, ForestSpec
+from ml_core.data import load_sample_bars
+from ml_core.ensemble import RegimeForestEnsemble
+from ml_core.pipeline import (RegimeForestPipeline, assemble_training_set, load_pipeline,
+                              make_events, save_pipeline)
+from ml_core.regime import RegimeHMM
+
+CONFIG = Config.model_validate({
+    "profile": "unit",
+    "features": {"higher_timeframes": ["1h", "4h"], "frac_diff_window": 50,
+                 "volatility_window": 24},
+    "regime": {"n_restarts": 2, "n_iter": 200},
+    "labels": {"volatility_span": 50, "max_holding_bars": 24, "cusum_threshold": 1.5},
+})
+
+
+@pytest.fixture(scope="module")
+def bars() -> pd.DataFrame:
+    return load_sample_bars().iloc[-6000:]
+
+
+@pytest.fixture(scope="module")
+def pipeline(bars: pd.DataFrame) -> RegimeForestPipeline:
+    regime = RegimeHMM.from_config(CONFIG.regime, CONFIG.data.timeframe, 3).fit(bars)
+    features_only = RegimeForestPipeline(config=CONFIG, regime=regime)
+    dataset = assemble_training_set(features_only.features(bars),
+                                    make_events(bars, CONFIG.labels), CONFIG.labels)
+    small = {name: ForestSpec(kind=kind, n_estimators=8, max_depth=5)
+             for name, kind in (("entry", "classifier"), ("position", "regressor"),
+                                ("exit", "classifier"), ("profit", "regressor"))}
+    ensemble = RegimeForestEnsemble(**small, meta_folds=3, random_state=3)
+    ensemble.fit(dataset.X, dataset.targets, dataset.t1)
+    return RegimeForestPipeline(config=CONFIG, regime=regime, ensemble=ensemble,
+                                feature_columns=list(dataset.X.columns),
+                                metadata={"note": "unit"})
+
+
+@pytest.mark.parametrize("cut", [4000, 4003, 5999 - 48])
+def test_features_and_signals_ignore_the_future(pipeline: RegimeForestPipeline,
+                                                bars: pd.DataFrame, cut: int) -> None:
+    full_features = pipeline.features(bars)
+    full_signals = pipeline.predict(bars)
+    t = bars.index[cut]
+
+    rng = np.random.default_rng(42)
+    altered = bars.copy()
+    future = altered.index > t
+    scale = np.exp(np.cumsum(rng.normal(0.0, 0.05, future.sum())))
+    for column in ("open", "high", "low", "close"):
+        altered.loc[future, column] = altered.loc[future, column].to_numpy() * scale
+    altered.loc[future, "volume"] = rng.uniform(1.0, 1e4, future.sum())
+
+    for variant in (bars.loc[:t], altered):
+        pd.testing.assert_frame_equal(pipeline.features(variant).loc[:t], full_features.loc[:t],
+                                      rtol=1e-12, atol=0)
+        pd.testing.assert_frame_equal(pipeline.predict(variant).loc[:t], full_signals.loc[:t],
+                                      rtol=1e-12, atol=0)
+
+
+def test_round_trip_without_pickle(pipeline: RegimeForestPipeline, bars: pd.DataFrame,
+                                   tmp_path: Path) -> None:
+    directory = save_pipeline(pipeline, tmp_path / "model")
+    assert not list(directory.rglob("*.pkl")) and not list(directory.rglob("*.pickle"))
+    loaded = load_pipeline(directory)
+    assert loaded.config == pipeline.config
+    assert loaded.feature_columns == pipeline.feature_columns
+    assert loaded.metadata == {"note": "unit"}
+    pd.testing.assert_frame_equal(loaded.predict(bars), pipeline.predict(bars))
+
+
+def test_save_never_overwrites(pipeline: RegimeForestPipeline, tmp_path: Path) -> None:
+    save_pipeline(pipeline, tmp_path / "model")
+    with pytest.raises(FileExistsError, match="must be empty or absent"):
+        save_pipeline(pipeline, tmp_path / "model")
+
+
+def test_load_refuses_other_formats(pipeline: RegimeForestPipeline, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no manifest.json"):
+        load_pipeline(tmp_path)
+    directory = save_pipeline(pipeline, tmp_path / "model")
+    manifest = json.loads((directory / "manifest.json").read_text())
+    manifest["format_version"] = 99
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="model format 99 is not supported"):
+        load_pipeline(directory)
+
+
+def test_features_only_pipeline_cannot_predict(pipeline: RegimeForestPipeline,
+                                               bars: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match="no ensemble"):
+        RegimeForestPipeline(config=CONFIG, regime=pipeline.regime).predict(bars)
+
+
+def test_training_set_counts_warmup(pipeline: RegimeForestPipeline, bars: pd.DataFrame) -> None:
+    events = make_events(bars, CONFIG.labels)
+    dataset = assemble_training_set(pipeline.features(bars), events, CONFIG.labels)
+    assert len(dataset.X) + dataset.n_dropped_warmup == len(events)
+    assert dataset.n_dropped_warmup > 0
+    assert not dataset.X.isna().any().any()
+    assert (dataset.events["t1"] > dataset.X.index).all()
