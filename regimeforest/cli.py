@@ -193,13 +193,12 @@ def validate_data(
 
 
 def _infer_timeframe(frame):  # noqa: ANN001, ANN202
-    import pandas as pd
+    from datetime import timedelta
 
-    if "timestamp" not in frame.columns or len(frame) < 3:
-        return pd.Timedelta(minutes=1).to_pytimedelta()
-    steps = frame["timestamp"].sort_values().diff().dropna()
-    steps = steps[steps > pd.Timedelta(0)]
-    return steps.mode().iloc[0].to_pytimedelta()
+    from ml_core.data import infer_timeframe
+
+    found = infer_timeframe(frame["timestamp"]) if "timestamp" in frame.columns else None
+    return found or timedelta(minutes=1)
 
 
 @app.command()

@@ -10,7 +10,8 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from ml_core.config import Config, load_config
-from ml_core.data import RepairLog, load_bars, repair_bars, sample_bars_path
+from ml_core.data import (BarsSchemaError, RepairLog, infer_timeframe, load_bars, repair_bars,
+                          sample_bars_path)
 
 
 def resolve_profile(
@@ -48,12 +49,27 @@ def load_data(config: Config) -> tuple[pd.DataFrame, RepairLog]:
     path = data_source(config)
     frame = load_bars(path, config.data.columns)
     logger.info("loaded %d rows from %s", len(frame), path)
+    check_timeframe(frame, config, path)
     log = RepairLog()
     if config.data.repair and "timestamp" in frame.columns:
         frame, log = repair_bars(frame)
         if log.changed:
             logger.warning("repaired %s: %s", path, log.as_dict())
     return frame, log
+
+
+def check_timeframe(frame: pd.DataFrame, config: Config, path: Path) -> None:
+    """Refuse bars whose spacing is not the profile's ``data.timeframe``, naming both."""
+    if "timestamp" not in frame.columns:
+        return  # the quality gate names the missing column
+    found = infer_timeframe(frame["timestamp"])
+    expected = config.data.timeframe
+    if found is not None and found != expected:
+        raise BarsSchemaError(
+            f"{path}: bars are mostly {pd.Timedelta(found)} apart, but profile "
+            f"{config.profile!r} expects data.timeframe={pd.Timedelta(expected)}; use a profile "
+            f"whose data.timeframe (and higher timeframes) match the file"
+        )
 
 
 def select_span(bars: pd.DataFrame, config: Config) -> pd.DataFrame:

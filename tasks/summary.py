@@ -78,8 +78,11 @@ class RetrainSummary:
         )
 
     def ui_hint(self) -> str:
-        store = self.tracking_uri
-        return (f"regimeforest ui   (or: mlflow ui --backend-store-uri {store}) then open "
+        from tasks.registry import DEFAULT_TRACKING_URI
+
+        store = "" if self.tracking_uri == DEFAULT_TRACKING_URI else (
+            f" --tracking-uri {self.tracking_uri}")
+        return (f"regimeforest ui{store}, then open "
                 f"http://127.0.0.1:5000/#/experiments/{self.experiment_id}/runs")
 
     def to_markdown(self) -> str:

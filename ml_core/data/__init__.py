@@ -16,6 +16,7 @@ from ml_core.data._loading import (
 from ml_core.data._repair import RepairLog, repair_bars
 from ml_core.data._resample import resample_ohlcv
 from ml_core.data._sample import load_sample_bars, sample_bars_path
+from ml_core.data._timeframe import infer_timeframe
 
 __all__ = [
     "CANONICAL_COLUMNS",
@@ -24,6 +25,7 @@ __all__ = [
     "RepairLog",
     "as_bars",
     "check_bars",
+    "infer_timeframe",
     "load_bars",
     "load_sample_bars",
     "repair_bars",

@@ -18,6 +18,13 @@ def test_demo_profile() -> None:
     assert (config.validation.n_groups, config.validation.n_test_groups) == (6, 2)
 
 
+def test_every_shipped_profile_loads() -> None:
+    profiles = sorted(CONFIGS.glob("*.yaml"))
+    assert {p.stem for p in profiles} >= {"demo", "production", "crypto_5m"}
+    for path in profiles:
+        assert load_config(path).profile
+
+
 def test_production_profile_has_the_seed_values() -> None:
     c = load_config(CONFIGS / "production.yaml")
     assert c.data.timeframe == timedelta(minutes=1)

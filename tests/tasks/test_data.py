@@ -57,3 +57,14 @@ def test_frame_hash_sees_any_change() -> None:
     changed.loc[50, "volume"] += 1e-9
     assert frame_hash(frame) == frame_hash(frame.copy())
     assert frame_hash(frame) != frame_hash(changed)
+
+
+def test_a_file_with_other_bars_than_the_profile_is_refused(tmp_path: Path) -> None:
+    from ml_core.data import BarsSchemaError
+
+    frame = load_bars(sample_bars_path()).iloc[::2]  # hourly bars
+    path = tmp_path / "hourly.parquet"
+    frame.to_parquet(path)
+    with pytest.raises(BarsSchemaError, match=r"mostly 0 days 01:00:00 apart, but profile 'demo' "
+                                              r"expects data.timeframe=0 days 00:30:00"):
+        _load(resolve_profile(DEMO, data=path))

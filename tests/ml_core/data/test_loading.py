@@ -107,3 +107,12 @@ def test_resample_is_stamped_when_known() -> None:
     assert hourly.index[-1] == pd.Timestamp("2021-01-01 04:30", tz="UTC") > bars.index[-1]
     with pytest.raises(ValueError, match="whole multiple"):
         resample_ohlcv(bars, timedelta(minutes=45), timedelta(minutes=30))
+
+
+def test_infer_timeframe_ignores_gaps_duplicates_and_order() -> None:
+    from ml_core.data import infer_timeframe
+
+    stamps = pd.to_datetime(["2021-01-01 01:00", "2021-01-01 00:00", "2021-01-01 00:15",
+                             "2021-01-01 00:15", "2021-01-01 00:30", "2021-01-01 03:00"], utc=True)
+    assert infer_timeframe(pd.Series(stamps)) == timedelta(minutes=15)
+    assert infer_timeframe(pd.Series(stamps[:1])) is None
