@@ -8,10 +8,12 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
-from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.ensemble import RandomForestRegressor
 from sklearn.metrics import balanced_accuracy_score, r2_score, roc_auc_score
+from sklearn.utils.class_weight import compute_class_weight
 
 from ml_core.config import ForestSpec
+from ml_core.ensemble import build_forest
 from ml_core.tuning._space import suggest_forest_params
 
 __all__ = ["ForestObjective", "fold_score"]
@@ -76,13 +78,24 @@ class ForestObjective:
         self.n_steps = n_steps
         self.seed = seed
 
-    def _forest(self, params: dict[str, Any]) -> Any:
-        cls = RandomForestClassifier if self.spec.kind == "classifier" else RandomForestRegressor
-        return cls(**params, warm_start=True, n_jobs=1, random_state=self.seed)
+    def _forest(self, params: dict[str, Any], y_train: np.ndarray) -> Any:
+        """The ensemble's own forest (``build_forest``), grown by warm start.
+
+        Class weights are the balanced weights of the fold's training rows, fixed up front:
+        scikit-learn's ``"balanced_subsample"`` preset warns under ``warm_start``, and the tuned
+        forest must handle imbalance as the final one does.
+        """
+        overrides: dict[str, Any] = {"warm_start": True}
+        if self.spec.kind == "classifier":
+            classes = np.unique(y_train)
+            weights = compute_class_weight("balanced", classes=classes, y=y_train)
+            overrides["class_weight"] = dict(zip(classes.tolist(), weights.tolist(), strict=True))
+        return build_forest(self.spec.model_copy(update=params), self.seed, n_jobs=1,
+                            **overrides)
 
     def __call__(self, trial: optuna.Trial) -> float:
         params = suggest_forest_params(trial, self.spec)
-        forests = [self._forest(params) for _ in self.folds]
+        forests = [self._forest(params, self.y[train]) for train, _ in self.folds]
         trees = 0
         score = float("nan")
         try:
