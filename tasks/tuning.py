@@ -50,12 +50,21 @@ def tune_models(dataset: TrainingSet, config: Config, data_hash: str) -> dict[st
             tuning=config.tuning, purge=config.validation.purge,
             embargo=config.validation.embargo, seed=config.seed,
             study_name=study_name(config, name, data_hash), storage=storage,
+            progress=_every_tenth(logger, name),
         )
         logger.info("tuned %-8s best %.4f over %d trials (%d pruned, %d trees fitted)",
                     name, result.best_value, result.n_trials, result.n_pruned,
                     result.trees_fitted)
         results[name] = result
     return results
+
+
+def _every_tenth(logger, model: str):  # noqa: ANN001, ANN202 - Prefect's run logger
+    """Log tuning progress about ten times per study, whatever its size."""
+    def report(finished: int, total: int) -> None:
+        if finished == total or finished % max(total // 10, 1) == 0:
+            logger.info("tuning %s: %d/%d trials", model, finished, total)
+    return report
 
 
 def tuned_ensemble_config(config: Config, tuned: dict[str, object]) -> EnsembleConfig:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -110,6 +110,7 @@ def tune_forest(
     seed: int,
     study_name: str,
     storage: str | optuna.storages.BaseStorage | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> TuningResult:
     """Tune a forest's shape by purged CV; Hyperband prunes on the number of trees grown.
 
@@ -148,6 +149,8 @@ def tune_forest(
         Fixed name, so the same call finds the same study in ``storage``.
     storage : str or optuna.storages.BaseStorage, optional
         Optuna storage (URL or object); None keeps the study in memory.
+    progress : callable, optional
+        ``progress(finished, n_trials)`` after every finished trial, for long studies.
 
     Returns
     -------
@@ -190,8 +193,13 @@ def tune_forest(
             study.set_user_attr("score", "roc_auc" if spec.kind == "classifier" else "r2")
         done = len(study.get_trials(deepcopy=False, states=_FINISHED))
         if tuning.n_trials > done:
+            callbacks = [] if progress is None else [
+                lambda study, _trial: progress(
+                    len(study.get_trials(deepcopy=False, states=_FINISHED)), tuning.n_trials)
+            ]
             study.optimize(
-                objective, n_trials=tuning.n_trials - done, timeout=tuning.timeout_seconds
+                objective, n_trials=tuning.n_trials - done, timeout=tuning.timeout_seconds,
+                callbacks=callbacks,
             )
     return _result(study)
 

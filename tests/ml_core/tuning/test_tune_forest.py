@@ -142,3 +142,18 @@ def test_real_sample_direction_target():
 def test_bad_input_is_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         _tune(**kwargs)
+
+
+def test_progress_is_reported_after_every_trial() -> None:
+    rng = np.random.default_rng(42)
+    n = 240
+    index = pd.date_range("2021-01-01", periods=n, freq="30min", tz="UTC")
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)}, index=index)
+    y = pd.Series((X["a"] + 0.3 * rng.normal(size=n) > 0).astype(int), index=index)
+    t1 = pd.Series(index + pd.Timedelta("1h"), index=index)
+    seen: list[tuple[int, int]] = []
+    tune_forest(ForestSpec(kind="classifier", n_estimators=6), X, y, t1,
+                tuning=TuningConfig(n_trials=4, tree_step=3, cv_folds=2), purge=timedelta(0),
+                embargo=timedelta(0), seed=1, study_name="p",
+                progress=lambda i, n: seen.append((i, n)))
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
