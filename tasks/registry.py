@@ -257,6 +257,8 @@ class Tracker:
         alias, reason = decide_promotion(score, champion_score, min_improvement)
         self.client.set_model_version_tag(name, version, "decision", alias or "rejected")
         self.client.set_model_version_tag(name, version, "decision_reason", reason)
+        self.client.update_model_version(name, version, description=f"{alias or 'rejected'}: "
+                                                                    f"{reason}")
         if champion is not None:
             self.client.set_model_version_tag(name, version, "champion_at_decision", champion)
             self.client.set_model_version_tag(name, version, "champion_score_at_decision",

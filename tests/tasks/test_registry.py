@@ -49,6 +49,7 @@ def test_champion_challenger_history_and_rollback(tracker: Tracker, tmp_path: Pa
     v3 = _register(tracker, tmp_path, 0.5)
     assert tracker.promote_new_version("m", v3, 0.5, 0.0).alias == CHAMPION
     assert (v1, v2, v3) == ("1", "2", "3")  # every retrain adds a version
+    assert tracker.client.get_model_version("m", v2).description.startswith("challenger: score")
 
     tracker.rollback("m", "live PnL below the backtest")
     assert tracker.alias_version("m", CHAMPION) == "1"
