@@ -126,6 +126,10 @@ def retrain(
         _fail("the data failed its quality checks: nothing was trained or registered")
     except BarsSchemaError as exc:
         _fail(f"{exc}: nothing was trained or registered")
+    except (ValueError, KeyError, LookupError) as exc:
+        # ml_core's errors name the parameter, feature or value; the run is marked FAILED
+        _fail(f"the retrain stopped: {exc}\nThe MLflow run is marked FAILED and nothing was "
+              f"registered or promoted.")
     _print_summary(summary)
 
 

@@ -113,3 +113,20 @@ def test_the_registered_model_serves_through_mlflow_pyfunc(
                                                          Path(config_path).parent / "dl"))
     direct = local.predict(as_bars(frame)).reset_index()
     pd.testing.assert_frame_equal(served, direct, check_dtype=False)
+
+
+def test_too_little_history_fails_the_run_naming_the_feature(
+    tiny_profile: tuple[Path, str], tiny_bars_file: Path, tmp_path: Path
+) -> None:
+    from flows.weekly_retrain import weekly_retrain
+
+    config_path, uri = tiny_profile
+    short = tmp_path / "short.parquet"
+    pd.read_parquet(tiny_bars_file).iloc[-300:].to_parquet(short)
+    with pytest.raises(ValueError, match=r"fewer than feature `\w+` needs: \d+ base bars"):
+        weekly_retrain(config_path=str(config_path), data=str(short))
+    client = _client(uri)
+    assert client.search_registered_models() == []
+    (run,) = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+    assert run.info.status == "FAILED"
+    assert "needs" in run.data.tags["failure"]
