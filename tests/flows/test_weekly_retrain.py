@@ -115,7 +115,7 @@ def test_the_registered_model_serves_through_mlflow_pyfunc(
     pd.testing.assert_frame_equal(served, direct, check_dtype=False)
 
 
-def test_too_little_history_fails_the_run_naming_the_feature(
+def test_too_little_history_fails_the_run_naming_the_cause(
     tiny_profile: tuple[Path, str], tiny_bars_file: Path, tmp_path: Path
 ) -> None:
     from flows.weekly_retrain import weekly_retrain
@@ -123,10 +123,10 @@ def test_too_little_history_fails_the_run_naming_the_feature(
     config_path, uri = tiny_profile
     short = tmp_path / "short.parquet"
     pd.read_parquet(tiny_bars_file).iloc[-300:].to_parquet(short)
-    with pytest.raises(ValueError, match=r"fewer than feature `\w+` needs: \d+ base bars"):
+    with pytest.raises(ValueError, match=r"too few bars to fit: `bars` has 300 rows"):
         weekly_retrain(config_path=str(config_path), data=str(short))
     client = _client(uri)
     assert client.search_registered_models() == []
     (run,) = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
     assert run.info.status == "FAILED"
-    assert "needs" in run.data.tags["failure"]
+    assert "too few bars" in run.data.tags["failure"]
