@@ -5,7 +5,7 @@ and ``regimeforest features --model`` apply: fitted state only (HMM parameters, 
 meta-learner), never refitted at prediction time.
 """
 
-from ml_core.pipeline._dataset import TrainingSet, assemble_training_set, make_events
+from ml_core.pipeline._dataset import TrainingSet, assemble_training_set
 from ml_core.pipeline._persistence import load_pipeline, save_pipeline
 from ml_core.pipeline._pipeline import RegimeForestPipeline
 
@@ -14,6 +14,5 @@ __all__ = [
     "TrainingSet",
     "assemble_training_set",
     "load_pipeline",
-    "make_events",
     "save_pipeline",
 ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from ml_core.config import LabelConfig
@@ -34,20 +33,6 @@ class TrainingSet:
     @property
     def t1(self) -> pd.Series:
         return self.events["t1"]
-
-
-def make_events(bars: pd.DataFrame, config: LabelConfig) -> pd.DataFrame:
-    """Sample event starts (CUSUM when configured) and label them with triple barriers."""
-    from ml_core.labeling import triple_barrier_events
-    from ml_core.labeling._cusum import cusum_events
-
-    events = triple_barrier_events(bars, config)
-    if config.cusum_threshold is not None:
-        log_vol = np.log(bars["close"]).diff().ewm(
-            span=config.volatility_span, min_periods=config.volatility_span).std()
-        sampled = cusum_events(bars["close"], config.cusum_threshold * log_vol)
-        events = events.loc[events.index.intersection(sampled)]
-    return events
 
 
 def assemble_training_set(

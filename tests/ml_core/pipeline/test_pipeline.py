@@ -13,7 +13,8 @@ from ml_core.config import Config, ForestSpec
 from ml_core.data import load_sample_bars
 from ml_core.ensemble import RegimeForestEnsemble
 from ml_core.pipeline import (RegimeForestPipeline, assemble_training_set, load_pipeline,
-                              make_events, save_pipeline)
+                              save_pipeline)
+from ml_core.labeling import triple_barrier_events
 from ml_core.regime import RegimeHMM
 
 CONFIG = Config.model_validate({
@@ -35,7 +36,7 @@ def pipeline(bars: pd.DataFrame) -> RegimeForestPipeline:
     regime = RegimeHMM.from_config(CONFIG.regime, CONFIG.data.timeframe, 3).fit(bars)
     features_only = RegimeForestPipeline(config=CONFIG, regime=regime)
     dataset = assemble_training_set(features_only.features(bars),
-                                    make_events(bars, CONFIG.labels), CONFIG.labels)
+                                    triple_barrier_events(bars, CONFIG.labels), CONFIG.labels)
     small = {name: ForestSpec(kind=kind, n_estimators=8, max_depth=5)
              for name, kind in (("entry", "classifier"), ("position", "regressor"),
                                 ("exit", "classifier"), ("profit", "regressor"))}
@@ -103,7 +104,7 @@ def test_features_only_pipeline_cannot_predict(pipeline: RegimeForestPipeline,
 
 
 def test_training_set_counts_warmup(pipeline: RegimeForestPipeline, bars: pd.DataFrame) -> None:
-    events = make_events(bars, CONFIG.labels)
+    events = triple_barrier_events(bars, CONFIG.labels)
     dataset = assemble_training_set(pipeline.features(bars), events, CONFIG.labels)
     assert len(dataset.X) + dataset.n_dropped_warmup == len(events)
     assert dataset.n_dropped_warmup > 0
