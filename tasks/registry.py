@@ -26,6 +26,9 @@ DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 _EVENT_PREFIX = "alias_event."
+# Scores that differ by less than this (relative) are equal: forests predicting on several
+# threads sum trees in completion order, so reruns agree only to ~1e-15.
+_SCORE_RTOL = 1e-9
 _PYFUNC_ENTRY = Path(__file__).with_name("pyfunc_model.py")
 
 
@@ -64,6 +67,8 @@ def decide_promotion(
 ) -> tuple[str | None, str]:
     """Choose the alias for a new version from its CV score and the champion's (higher is better).
 
+    Scores equal up to a relative 1e-9 count as a tie, and a tie keeps the champion.
+
     Returns
     -------
     alias : {"champion", "challenger", None}
@@ -75,7 +80,8 @@ def decide_promotion(
         return None, f"score {score} is not finite: not promoted"
     if champion_score is None or not math.isfinite(champion_score):
         return CHAMPION, f"first version with a valid score ({score:.4f}): becomes champion"
-    if score > champion_score + min_improvement:
+    tolerance = _SCORE_RTOL * max(1.0, abs(champion_score))
+    if score > champion_score + min_improvement + tolerance:
         return CHAMPION, (
             f"score {score:.4f} beats champion's {champion_score:.4f} "
             f"(+{min_improvement:g} required): promoted"

@@ -16,6 +16,7 @@ from tasks.registry import CHALLENGER, CHAMPION, Tracker, decide_promotion, trac
         (0.5, None, 0.0, CHAMPION),
         (0.5, 0.4, 0.0, CHAMPION),
         (0.4, 0.4, 0.0, CHALLENGER),      # a tie does not displace the champion
+        (0.014038094071354316, 0.014038094071353856, 0.0, CHALLENGER),  # rerun, float noise
         (0.45, 0.4, 0.1, CHALLENGER),     # not by the required margin
         (math.nan, 0.4, 0.0, None),       # never serve a model without a valid score
         (0.1, math.nan, 0.0, CHAMPION),
