@@ -37,6 +37,7 @@ __all__ = [
     "RegimeConfig",
     "RegistryConfig",
     "ScheduleConfig",
+    "SelectionConfig",
     "TuningConfig",
     "ValidationConfig",
     "load_config",
@@ -113,6 +114,20 @@ class DataConfig(_Section):
         return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
+class SelectionConfig(_Section):
+    """Feature selection, fitted on each training set only (never on test or live data)."""
+
+    enabled: bool = Field(True, description="drop correlated and unimportant features before fitting")
+    corr_threshold: float = Field(
+        0.9, gt=0.0, le=1.0, description="drop one of each pair with |Pearson r| above this"
+    )
+    importance_threshold: float = Field(
+        0.01, ge=0.0, lt=1.0, description="drop features whose normalised importance is below this"
+    )
+    min_features: int = Field(10, ge=1, description="never keep fewer features than this")
+    n_estimators: int = Field(50, ge=10, description="trees of the forest that ranks importance")
+
+
 class FeatureConfig(_Section):
     """Causal feature set and the higher timeframes fused onto the base bars."""
 
@@ -120,6 +135,14 @@ class FeatureConfig(_Section):
         default_factory=lambda: [timedelta(hours=1), timedelta(hours=4), timedelta(days=1)]
     )
     frac_diff_d: float = Field(0.4, gt=0.0, lt=1.0, description="fractional differencing order")
+    frac_diff_auto: bool = Field(
+        True, description="choose frac_diff_d on the training window: the smallest order whose "
+        "series passes an ADF test (frac_diff_d is then only the fallback)"
+    )
+    frac_diff_adf_alpha: float = Field(
+        0.05, gt=0.0, lt=0.5, description="ADF significance level for choosing frac_diff_d"
+    )
+    selection: SelectionConfig = SelectionConfig()
     frac_diff_window: int = Field(100, ge=10, description="fixed-width fracdiff window in bars")
     volatility_window: int = Field(48, ge=5, description="bars in the rolling volatility window")
 
