@@ -9,7 +9,7 @@ import pandas as pd
 
 from ml_core.config import FeatureConfig
 from ml_core.data import check_bars, resample_ohlcv
-from ml_core.features._context import BarContext
+from ml_core.features._ops import BATCH, BatchOps
 from ml_core.features._join import join_higher_timeframe
 from ml_core.features._registry import PlannedColumn, plan_columns
 from ml_core.features._spec import CrossTimeframeDefinition, timeframe_label
@@ -57,30 +57,32 @@ def compute_features(
     _check_length(bars, plan)
 
     values: dict[str, np.ndarray] = {}
-    base_ctx = BarContext(bars, config, base_timeframe)
-    base_label = timeframe_label(base_timeframe)
-    for column in plan:
-        if column.timeframe is None and not isinstance(column.definition,
-                                                       CrossTimeframeDefinition):
-            values[column.spec.name] = column.definition.compute(base_ctx)
-    by_timeframe = {base_label: pd.DataFrame(values, index=bars.index)}
+    base_ctx = BatchOps(bars, config, base_timeframe)
+    with np.errstate(all="ignore"):
+        base_values = {c.definition.name: np.asarray(c.definition.compute(base_ctx), np.float64)
+                       for c in plan if c.timeframe is None
+                       and not isinstance(c.definition, CrossTimeframeDefinition)}
+    values.update(base_values)
+    frames = {timeframe_label(base_timeframe): base_values}
 
     higher = list(dict.fromkeys(c.timeframe for c in plan if c.timeframe is not None))
     for tf in higher:
         htf_bars = resample_ohlcv(bars, tf, base_timeframe)
-        ctx = BarContext(htf_bars, config, tf)
+        ctx = BatchOps(htf_bars, config, tf)
         columns = [c for c in plan if c.timeframe == tf]
-        htf_values = pd.DataFrame(
-            {c.definition.name: c.definition.compute(ctx) for c in columns}, index=htf_bars.index
-        )
+        with np.errstate(all="ignore"):
+            htf_values = pd.DataFrame(
+                {c.definition.name: np.asarray(c.definition.compute(ctx), np.float64)
+                 for c in columns}, index=htf_bars.index,
+            )
         joined = join_higher_timeframe(bars.index, htf_values)
-        by_timeframe[timeframe_label(tf)] = joined
+        frames[timeframe_label(tf)] = {name: joined[name].to_numpy() for name in joined.columns}
         for c in columns:
-            values[c.spec.name] = joined[c.definition.name].to_numpy()
+            values[c.spec.name] = frames[timeframe_label(tf)][c.definition.name]
 
     for column in plan:
         if isinstance(column.definition, CrossTimeframeDefinition):
-            values[column.spec.name] = column.definition.compute(by_timeframe)
+            values[column.spec.name] = column.definition.compute(frames, BATCH)
 
     return pd.DataFrame(
         {c.spec.name: np.asarray(values[c.spec.name], dtype=np.float64) for c in plan},

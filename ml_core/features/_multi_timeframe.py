@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-
+from ml_core.features._ops import Ops, Value
 from ml_core.features._spec import cross_timeframe_feature
 
 
@@ -13,6 +11,6 @@ from ml_core.features._spec import cross_timeframe_feature
     description="mean trend sign (sign of EMA(12) - EMA(26)) over the base and higher "
                 "timeframes, in [-1, 1]; (1 + x) / 2 is the share of timeframes trending up",
 )
-def multi_tf_consensus(frames: dict[str, pd.DataFrame]) -> np.ndarray:
-    signs = np.column_stack([np.sign(f["ema_cross_12_26"].to_numpy()) for f in frames.values()])
-    return signs.mean(axis=1)  # NaN while any timeframe is warming up
+def multi_tf_consensus(frames: dict[str, dict[str, Value]], ops: Ops) -> Value:
+    signs = [ops.sign(frame["ema_cross_12_26"]) for frame in frames.values()]
+    return sum(signs[1:], signs[0]) / len(signs)  # NaN while any timeframe is warming up

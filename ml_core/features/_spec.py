@@ -14,13 +14,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Literal, get_args
 
-import numpy as np
-
 if TYPE_CHECKING:
-    import pandas as pd
-
     from ml_core.config import FeatureConfig
-    from ml_core.features._context import BarContext
+    from ml_core.features._ops import Ops, Value
 
 Family = Literal["technical", "statistical", "regime", "onchain_proxy", "risk"]
 FAMILIES: tuple[str, ...] = get_args(Family)
@@ -64,8 +60,9 @@ class FeatureSpec:
 class FeatureDefinition:
     """A registered recipe computed on one bar frame (the base bars or a higher timeframe).
 
-    ``compute(ctx)`` returns a float array of shape ``(n_bars,)`` whose row ``t`` uses rows
-    ``<= t`` of ``ctx`` only. ``lookback(config, timeframe)`` is the bars of ``timeframe`` it needs
+    ``compute(ctx)`` is written against :class:`~ml_core.features._ops.Ops` (see that module for
+    the rules) and returns the feature for every bar of ``ctx`` (batch mode: an array of shape
+    ``(n_bars,)`` whose row ``t`` uses rows ``<= t`` only) or for its newest bar (streaming). ``lookback(config, timeframe)`` is the bars of ``timeframe`` it needs
     (see :attr:`FeatureSpec.lookback`); ``available(config, timeframe)`` says whether the recipe
     makes sense on bars of that length (``momentum_1h`` does not on 4-hour bars).
     """
@@ -73,7 +70,7 @@ class FeatureDefinition:
     name: str
     family: Family
     description: str
-    compute: Callable[[BarContext], np.ndarray]
+    compute: Callable[[Ops], Value]
     lookback: Lookback
     higher_timeframes: bool
     available: Callable[[FeatureConfig, timedelta], bool]
@@ -83,15 +80,15 @@ class FeatureDefinition:
 class CrossTimeframeDefinition:
     """A recipe combining the same feature across the base and higher timeframes.
 
-    ``compute(frames)`` gets one frame per timeframe label (the base first), each indexed like
-    the base bars and holding that timeframe's columns under their unsuffixed names (already
-    joined causally), and returns a float array of shape ``(n_base_bars,)``.
+    ``compute(frames, ops)`` gets one mapping per timeframe label (the base first) from the
+    unsuffixed names of that timeframe's columns to their values on the base bars (already
+    joined causally): arrays in batch mode, the newest bar's floats when streaming.
     """
 
     name: str
     family: Family
     description: str
-    compute: Callable[[dict[str, pd.DataFrame]], np.ndarray]
+    compute: Callable[[dict[str, dict[str, Value]], Ops], Value]
     requires: tuple[str, ...]
 
 
@@ -111,7 +108,7 @@ def feature(
     lookback: int | Lookback,
     higher_timeframes: bool = False,
     available: Callable[[FeatureConfig, timedelta], bool] = _always,
-) -> Callable[[Callable[[BarContext], np.ndarray]], Callable[[BarContext], np.ndarray]]:
+) -> Callable[[Callable[[Ops], Value]], Callable[[Ops], Value]]:
     """Register the decorated ``compute(ctx) -> ndarray`` as the feature ``name``.
 
     Parameters
@@ -136,7 +133,7 @@ def feature(
         raise ValueError(f"feature `{name}` is already registered")
     size = lookback if callable(lookback) else (lambda config, timeframe, _n=int(lookback): _n)
 
-    def register(compute: Callable[[BarContext], np.ndarray]) -> Callable[[BarContext], np.ndarray]:
+    def register(compute: Callable[[Ops], Value]) -> Callable[[Ops], Value]:
         DEFINITIONS[name] = FeatureDefinition(
             name=name, family=family, description=description, compute=compute,
             lookback=size, higher_timeframes=higher_timeframes, available=available,
@@ -148,17 +145,17 @@ def feature(
 
 def cross_timeframe_feature(
     name: str, *, family: Family, description: str, requires: tuple[str, ...]
-) -> Callable[[Callable[[dict[str, pd.DataFrame]], np.ndarray]],
-              Callable[[dict[str, pd.DataFrame]], np.ndarray]]:
-    """Register ``compute(frames) -> ndarray`` as a cross-timeframe feature (see
+) -> Callable[[Callable[[dict[str, dict[str, Value]], Ops], Value]],
+              Callable[[dict[str, dict[str, Value]], Ops], Value]]:
+    """Register ``compute(frames, ops) -> value`` as a cross-timeframe feature (see
     :class:`CrossTimeframeDefinition`); ``requires`` names the per-timeframe features it reads,
     each of which must be registered with ``higher_timeframes=True``."""
     if name in DEFINITIONS or name in CROSS_TIMEFRAME_DEFINITIONS:
         raise ValueError(f"feature `{name}` is already registered")
 
     def register(
-        compute: Callable[[dict[str, pd.DataFrame]], np.ndarray],
-    ) -> Callable[[dict[str, pd.DataFrame]], np.ndarray]:
+        compute: Callable[[dict[str, dict[str, Value]], Ops], Value],
+    ) -> Callable[[dict[str, dict[str, Value]], Ops], Value]:
         CROSS_TIMEFRAME_DEFINITIONS[name] = CrossTimeframeDefinition(
             name=name, family=family, description=description, compute=compute,
             requires=tuple(requires),
