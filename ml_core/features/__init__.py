@@ -11,6 +11,7 @@ columns; :func:`feature_names` lists them without data. Regime probabilities are
 from ml_core.features._compute import compute_features
 from ml_core.features._fracdiff import frac_diff_ffd, frac_diff_weights
 from ml_core.features._join import join_higher_timeframe
+from ml_core.features._stream import FeatureStream
 from ml_core.features._registry import FEATURES, feature_names, feature_specs
 from ml_core.features._spec import FAMILIES, FeatureSpec, timeframe_label
 
@@ -18,6 +19,7 @@ __all__ = [
     "FAMILIES",
     "FEATURES",
     "FeatureSpec",
+    "FeatureStream",
     "compute_features",
     "feature_names",
     "feature_specs",

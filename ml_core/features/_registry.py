@@ -18,6 +18,7 @@ from ml_core.config import FeatureConfig
 from ml_core.features import _technical  # noqa: F401
 from ml_core.features import _statistical  # noqa: F401
 from ml_core.features import _volume  # noqa: F401
+from ml_core.features import _onchain  # noqa: F401
 from ml_core.features import _risk  # noqa: F401
 from ml_core.features import _multi_timeframe  # noqa: F401
 # isort: on
