@@ -205,10 +205,46 @@ def _infer_timeframe(frame):  # noqa: ANN001, ANN202
     return found or timedelta(minutes=1)
 
 
+def _print_catalogue(profile: object, family: str | None) -> None:
+    from collections import Counter
+
+    from ml_core.pipeline import feature_catalogue
+
+    specs = feature_catalogue(profile)
+    if family is not None:
+        specs = {k: v for k, v in specs.items() if v.family == family}
+        if not specs:
+            _fail(f"no feature of family {family!r}; families: technical, statistical, regime, "
+                  "onchain_proxy, risk")
+    from ml_core.features import timeframe_label
+
+    table = Table(title=f"features of profile {profile.profile!r} "
+                        f"({timeframe_label(profile.data.timeframe)} base bars)")
+    for name, justify in (("feature", "left"), ("family", "left"), ("timeframe", "right"),
+                          ("lookback", "right"), ("description", "left")):
+        table.add_column(name, justify=justify, no_wrap=name != "description")
+    for spec in specs.values():
+        table.add_row(spec.name, spec.family, spec.timeframe, str(spec.lookback),
+                      spec.description)
+    # Piped to a file or a pager, keep one line per feature.
+    (console if console.is_terminal else Console(width=220)).print(table)
+    counts = Counter(s.family for s in specs.values())
+    console.print(f"{len(specs)} columns: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    console.print("[dim]onchain_proxy columns are computed from exchange price and volume; "
+                  "they are proxies, not on-chain data.[/dim]")
+
+
 @app.command()
 def features(
-    file: Annotated[Path, typer.Argument(help="Bars file: CSV, Parquet or Feather.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output Parquet file.")],
+    file: Annotated[Optional[Path], typer.Argument(
+        help="Bars file: CSV, Parquet or Feather (not needed with --list).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output Parquet file.")] = None,
+    list_: Annotated[bool, typer.Option(
+        "--list", help="Print the feature registry of the profile (name, family, timeframe, "
+        "lookback in bars, description) and exit.")] = False,
+    family: Annotated[Optional[str], typer.Option(
+        "--family", help="With --list: only this family (technical, statistical, regime, "
+        "onchain_proxy, risk).")] = None,
     config: ConfigOption = _default_config(),
     model: Annotated[Optional[str], typer.Option(
         "--model", help="Apply a registered pipeline's fitted state (e.g. "
@@ -216,7 +252,12 @@ def features(
     tracking_uri: TrackingOption = None,
     columns: ColumnsOption = None,
 ) -> None:
-    """Write the causal feature matrix of FILE (indexed by bar time) to OUT."""
+    """Write the causal feature matrix of FILE (indexed by bar time) to OUT, or --list them."""
+    if list_:
+        _print_catalogue(_load_profile(config, None, tracking_uri), family)
+        return
+    if file is None or out is None:
+        _fail("give a bars FILE and --out OUT.parquet (or --list to print the registry)")
     configure_engines()
     import tempfile
 

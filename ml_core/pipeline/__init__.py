@@ -5,14 +5,18 @@ and ``regimeforest features --model`` apply: fitted state only (HMM parameters, 
 meta-learner), never refitted at prediction time.
 """
 
+from ml_core.pipeline._catalogue import feature_catalogue
 from ml_core.pipeline._dataset import TrainingSet, assemble_training_set
 from ml_core.pipeline._persistence import load_pipeline, save_pipeline
 from ml_core.pipeline._pipeline import RegimeForestPipeline
+from ml_core.pipeline._stream import PipelineStream
 
 __all__ = [
+    "PipelineStream",
     "RegimeForestPipeline",
     "TrainingSet",
     "assemble_training_set",
+    "feature_catalogue",
     "load_pipeline",
     "save_pipeline",
 ]

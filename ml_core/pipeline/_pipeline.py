@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from ml_core.config import Config
+
+if TYPE_CHECKING:
+    from ml_core.pipeline._stream import PipelineStream
 
 
 @dataclass
@@ -50,10 +54,21 @@ class RegimeForestPipeline:
             Index = bar time; ``signal`` (+1 BUY, -1 SELL, 0 HOLD), ``confidence``, ``size``,
             ``p_long`` and the regime probabilities.
         """
+        return self.predict_rows(self.features(bars))
+
+    def predict_rows(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Signals for rows of a feature matrix (:meth:`features` or a live stream's rows);
+        rows with a feature still warming up are left out."""
         if self.ensemble is None:
             raise ValueError("this pipeline has no ensemble; it can only compute features")
-        feats = self.features(bars)[self.feature_columns]
-        feats = feats.loc[feats.notna().all(axis=1)]
+        feats = features[self.feature_columns]
+        feats = feats.loc[feats.notna().all(axis=1)].astype("float64")
         signals = self.ensemble.predict(feats)
         regime_cols = [c for c in feats.columns if c.startswith("regime_prob_")]
         return pd.concat([signals, feats[regime_cols]], axis=1)
+
+    def stream(self) -> PipelineStream:
+        """A :class:`PipelineStream`: this pipeline applied one new bar at a time (live)."""
+        from ml_core.pipeline._stream import PipelineStream
+
+        return PipelineStream(self)

@@ -2,24 +2,30 @@
 
 Features use the forward filter ``P(state_t | bars <= t)`` only, never hmmlearn's smoothing
 ``predict``/``predict_proba`` (look-ahead). State order is fixed by mean return, so
-``REGIME_LABELS`` indexes every learned array the same way in every fit.
+``REGIME_LABELS`` indexes every learned array the same way in every fit. :class:`RegimeStream`
+updates the same features one base bar at a time; :func:`regime_feature_specs` describes them.
 """
 
+from ml_core.regime._columns import TRANSFORM_COLUMNS
 from ml_core.regime._filter import forward_backward, forward_filter, gaussian_log_emission
-from ml_core.regime._hmm import TRANSFORM_COLUMNS, RegimeHMM
+from ml_core.regime._hmm import RegimeHMM
 from ml_core.regime._labels import REGIME_LABELS, label_order
 from ml_core.regime._observations import OBSERVATION_NAMES, regime_observations
 from ml_core.regime._persistence import regime_persistence
+from ml_core.regime._specs import regime_feature_specs
+from ml_core.regime._stream import RegimeStream
 
 __all__ = [
     "OBSERVATION_NAMES",
     "REGIME_LABELS",
     "TRANSFORM_COLUMNS",
     "RegimeHMM",
+    "RegimeStream",
     "forward_backward",
     "forward_filter",
     "gaussian_log_emission",
     "label_order",
+    "regime_feature_specs",
     "regime_observations",
     "regime_persistence",
 ]

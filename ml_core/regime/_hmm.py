@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -15,10 +15,19 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
 from ml_core.config import RegimeConfig
-from ml_core.regime._filter import forward_backward, forward_filter, gaussian_log_emission
-from ml_core.regime._labels import REGIME_LABELS, label_order
 from ml_core.data import check_bars
+from ml_core.regime._columns import TRANSFORM_COLUMNS
+from ml_core.regime._filter import (
+    _logsumexp,
+    forward_backward,
+    forward_filter,
+    gaussian_log_emission,
+)
+from ml_core.regime._labels import REGIME_LABELS, label_order
 from ml_core.regime._observations import OBSERVATION_NAMES, regime_observations
+
+if TYPE_CHECKING:
+    from ml_core.regime._stream import RegimeStream
 
 _N_STATES = len(REGIME_LABELS)
 _N_FEATURES = len(OBSERVATION_NAMES)
@@ -33,12 +42,6 @@ _MIN_EIGENVALUE = 2e-3
 _MIN_SELF_TRANSITION = 0.5
 _DICT_FORMAT = "regimeforest.RegimeHMM"
 _DICT_VERSION = 1
-TRANSFORM_COLUMNS: tuple[str, ...] = (
-    *(f"regime_prob_{label}" for label in REGIME_LABELS),
-    "regime_state",
-    "regime_duration",
-    "regime_transition_prob",
-)
 _FITTED_ARRAYS = ("startprob_", "transmat_", "means_", "covars_", "obs_mean_", "obs_scale_")
 
 
@@ -384,6 +387,14 @@ class RegimeHMM(BaseEstimator):
         X = (obs.to_numpy(dtype="float64")[valid] - self.obs_mean_) / self.obs_scale_
         return obs, X
 
+    def _filter(self, bars: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """Raw observations, per-state log emissions and filtered probabilities (valid rows)."""
+        obs, X = self._standardised(bars)
+        if not len(X):
+            return obs, np.empty((0, _N_STATES)), np.empty((0, _N_STATES))
+        log_em = gaussian_log_emission(X, self.means_, self.covars_)
+        return obs, log_em, forward_filter(log_em, self.startprob_, self.transmat_)
+
     def filter_proba(self, bars: pd.DataFrame) -> pd.DataFrame:
         """Forward-filtered ``P(regime_j | regime bars <= j)`` per closed regime bar.
 
@@ -396,11 +407,9 @@ class RegimeHMM(BaseEstimator):
             Index ``available_at`` (the regime bar's availability time, as in
             :func:`ml_core.data.resample_ohlcv`), columns ``REGIME_LABELS``.
         """
-        obs, X = self._standardised(bars)
+        obs, _, proba = self._filter(bars)
         out = np.full((len(obs), _N_STATES), np.nan)
-        if len(X):
-            log_em = gaussian_log_emission(X, self.means_, self.covars_)
-            out[len(obs) - len(X):] = forward_filter(log_em, self.startprob_, self.transmat_)
+        out[len(obs) - len(proba):] = proba
         return pd.DataFrame(out, index=obs.index, columns=list(REGIME_LABELS))
 
     def smoothed_proba(self, bars: pd.DataFrame) -> pd.DataFrame:
@@ -416,26 +425,54 @@ class RegimeHMM(BaseEstimator):
             out[len(obs) - len(X):] = forward_backward(log_em, self.startprob_, self.transmat_)
         return pd.DataFrame(out, index=obs.index, columns=list(REGIME_LABELS))
 
+    def state_log_vol(self) -> np.ndarray:
+        """Mean of the ``log_realised_vol`` observation per state, in raw (log) units.
+
+        ``obs_mean_[1] + means_[:, 1] * obs_scale_[1]``: the Gaussian emission's centre undone
+        from the standardisation. As the emission of log volatility is Gaussian, ``exp`` of it is
+        the *median* realised volatility the fitted HMM expects in that state.
+
+        Returns
+        -------
+        ndarray of shape (3,)
+            In ``REGIME_LABELS`` order.
+        """
+        check_is_fitted(self, _FITTED_ARRAYS)
+        k = OBSERVATION_NAMES.index("log_realised_vol")
+        return np.asarray(self.obs_mean_[k] + self.means_[:, k] * self.obs_scale_[k])
+
     def regime_features(self, bars: pd.DataFrame) -> pd.DataFrame:
-        """The :meth:`transform` columns per closed regime bar (index ``available_at``)."""
-        proba = self.filter_proba(bars)
-        values = proba.to_numpy()
-        valid = ~np.isnan(values).any(axis=1)
-        state = np.full(len(proba), np.nan)
-        duration = np.full(len(proba), np.nan)
-        transition = np.full(len(proba), np.nan)
-        if valid.any():
-            s = values[valid].argmax(axis=1)
+        """The :meth:`transform` columns per closed regime bar (index ``available_at``).
+
+        Row ``j`` depends on regime bars ``<= j`` only; the warm-up rows are NaN.
+        """
+        obs, log_em, proba = self._filter(bars)
+        n_obs, n = len(obs), len(proba)
+        out = np.full((n_obs, len(TRANSFORM_COLUMNS)), np.nan)
+        if n:
+            p_stay = np.diag(self.transmat_)
+            s = proba.argmax(axis=1)
             changed = np.r_[True, s[1:] != s[:-1]]
-            run_start = np.maximum.accumulate(np.where(changed, np.arange(s.size), 0))
-            state[valid] = s
-            duration[valid] = np.arange(s.size) - run_start
-            transition[valid] = 1.0 - np.diag(self.transmat_)[s]
-        out = proba.rename(columns={label: f"regime_prob_{label}" for label in REGIME_LABELS})
-        out["regime_state"] = state
-        out["regime_duration"] = duration
-        out["regime_transition_prob"] = transition
-        return out
+            run_start = np.maximum.accumulate(np.where(changed, np.arange(n), 0))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                plogp = np.where(proba > 0, proba * np.log(proba), 0.0)
+                expected_duration = 1.0 / (1.0 - p_stay[s])
+                # one-step predictive density of observation j given j-1..0 (Hamilton 1989)
+                pred = np.vstack([self.startprob_[None, :], proba[:-1] @ self.transmat_])
+                log_predictive = _logsumexp(np.log(pred) + log_em, axis=1)
+            log_vol = obs["log_realised_vol"].to_numpy(dtype="float64")[n_obs - n:]
+            out[n_obs - n:] = np.column_stack([
+                proba,
+                s,
+                np.arange(n) - run_start,
+                1.0 - p_stay[s],
+                proba.max(axis=1),
+                -plogp.sum(axis=1) / np.log(_N_STATES),
+                np.exp(log_vol - self.state_log_vol()[s]),
+                expected_duration,
+                -log_predictive,
+            ])
+        return pd.DataFrame(out, index=obs.index, columns=list(TRANSFORM_COLUMNS))
 
     def transform(self, bars: pd.DataFrame) -> pd.DataFrame:
         """Causal regime features on the base bars.
@@ -443,20 +480,37 @@ class RegimeHMM(BaseEstimator):
         A regime bar's values reach base bar ``t`` only once its bin has closed (its availability
         time ``<= t``); each base bar carries the latest closed regime bar's values, NaN before the
         first one past the warm-up. So row ``t`` depends on ``bars`` rows ``<= t`` only (and on the
-        fitted parameters).
+        fitted parameters). :class:`~ml_core.regime.RegimeStream` (:meth:`stream`) computes the
+        same rows one bar at a time.
 
         Returns
         -------
         pandas.DataFrame
-            Index ``bars.index``; columns
+            Index ``bars.index``; columns :data:`~ml_core.regime.TRANSFORM_COLUMNS`, i.e., with
+            ``p`` the filtered probabilities of the latest closed regime bar and ``s`` their
+            argmax:
 
-            * ``regime_prob_bull``, ``regime_prob_bear``, ``regime_prob_sideways``: filtered
-              probabilities, summing to one;
-            * ``regime_state``: argmax as float (0 bull, 1 bear, 2 sideways);
+            * ``regime_prob_bull``, ``regime_prob_bear``, ``regime_prob_sideways``: ``p``,
+              summing to one;
+            * ``regime_state``: ``s`` as float (0 bull, 1 bear, 2 sideways);
             * ``regime_duration``: regime bars since the argmax last changed (0 on the regime
               bar where it changed; the first filtered bar counts as a change);
-            * ``regime_transition_prob``: ``1 - transmat_[s, s]`` for the current state ``s``,
-              the model's probability of leaving it at the next regime bar.
+            * ``regime_transition_prob``: ``1 - transmat_[s, s]``, the model's probability of
+              leaving ``s`` at the next regime bar;
+            * ``regime_confidence``: ``max(p)``, in [1/3, 1];
+            * ``regime_entropy``: ``-sum(p * log p) / log 3``, the entropy in nats normalised
+              to [0, 1] (0: one regime certain; 1: all three equally likely);
+            * ``regime_conditional_vol``: ``exp(v - m_s)`` with ``v`` the latest
+              ``log_realised_vol`` observation (floored as in :meth:`filter_proba`) and ``m_s``
+              the state's emission mean of it un-standardised (:meth:`state_log_vol`): the
+              latest realised volatility over the median volatility the HMM expects in ``s``;
+            * ``regime_expected_duration``: ``1 / (1 - transmat_[s, s])``, the mean length of a
+              visit to ``s`` in regime bars (the geometric sojourn of a Markov chain; ``inf`` for
+              an absorbing state); a function of ``s`` like ``regime_transition_prob``;
+            * ``regime_surprise``: ``-log p(x_j | x_0..x_{j-1})``, the negative log one-step
+              predictive density of the latest standardised observation ``x_j`` (the filter's
+              normaliser, Hamilton 1989): high on a bar that none of the expected regimes
+              explains, a hint of a regime break.
         """
         features = self.regime_features(bars)
         out = features.reindex(bars.index, method="ffill") if len(features) else features.reindex(
@@ -464,6 +518,13 @@ class RegimeHMM(BaseEstimator):
         )
         out.index.name = bars.index.name
         return out
+
+    def stream(self, base_timeframe: timedelta | None = None) -> RegimeStream:
+        """A :class:`~ml_core.regime.RegimeStream` that updates :meth:`transform`'s columns one
+        base bar at a time (``base_timeframe`` defaults to, and must equal, the model's)."""
+        from ml_core.regime._stream import RegimeStream
+
+        return RegimeStream(self, base_timeframe)
 
     def fit_transform(self, bars: pd.DataFrame, y: None = None) -> pd.DataFrame:
         """``fit(bars).transform(bars)``: in-sample features, causal given the fitted model."""

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import numpy as np
 import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 
 from ml_core.data import resample_ohlcv
 
@@ -59,9 +60,14 @@ def regime_observations(
     regime = regime_bars(bars, timeframe, base_timeframe)
     log_close = np.log(regime["close"])
     log_ret = log_close.diff()
-    mean_square = (log_ret**2).rolling(volatility_window, min_periods=volatility_window).mean()
+    square = (log_ret**2).to_numpy(dtype="float64")
+    mean_square = np.full(len(square), np.nan)
+    if len(square) >= volatility_window:  # NaN in a window (row 0's return) gives NaN
+        mean_square[volatility_window - 1 :] = (
+            sliding_window_view(square, volatility_window).sum(axis=1) / volatility_window
+        )
     if floor_volatility:
-        mean_square = mean_square.clip(lower=_MIN_MEAN_SQUARE)
+        mean_square = np.maximum(mean_square, _MIN_MEAN_SQUARE)  # NaN stays NaN
     with np.errstate(divide="ignore"):
         log_vol = 0.5 * np.log(mean_square)
     return pd.DataFrame(

@@ -11,11 +11,13 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 from pandas.testing import assert_frame_equal
+from scipy.stats import entropy as scipy_entropy
+from scipy.stats import multivariate_normal
 from sklearn.exceptions import NotFittedError
 
 from ml_core.config import RegimeConfig
 from ml_core.data import load_sample_bars
-from ml_core.regime import REGIME_LABELS, TRANSFORM_COLUMNS, RegimeHMM
+from ml_core.regime import REGIME_LABELS, TRANSFORM_COLUMNS, RegimeHMM, regime_observations
 
 BASE = timedelta(minutes=30)
 H4 = timedelta(hours=4)
@@ -95,6 +97,91 @@ def test_transform_columns_and_derived_values(simulated):
     changed = np.r_[True, state[1:] != state[:-1]]
     assert (duration[changed] == 0).all()
     assert (duration[~changed] == duration[np.flatnonzero(~changed) - 1] + 1).all()
+    p = feats.iloc[:, :3].to_numpy()
+    assert_allclose(feats["regime_confidence"], p.max(axis=1))
+    assert_allclose(feats["regime_entropy"], scipy_entropy(p, axis=1) / np.log(3), atol=1e-12)
+    assert_allclose(feats["regime_expected_duration"], 1.0 / feats["regime_transition_prob"])
+
+
+def test_new_columns_are_appended_after_the_original_ones():
+    assert TRANSFORM_COLUMNS[:6] == (
+        "regime_prob_bull", "regime_prob_bear", "regime_prob_sideways", "regime_state",
+        "regime_duration", "regime_transition_prob",
+    )
+    assert TRANSFORM_COLUMNS[6:] == (
+        "regime_confidence", "regime_entropy", "regime_conditional_vol",
+        "regime_expected_duration", "regime_surprise",
+    )
+
+
+def test_surprise_is_minus_the_log_predictive_density(simulated):
+    bars, _, model = simulated
+    feats = model.regime_features(bars).dropna()
+    proba = feats.iloc[:, :3].to_numpy()
+    obs = regime_observations(bars, model.timeframe, model.base_timeframe,
+                              model.volatility_window).dropna()
+    X = (obs.to_numpy() - model.obs_mean_) / model.obs_scale_
+    pred = np.vstack([model.startprob_, proba[:-1] @ model.transmat_])
+    density = sum(
+        pred[:, k] * multivariate_normal(model.means_[k], model.covars_[k]).pdf(X)
+        for k in range(3)
+    )
+    assert_allclose(feats["regime_surprise"], -np.log(density), rtol=1e-10)
+
+
+# ---------------------------------------------------------------- hand-set models, exact values
+def hand_set_model(transmat, means, startprob=(1 / 3, 1 / 3, 1 / 3), covars=None,
+                   obs_mean=(0.0, np.log(0.005)), obs_scale=(0.01, 0.5)):
+    """A "fitted" 1h model (2 bars of 30m per regime bar, volatility window 2) with known
+    parameters, bypassing EM."""
+    model = RegimeHMM(timeframe=timedelta(hours=1), base_timeframe=BASE, volatility_window=2)
+    model.startprob_ = np.asarray(startprob, dtype="float64")
+    model.transmat_ = np.asarray(transmat, dtype="float64")
+    model.means_ = np.asarray(means, dtype="float64")
+    model.covars_ = np.array([np.eye(2)] * 3) if covars is None else np.asarray(covars)
+    model.obs_mean_ = np.asarray(obs_mean, dtype="float64")
+    model.obs_scale_ = np.asarray(obs_scale, dtype="float64")
+    return model
+
+
+# regime returns of +-1%: a realised volatility of exactly 1% once the window is full
+ALTERNATING = bars_from_regime_returns(np.tile([0.01, -0.01], 20))
+
+
+def test_indistinguishable_states_give_maximal_entropy():
+    model = hand_set_model(np.full((3, 3), 1 / 3), np.zeros((3, 2)))
+    feats = model.regime_features(ALTERNATING)
+    valid = feats.dropna()
+    assert len(valid) == len(feats) - 2  # volatility window 2: two warm-up regime bars
+    assert_allclose(valid[[f"regime_prob_{label}" for label in REGIME_LABELS]], 1 / 3)
+    assert_allclose(valid["regime_entropy"], 1.0, rtol=1e-12)
+    assert_allclose(valid["regime_confidence"], 1 / 3, rtol=1e-12)
+    assert (valid["regime_state"] == 0).all()  # ties go to the first label, as argmax
+    assert_allclose(valid["regime_duration"], np.arange(len(valid)))
+    assert_allclose(valid["regime_expected_duration"], 1.5, rtol=1e-12)  # 1 / (1 - 1/3)
+    # x = (+-0.01 / 0.01, (log 0.01 - log 0.005) / 0.5) = (+-1, 2 log 2); standard normal density
+    expected = np.log(2 * np.pi) + 0.5 * (1.0 + (2 * np.log(2)) ** 2)
+    assert_allclose(valid["regime_surprise"], expected, rtol=1e-12)
+
+
+def test_conditional_vol_and_expected_duration_from_known_parameters():
+    transmat = np.array([[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.125, 0.125, 0.75]])
+    # standardised means: returns +1%, -1%, 0; log-vols giving median vols 0.005, 0.01, 0.0025
+    means = np.array([[1.0, 0.0], [-1.0, 2 * np.log(2)], [0.0, -2 * np.log(2)]])
+    model = hand_set_model(transmat, means, covars=np.array([np.eye(2) * 0.25] * 3))
+    assert_allclose(model.state_log_vol(), np.log([0.005, 0.01, 0.0025]), rtol=1e-12)
+    feats = model.regime_features(ALTERNATING).dropna()
+    state = feats["regime_state"].to_numpy().astype(int)
+    # regime returns alternate +1%, -1% (the first filtered bar, regime bar 2, is a +1% one)
+    assert_allclose(state, np.tile([0, 1], len(state) // 2))
+    assert_allclose(feats["regime_duration"], 0.0)
+    assert_allclose(feats["regime_expected_duration"], np.array([10.0, 5.0, 4.0])[state],
+                    rtol=1e-12)
+    assert_allclose(feats["regime_transition_prob"], np.array([0.1, 0.2, 0.25])[state],
+                    rtol=1e-12)
+    # realised volatility 0.01 over the state's median volatility
+    assert_allclose(feats["regime_conditional_vol"], np.array([2.0, 1.0, 4.0])[state],
+                    rtol=1e-12)
 
 
 # ---------------------------------------------------------------- the real sample
