@@ -8,7 +8,7 @@ from prefect import flow
 
 from ml_core.data import as_bars
 from tasks.data import data_source, frame_hash, load_data, resolve_profile, select_span
-from tasks.features import build_features, fit_regime
+from tasks.features import build_features, choose_feature_settings, fit_regime
 from tasks.labels import make_training_set
 from tasks.publish import (log_quality, log_regime, log_run_inputs, log_training, promote_model,
                            promotion_score, register_model)
@@ -42,6 +42,7 @@ def weekly_retrain(config_path: str = DEFAULT_CONFIG, data: str | None = None,
         require_passed(report)
 
         bars = select_span(as_bars(frame), config)
+        config = choose_feature_settings(bars, config, tracker, run_id)
         features = build_features(bars, config)
         regime, regime_features, persistence = fit_regime(bars, config)
         log_regime(tracker, run_id, bars["close"], regime, regime_features, persistence)

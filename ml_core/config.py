@@ -134,7 +134,7 @@ class FeatureConfig(_Section):
     higher_timeframes: list[Timeframe] = Field(
         default_factory=lambda: [timedelta(hours=1), timedelta(hours=4), timedelta(days=1)]
     )
-    frac_diff_d: float = Field(0.4, gt=0.0, lt=1.0, description="fractional differencing order")
+    frac_diff_d: float = Field(0.4, gt=0.0, le=1.0, description="fractional differencing order")
     frac_diff_auto: bool = Field(
         True, description="choose frac_diff_d on the training window: the smallest order whose "
         "series passes an ADF test (frac_diff_d is then only the fallback)"

@@ -8,6 +8,7 @@ columns; :func:`feature_names` lists them without data. Regime probabilities are
 ``ml_core.features._spec.feature`` in a catalogue module (``_technical.py``, ...).
 """
 
+from ml_core.features._adf import AdfResult, FracDiffOrder, adf_test, min_frac_diff_order
 from ml_core.features._compute import compute_features
 from ml_core.features._fracdiff import frac_diff_ffd, frac_diff_weights
 from ml_core.features._join import join_higher_timeframe
@@ -16,6 +17,10 @@ from ml_core.features._registry import FEATURES, feature_names, feature_specs
 from ml_core.features._spec import FAMILIES, FeatureSpec, timeframe_label
 
 __all__ = [
+    "AdfResult",
+    "FracDiffOrder",
+    "adf_test",
+    "min_frac_diff_order",
     "FAMILIES",
     "FEATURES",
     "FeatureSpec",
