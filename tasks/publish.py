@@ -71,10 +71,38 @@ def log_training(tracker: Tracker, run_id: str, dataset: TrainingSet, tuned: dic
     importances = pd.DataFrame({
         name: forest.feature_importances_
         for name, forest in pipeline.ensemble.forests_.items()
-    }, index=pipeline.feature_columns)
+    }, index=pipeline.ensemble.forest_features_)  # the forests read the selected columns only
     tracker.log_table(run_id, importances, "feature_importances.csv")
     tracker.log_figure(run_id, plots.feature_importances(importances), "feature_importances.png")
+    log_selection(tracker, run_id, pipeline.ensemble)
     return summary
+
+
+def selection_metrics(ensemble: object) -> dict[str, float]:
+    """Counts of the final model's feature selection: kept, and dropped by reason."""
+    from ml_core.selection import DROP_REASONS
+
+    metrics: dict[str, float] = {"selection_n_selected": len(ensemble.forest_features_)}
+    selector = ensemble.selector_
+    if selector is not None:
+        counts = selector.dropped_["reason"].value_counts()
+        metrics.update({f"selection_n_dropped_{reason}": int(counts.get(reason, 0))
+                        for reason in DROP_REASONS})
+    return metrics
+
+
+def log_selection(tracker: Tracker, run_id: str, ensemble: object) -> None:
+    """What the final model's selector dropped and why (table), its counts (metrics), the kept
+    features (tag). Each CPCV split selects on its own; this is the selection that is served."""
+    selector = ensemble.selector_
+    tracker.log_metrics(run_id, selection_metrics(ensemble))
+    tracker.set_tags(run_id, {
+        "selection.enabled": selector is not None,
+        "selection.selected": ",".join(ensemble.forest_features_),
+    })
+    if selector is not None:
+        tracker.log_table(run_id, selector.dropped_.set_index("feature"), "selection_dropped.csv")
+        tracker.log_table(run_id, selector.importances_.to_frame(), "selection_importances.csv")
 
 
 def promotion_score(cv_summary: dict[str, float], metric: str) -> float:

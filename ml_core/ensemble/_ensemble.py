@@ -15,7 +15,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ml_core.config import EnsembleConfig, ForestSpec, ValidationConfig
+from ml_core.config import EnsembleConfig, ForestSpec, SelectionConfig, ValidationConfig
 from ml_core.ensemble._checks import (
     MIN_ROWS_PER_FOLD,
     check_event_index,
@@ -25,6 +25,7 @@ from ml_core.ensemble._checks import (
 )
 from ml_core.ensemble._forest import build_forest
 from ml_core.ensemble._signal import MODEL_NAMES, apply_signal_rule
+from ml_core.selection import FeatureSelector
 
 __all__ = ["COMPONENT_COLUMNS", "REGIME_PREFIX", "RegimeForestEnsemble"]
 
@@ -82,6 +83,13 @@ class RegimeForestEnsemble(BaseEstimator):
     out-of-fold prediction are left out of the meta fit. Finally the four forests are refitted on
     all rows; those serve ``predict``.
 
+    **Feature selection** (``selection``, off by default). Before anything else ``fit`` fits a
+    :class:`~ml_core.selection.FeatureSelector` on its own ``X`` and ``targets['entry']``; all
+    forests (out-of-fold and final) read only the selected columns (``forest_features_``). Since
+    a cross-validation split fits a clone of the ensemble on its training rows, each split
+    selects without its test rows. The ``regime_prob_*`` columns feed the meta-learner whether
+    or not the selector keeps them for the forests.
+
     **Signal rule** (the contract of :meth:`predict`, see :func:`apply_signal_rule`). With
     ``p = p_long``:
 
@@ -107,12 +115,14 @@ class RegimeForestEnsemble(BaseEstimator):
         In ``[0.5, 1]``; see the signal rule.
     purge, embargo : timedelta, default 0
         Purging and embargo of the meta folds (use the CV's values).
+    selection : SelectionConfig or None, default None
+        Feature selection (see above); None or ``enabled=False`` keeps every column.
     n_jobs : int, default 1
         Cores per forest (-1: all).
     random_state : int, RandomState or None, default None
         Seeds the four forests; each gets its own seed drawn from it (``random_states_``), used
-        for the out-of-fold forests and the final refit alike. Same data and seed give identical
-        predictions.
+        for the out-of-fold forests and the final refit alike, and the selector gets a fifth.
+        Same data and seed give identical predictions.
 
     Attributes
     ----------
@@ -123,7 +133,14 @@ class RegimeForestEnsemble(BaseEstimator):
         Standardising makes the L2 penalty treat ``profit`` (returns ~1e-2) like the
         probabilities.
     meta_features_ : list[str]
-        Columns the meta-learner reads: ``p_entry, size, p_exit, profit`` then ``regime_prob_*``.
+        Columns the meta-learner reads: ``p_entry, size, p_exit, profit`` then ``regime_prob_*``
+        (every such column of ``X``, selected or not).
+    selector_ : FeatureSelector or None
+        The selector fitted on all rows (its ``dropped_`` says what was dropped and why); None
+        without selection.
+    forest_features_ : list[str]
+        Columns every forest reads, in the column order of ``X``: ``selector_.selected_``, or all
+        columns without selection.
     meta_coef_ : pandas.Series
         Meta coefficients per standardised meta feature, indexed by ``meta_features_``.
     oof_predictions_ : pandas.DataFrame of shape (n_events, 5)
@@ -158,6 +175,7 @@ class RegimeForestEnsemble(BaseEstimator):
         confidence_threshold: float = 0.6,
         purge: timedelta = timedelta(0),
         embargo: timedelta = timedelta(0),
+        selection: SelectionConfig | None = None,
         n_jobs: int = 1,
         random_state: int | np.random.RandomState | None = None,
     ) -> None:
@@ -170,6 +188,7 @@ class RegimeForestEnsemble(BaseEstimator):
         self.confidence_threshold = confidence_threshold
         self.purge = purge
         self.embargo = embargo
+        self.selection = selection
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -179,8 +198,12 @@ class RegimeForestEnsemble(BaseEstimator):
         ensemble: EnsembleConfig,
         validation: ValidationConfig,
         random_state: int | None,
+        selection: SelectionConfig | None = None,
     ) -> Self:
-        """Build from the ``ensemble`` and ``validation`` config sections (purge, embargo)."""
+        """Build from the ``ensemble`` and ``validation`` config sections (purge, embargo).
+
+        ``selection`` is ``config.features.selection``; it is used only when ``enabled``.
+        """
         return cls(
             entry=ensemble.entry,
             position=ensemble.position,
@@ -191,6 +214,7 @@ class RegimeForestEnsemble(BaseEstimator):
             confidence_threshold=ensemble.confidence_threshold,
             purge=validation.purge,
             embargo=validation.embargo,
+            selection=selection if selection is not None and selection.enabled else None,
             n_jobs=ensemble.n_jobs,
             random_state=random_state,
         )
@@ -217,15 +241,37 @@ class RegimeForestEnsemble(BaseEstimator):
                 "`confidence_threshold` must be in [0.5, 1], "
                 f"got `confidence_threshold={self.confidence_threshold}`"
             )
+        if self.selection is not None and not isinstance(self.selection, SelectionConfig):
+            raise ValueError(
+                f"`selection` must be a SelectionConfig or None, got `selection={self.selection!r}`"
+            )
         if not isinstance(self.n_jobs, numbers.Integral) or self.n_jobs == 0:
             raise ValueError(f"`n_jobs` must be a non-zero integer, got `n_jobs={self.n_jobs}`")
 
-    def _seeds(self) -> dict[str, int | None]:
+    def _seeds(self) -> tuple[dict[str, int | None], int | None]:
+        """Seeds of the four forests, then of the selector (drawn after, so adding selection
+        leaves the forests' seeds unchanged)."""
         if self.random_state is None:
-            return dict.fromkeys(MODEL_NAMES)
+            return dict.fromkeys(MODEL_NAMES), None
         rng = check_random_state(self.random_state)
         draws = rng.randint(np.iinfo(np.int32).max, size=len(MODEL_NAMES))
-        return {name: int(seed) for name, seed in zip(MODEL_NAMES, draws, strict=True)}
+        seeds = {name: int(seed) for name, seed in zip(MODEL_NAMES, draws, strict=True)}
+        return seeds, int(rng.randint(np.iinfo(np.int32).max))
+
+    def _select(self, X: pd.DataFrame, entry: np.ndarray, seed: int | None) -> list[int]:
+        """Fit ``selector_`` on ``X`` (the training rows of this fit) and return the positions
+        of the columns the forests read."""
+        if self.selection is None or not self.selection.enabled:
+            self.selector_ = None
+            self.forest_features_ = [str(c) for c in X.columns]
+            return list(range(X.shape[1]))
+        # LEAKAGE GUARD: the selector sees this fit's rows only; a CV split fits a clone of the
+        # ensemble on its training rows, so its test rows never influence which features stay.
+        # The meta folds' out-of-fold forests share this selection, which saw their test rows:
+        # at most a mild optimism in the stacking weights, never in a CV split's test scores.
+        self.selector_ = FeatureSelector.from_config(self.selection, seed).fit(X, entry)
+        self.forest_features_ = list(self.selector_.selected_)
+        return [X.columns.get_loc(c) for c in self.forest_features_]
 
     def _fit_forest(self, name: str, values: np.ndarray, y: np.ndarray) -> Any:
         forest = build_forest(getattr(self, name), self.random_states_[name], n_jobs=self.n_jobs)
@@ -253,7 +299,8 @@ class RegimeForestEnsemble(BaseEstimator):
         TypeError, ValueError
             Bad parameters; ``X`` not a numeric event frame or with NaN (the message names the
             columns); misaligned or missing targets; a classifier target with one class; fewer
-            than ``10 * meta_folds`` events; no fold left after purging.
+            than ``10 * meta_folds`` events; no fold left after purging; with selection, column
+            names that are not strings or every column constant.
         """
         from ml_core.validation import PurgedKFold
 
@@ -270,7 +317,10 @@ class RegimeForestEnsemble(BaseEstimator):
             )
         self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
         self.n_features_in_ = X.shape[1]
-        self.random_states_ = self._seeds()
+        self.random_states_, selector_seed = self._seeds()
+
+        # (1) Feature selection on the training rows, before any forest is fitted.
+        values = values[:, self._select(X, y["entry"], selector_seed)]
 
         # (2) Out-of-fold forest outputs. LEAKAGE GUARD: fold k's forests are fitted on
         # train_idx only (purged by t1 and embargoed around the fold) and predict test_idx only.
@@ -324,9 +374,11 @@ class RegimeForestEnsemble(BaseEstimator):
 
     def _components(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "forests_")
-        values = check_features(X, self.feature_names_in_)
+        values = check_features(X, self.feature_names_in_)  # every fit column, as in fit
         if values.shape[0] == 0:  # e.g. no bar with complete features yet
             return np.empty((0, len(MODEL_NAMES)))
+        names = list(self.feature_names_in_)
+        values = values[:, [names.index(c) for c in self.forest_features_]]
         return np.column_stack(
             [_component(name, self.forests_[name], values) for name in MODEL_NAMES]
         )

@@ -8,7 +8,10 @@ Pickle loading runs arbitrary code, so a model directory holds only:
 - ``regime.json``: the HMM parameters (:meth:`RegimeHMM.to_dict`);
 - ``ensemble/*.skops``: forests and the meta-learner in skops' format, loaded only when every type
   it contains is on an allow-list of scikit-learn and numpy types;
-- ``ensemble/*.parquet``: learned tables (out-of-fold predictions, coefficients).
+- ``ensemble/*.parquet``: learned tables (out-of-fold predictions, coefficients);
+- ``ensemble/selector_/``: the fitted feature selector, if any, the same way (its parameters and
+  plain attributes in the manifest, its tables as Parquet); only allow-listed ml_core classes
+  are rebuilt from a manifest.
 """
 
 from __future__ import annotations
@@ -78,13 +81,24 @@ def _load_skops(path: Path) -> Any:
     return sio.load(path, trusted=untrusted)
 
 
-def _save_ensemble(ensemble: BaseEstimator, directory: Path) -> dict[str, Any]:
+def _nested_classes() -> dict[str, type[BaseEstimator]]:
+    """ml_core estimators stored inside the ensemble as JSON + Parquet (no skops, no pickle):
+    an allow-list by class name, so a manifest cannot name any other class."""
+    from ml_core.selection import FeatureSelector
+
+    return {"FeatureSelector": FeatureSelector}
+
+
+def _save_attributes(estimator: BaseEstimator, directory: Path) -> dict[str, Any]:
     directory.mkdir(parents=True, exist_ok=True)
+    nested = _nested_classes()
     attrs: dict[str, Any] = {}
-    for name, value in vars(ensemble).items():
+    for name, value in vars(estimator).items():
         if not name.endswith("_") or name.startswith("_"):
             continue
-        if isinstance(value, dict) and value and all(
+        if isinstance(value, tuple(nested.values())):
+            attrs[name] = {"kind": "nested", **_save_estimator(value, directory / name)}
+        elif isinstance(value, dict) and value and all(
             isinstance(v, BaseEstimator) for v in value.values()
         ):
             for key, est in value.items():
@@ -101,23 +115,24 @@ def _save_ensemble(ensemble: BaseEstimator, directory: Path) -> dict[str, Any]:
             attrs[name] = {"kind": "series", "name": value.name}
         else:
             attrs[name] = {"kind": "json", "value": _jsonable(value)}
+    return attrs
+
+
+def _save_estimator(estimator: BaseEstimator, directory: Path) -> dict[str, Any]:
     return {
-        "class": f"{type(ensemble).__module__}:{type(ensemble).__qualname__}",
-        "params": _jsonable(ensemble.get_params(deep=False)),
-        "attributes": attrs,
+        "class": f"{type(estimator).__module__}:{type(estimator).__qualname__}",
+        "params": _jsonable(estimator.get_params(deep=False)),
+        "attributes": _save_attributes(estimator, directory),
     }
 
 
-def _load_ensemble(spec: dict[str, Any], directory: Path) -> BaseEstimator:
-    from ml_core.ensemble import RegimeForestEnsemble
-
-    if spec["class"].split(":")[-1] != RegimeForestEnsemble.__qualname__:
-        raise ValueError(f"unknown ensemble class {spec['class']!r}")
-    ensemble = RegimeForestEnsemble(**_from_jsonable(spec["params"]))
-    for name, info in spec["attributes"].items():
+def _load_attributes(estimator: BaseEstimator, attrs: dict[str, Any], directory: Path) -> None:
+    for name, info in attrs.items():
         kind = info["kind"]
-        if kind == "estimators":
-            value: Any = {k: _load_skops(directory / f"{name}{k}.skops") for k in info["keys"]}
+        if kind == "nested":
+            value: Any = _load_nested(info, directory / name)
+        elif kind == "estimators":
+            value = {k: _load_skops(directory / f"{name}{k}.skops") for k in info["keys"]}
         elif kind == "estimator":
             value = _load_skops(directory / f"{name}.skops")
         elif kind == "frame":
@@ -127,7 +142,31 @@ def _load_ensemble(spec: dict[str, Any], directory: Path) -> BaseEstimator:
             value = frame.iloc[:, 0].rename(info["name"])
         else:
             value = _from_jsonable(info["value"])
-        setattr(ensemble, name, value)
+        setattr(estimator, name, value)
+
+
+def _load_nested(spec: dict[str, Any], directory: Path) -> BaseEstimator:
+    name = spec["class"].split(":")[-1]
+    nested = _nested_classes()
+    if name not in nested:
+        raise ValueError(f"refusing to load estimator class {spec['class']!r}: not on the "
+                         f"allow-list {sorted(nested)}")
+    estimator = nested[name](**_from_jsonable(spec["params"]))
+    _load_attributes(estimator, spec["attributes"], directory)
+    return estimator
+
+
+def _load_ensemble(spec: dict[str, Any], directory: Path) -> BaseEstimator:
+    from ml_core.ensemble import RegimeForestEnsemble
+
+    if spec["class"].split(":")[-1] != RegimeForestEnsemble.__qualname__:
+        raise ValueError(f"unknown ensemble class {spec['class']!r}")
+    ensemble = RegimeForestEnsemble(**_from_jsonable(spec["params"]))
+    _load_attributes(ensemble, spec["attributes"], directory)
+    if "forests_" in spec["attributes"] and "forest_features_" not in spec["attributes"]:
+        # saved before feature selection existed: every column fed the forests
+        ensemble.forest_features_ = [str(c) for c in ensemble.feature_names_in_]
+        ensemble.selector_ = None
     return ensemble
 
 
@@ -146,7 +185,7 @@ def save_pipeline(pipeline: RegimeForestPipeline, directory: str | Path) -> Path
         "ensemble": None,
     }
     if pipeline.ensemble is not None:
-        manifest["ensemble"] = _save_ensemble(pipeline.ensemble, directory / "ensemble")
+        manifest["ensemble"] = _save_estimator(pipeline.ensemble, directory / "ensemble")
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
     return directory
 

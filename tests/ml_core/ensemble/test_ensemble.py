@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ml_core.config import EnsembleConfig, ForestSpec, ValidationConfig
+from ml_core.config import EnsembleConfig, ForestSpec, SelectionConfig, ValidationConfig
 from ml_core.ensemble import (
     COMPONENT_COLUMNS,
     MODEL_NAMES,
@@ -309,3 +309,159 @@ def test_on_the_bundled_sample(real_events, tiny):
     # the OOF entry forest has no look-ahead edge on real prices: near a coin flip
     oof_acc = ((model.oof_predictions_["p_entry"] >= 0.5) == targets["entry"]).mean()
     assert 0.35 < oof_acc < 0.65
+
+
+# ---------------------------------------------------------------- feature selection
+
+# a 10-tree ranking forest: fast; with the fixed seeds the selection tests below are exact
+SELECT = SelectionConfig(min_features=2, n_estimators=10)
+
+
+def _redundant(X):
+    """``X`` plus a near-copy of ``x0`` (r > 0.999) and a constant column."""
+    rng = np.random.default_rng(1)
+    return X.assign(x0_copy=2 * X["x0"] + rng.normal(scale=1e-3, size=len(X)), const=1.0)
+
+
+def test_from_config_uses_the_selection_only_when_enabled():
+    ens, val = EnsembleConfig(), ValidationConfig()
+    assert RegimeForestEnsemble.from_config(ens, val, 7).selection is None
+    on = RegimeForestEnsemble.from_config(ens, val, 7, selection=SELECT)
+    assert on.selection is SELECT
+    off = SELECT.model_copy(update={"enabled": False})
+    assert RegimeForestEnsemble.from_config(ens, val, 7, selection=off).selection is None
+
+
+def test_without_selection_every_column_feeds_the_forests(fitted, synthetic):
+    X, _, _ = synthetic
+    assert fitted.selector_ is None
+    assert fitted.forest_features_ == X.columns.tolist()
+
+
+def test_selection_drops_the_copy_and_the_constant_before_the_forests(synthetic, tiny):
+    X, targets, events = synthetic
+    X = _redundant(X)
+    model = tiny(selection=SELECT).fit(X, targets, events["t1"])
+    dropped = model.selector_.dropped_
+    assert dropped.set_index("feature").loc["const", "reason"] == "constant"
+    pair = dropped.query("reason == 'correlated'")
+    assert len(pair) == 1 and {pair["feature"].iloc[0], pair["partner"].iloc[0]} == {
+        "x0", "x0_copy"}
+    assert model.forest_features_ == model.selector_.selected_
+    assert all(f.n_features_in_ == len(model.forest_features_) for f in model.forests_.values())
+    assert model.feature_names_in_.tolist() == X.columns.tolist()  # predict needs every column
+    out = model.predict(X)
+    assert out.shape == (len(X), 4)
+    pd.testing.assert_frame_equal(model.predict(X[X.columns[::-1]]), out)
+
+
+def test_regime_columns_reach_the_meta_learner_even_when_not_selected(synthetic, tiny):
+    X, targets, events = synthetic
+    # threshold near 1: only the `min_features=1` most important feature stays (x0)
+    keep_one = SELECT.model_copy(update={"importance_threshold": 0.99, "min_features": 1})
+    model = tiny(selection=keep_one).fit(X, targets, events["t1"])
+    assert model.forest_features_ == ["x0"]
+    assert model.meta_features_ == [*COMPONENT_COLUMNS, *REGIME_COLS]
+    assert (model.meta_coef_[REGIME_COLS] != 0).all()
+    with pytest.raises(ValueError, match=r"lacks feature columns seen in fit: \['regime_prob_b"):
+        model.predict(X.drop(columns="regime_prob_bear"))
+
+
+def test_selection_sees_only_the_training_rows_of_its_fit(synthetic, tiny):
+    """A CV split fits a clone on its training rows; the selection must be the one a selector
+    fitted on those rows alone makes. Here ``late`` is constant on the first 300 rows and varies
+    after: fitted on them, it is dropped as constant, whatever the later (test) rows hold."""
+    from ml_core.selection import FeatureSelector
+
+    X, targets, events = synthetic
+    late = np.where(np.arange(len(X)) < 300, 0.0, np.random.default_rng(2).normal(size=len(X)))
+    X = _redundant(X).assign(late=late)
+    head = slice(0, 300)
+    model = clone(tiny(selection=SELECT)).fit(X.iloc[head], targets.iloc[head],
+                                              events["t1"].iloc[head])
+    alone = FeatureSelector(**model.selector_.get_params()).fit(
+        X.iloc[head], targets["entry"].iloc[head])
+    assert model.selector_.selected_ == alone.selected_
+    pd.testing.assert_frame_equal(model.selector_.dropped_, alone.dropped_)
+    pd.testing.assert_series_equal(model.selector_.importances_, alone.importances_)
+    assert "late" in set(model.selector_.dropped_.query("reason == 'constant'")["feature"])
+    full = tiny(selection=SELECT).fit(X, targets, events["t1"])
+    assert "late" not in set(full.selector_.dropped_.query("reason == 'constant'")["feature"])
+
+
+def test_selection_is_seeded_and_leaves_the_forest_seeds_unchanged(synthetic, tiny, fitted):
+    X, targets, events = synthetic
+    X = _redundant(X)
+    a = tiny(selection=SELECT).fit(X, targets, events["t1"])
+    b = tiny(selection=SELECT).fit(X, targets, events["t1"])
+    assert a.random_states_ == fitted.random_states_  # the selector's seed is drawn last
+    assert a.selector_.random_state == b.selector_.random_state
+    assert a.selector_.random_state not in a.random_states_.values()
+    pd.testing.assert_series_equal(a.selector_.importances_, b.selector_.importances_)
+    pd.testing.assert_frame_equal(a.predict(X), b.predict(X))
+
+
+def test_bad_selection_parameter(synthetic, tiny):
+    X, targets, events = synthetic
+    with pytest.raises(ValueError, match=r"`selection` must be a SelectionConfig or None, "
+                                         r"got `selection=0.9`"):
+        tiny(selection=0.9).fit(X, targets, events["t1"])
+
+
+def _save(model, columns, directory):
+    """Save ``model`` inside a pipeline with a quickly fitted HMM; return the directory."""
+    from ml_core.config import Config
+    from ml_core.data import load_sample_bars
+    from ml_core.pipeline import RegimeForestPipeline, save_pipeline
+    from ml_core.regime import RegimeHMM
+
+    config = Config.model_validate({"profile": "unit", "regime": {"n_restarts": 1, "n_iter": 20}})
+    regime = RegimeHMM.from_config(config.regime, config.data.timeframe, 0).fit(
+        load_sample_bars().iloc[:3000])
+    pipeline = RegimeForestPipeline(config=config, regime=regime, ensemble=model,
+                                    feature_columns=list(columns))
+    return save_pipeline(pipeline, directory)
+
+
+def test_round_trip_with_a_selector_without_pickle(synthetic, tiny, tmp_path):
+    from ml_core.pipeline import load_pipeline
+
+    X, targets, events = synthetic
+    X = _redundant(X)
+    model = tiny(selection=SELECT).fit(X, targets, events["t1"])
+    directory = _save(model, X.columns, tmp_path / "model")
+    assert not list(directory.rglob("*.pkl")) and not list(directory.rglob("selector_*.skops"))
+    loaded = load_pipeline(directory).ensemble
+    assert loaded.selection == SELECT and loaded.forest_features_ == model.forest_features_
+    sel, twin = model.selector_, loaded.selector_
+    assert twin.get_params() == sel.get_params() and twin.selected_ == sel.selected_
+    np.testing.assert_array_equal(twin.feature_names_in_, sel.feature_names_in_)
+    pd.testing.assert_frame_equal(twin.dropped_, sel.dropped_)
+    pd.testing.assert_series_equal(twin.importances_, sel.importances_)
+    pd.testing.assert_frame_equal(loaded.predict(X), model.predict(X))
+    pd.testing.assert_frame_equal(twin.transform(X), sel.transform(X))
+
+    # only allow-listed classes are rebuilt from a manifest
+    import json
+
+    manifest = json.loads((directory / "manifest.json").read_text())
+    manifest["ensemble"]["attributes"]["selector_"]["class"] = "os:system"
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="refusing to load estimator class 'os:system'"):
+        load_pipeline(directory)
+
+
+def test_a_model_saved_before_selection_existed_still_loads(fitted, synthetic, tmp_path):
+    import json
+
+    from ml_core.pipeline import load_pipeline
+
+    X, _, _ = synthetic
+    directory = _save(fitted, X.columns, tmp_path / "model")
+    manifest = json.loads((directory / "manifest.json").read_text())
+    for name in ("selector_", "forest_features_"):
+        del manifest["ensemble"]["attributes"][name]
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    loaded = load_pipeline(directory).ensemble
+    assert loaded.selector_ is None and loaded.forest_features_ == X.columns.tolist()
+    pd.testing.assert_frame_equal(loaded.predict(X), fitted.predict(X))

@@ -1,0 +1,86 @@
+"""Training tasks: the profile's feature selection is fitted in every fit, CPCV splits too."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from prefect import flow
+
+from ml_core.config import Config
+from ml_core.pipeline import TrainingSet
+from ml_core.selection import FeatureSelector
+from ml_core.validation import CombinatorialPurgedCV
+from tasks.training import build_ensemble, cross_validate, train_ensemble
+
+SMALL = {"kind": "classifier", "n_estimators": 5, "max_depth": 3}
+
+
+def _config(**selection: object) -> Config:
+    return Config.model_validate({
+        "profile": "unit", "seed": 5,
+        "features": {"selection": {"min_features": 2, "n_estimators": 10, **selection}},
+        "ensemble": {"entry": SMALL, "exit": SMALL, "meta_folds": 2,
+                     "position": {**SMALL, "kind": "regressor"},
+                     "profit": {**SMALL, "kind": "regressor"}},
+        "validation": {"n_groups": 3, "n_test_groups": 1, "purge": "3h", "embargo": "3h"},
+    })
+
+
+def _dataset(n: int = 240) -> TrainingSet:
+    """Events every 3 h with a signal in ``x0``, a near-copy of it, a constant and noise."""
+    rng = np.random.default_rng(0)
+    t0 = pd.date_range("2024-01-01", periods=n, freq="3h", tz="UTC", name="t0")
+    x0 = rng.normal(size=n)
+    X = pd.DataFrame({"x0": x0, "x0_copy": x0 + 1e-3 * rng.normal(size=n), "const": 1.0,
+                      "noise": rng.normal(size=n), "regime_prob_bull": rng.uniform(size=n)},
+                     index=t0)
+    ret = 0.01 * (x0 + rng.normal(size=n))
+    targets = pd.DataFrame({"entry": (ret > 0).astype(int),
+                            "position": np.clip(0.5 + ret * 20, 0, 1),
+                            "exit": (ret < 0).astype(int), "profit": ret}, index=t0)
+    events = pd.DataFrame({"t1": t0 + pd.Timedelta(hours=2), "ret": ret}, index=t0)
+    return TrainingSet(X, targets, events, 0)
+
+
+def test_build_ensemble_uses_the_profile_selection_when_enabled() -> None:
+    config = _config()
+    model = build_ensemble(config.ensemble, config)
+    assert model.selection == config.features.selection and model.random_state == 5
+    assert model.meta_folds == 2 and model.purge == pd.Timedelta(hours=3)
+    off = _config(enabled=False)
+    assert build_ensemble(off.ensemble, off).selection is None
+
+
+@flow
+def _train_and_cv(dataset: TrainingSet, config: Config):  # noqa: ANN202
+    pipeline = train_ensemble(dataset, None, config.ensemble, config, {})
+    return pipeline, cross_validate(dataset, config.ensemble, config)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_every_fit_selects_on_its_own_training_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The final fit selects on every event; each CPCV split on exactly its training events."""
+    seen: list[pd.Index] = []
+    fit = FeatureSelector.fit
+
+    def spy(self, X, y):  # noqa: ANN001, ANN202
+        seen.append(X.index)
+        return fit(self, X, y)
+
+    monkeypatch.setattr(FeatureSelector, "fit", spy)
+    dataset, config = _dataset(), _config()
+    pipeline, report = _train_and_cv(dataset, config)
+
+    ensemble = pipeline.ensemble
+    assert ensemble.selector_ is not None and "const" not in ensemble.forest_features_
+    assert len({"x0", "x0_copy"} & set(ensemble.forest_features_)) == 1
+    assert pipeline.feature_columns == dataset.X.columns.tolist()
+    v = config.validation
+    cv = CombinatorialPurgedCV(v.n_groups, v.n_test_groups, v.purge, v.embargo)
+    splits = list(cv.split(dataset.X, t1=dataset.t1))
+    assert len(seen) == 1 + len(splits) and len(report.splits) == len(splits)
+    assert seen[0].equals(dataset.X.index)
+    for rows, (train_idx, test_idx) in zip(seen[1:], splits, strict=True):
+        assert rows.equals(dataset.X.index[train_idx])
+        assert not rows.isin(dataset.X.index[test_idx]).any()
