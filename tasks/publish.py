@@ -36,6 +36,29 @@ def log_regime(tracker: Tracker, run_id: str, close: pd.Series, regime_model: ob
     tracker.log_table(run_id, persistence, "regime_persistence.csv")
 
 
+PROXY_NOTE = ("onchain_proxy features are computed from exchange price and volume only; "
+              "they imitate on-chain metrics (MVRV, NVT, exchange flows) and are not on-chain data")
+
+
+@task(name="log-features", cache_policy=NO_CACHE)
+def log_features(tracker: Tracker, run_id: str, config: Config, features: pd.DataFrame) -> None:
+    """The feature registry of this run (name, family, timeframe, lookback, description), the
+    count per family and the warm-up of each column, with the proxy disclaimer as a tag."""
+    from collections import Counter
+
+    from ml_core.pipeline import feature_catalogue
+
+    specs = feature_catalogue(config)
+    table = pd.DataFrame([vars(spec) for spec in specs.values()]).set_index("name")
+    warmup = features.isna().to_numpy().argmin(axis=0)  # rows before the first value
+    table["warmup_rows"] = pd.Series(warmup, index=features.columns).reindex(table.index)
+    tracker.log_table(run_id, table, "feature_catalogue.csv")
+    counts = Counter(spec.family for spec in specs.values())
+    tracker.log_metrics(run_id, {f"features_{family}": n for family, n in counts.items()})
+    tracker.set_tags(run_id, {"features.onchain_proxies": PROXY_NOTE,
+                              "features.n_columns": len(specs)})
+
+
 @task(name="log-training", cache_policy=NO_CACHE)
 def log_training(tracker: Tracker, run_id: str, dataset: TrainingSet, tuned: dict[str, object],
                  pipeline: RegimeForestPipeline, cv_report: object) -> dict[str, float]:

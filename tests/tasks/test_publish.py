@@ -57,3 +57,28 @@ def test_log_selection_writes_table_metrics_and_tags(selected: SimpleNamespace,
     assert table["reason"].tolist() == expected["reason"].tolist()
     assert table["partner"].tolist() == expected["partner"].tolist()
     np.testing.assert_allclose(table["value"], expected["value"], rtol=1e-12)
+
+
+def test_log_features_writes_the_registry_and_the_proxy_disclaimer(tmp_path: Path) -> None:
+    from ml_core.config import load_config
+    from ml_core.pipeline import feature_catalogue
+    from tasks.publish import PROXY_NOTE, log_features
+
+    config = load_config("configs/demo.yaml")
+    specs = feature_catalogue(config)
+    features = pd.DataFrame(np.nan, index=range(5), columns=list(specs))
+    features.iloc[3:] = 1.0
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    with tracked_run(tracker, "exp", "run", {}) as run_id:
+        log_features.fn(tracker, run_id, config, features)
+    run = tracker.client.get_run(run_id)
+    assert run.data.tags["features.onchain_proxies"] == PROXY_NOTE
+    assert "not on-chain data" in PROXY_NOTE
+    families = {s.family for s in specs.values()}
+    assert sum(run.data.metrics[f"features_{f}"] for f in families) == len(specs)
+    local = tracker.client.download_artifacts(run_id, "tables/feature_catalogue.csv",
+                                              str(tmp_path))
+    table = pd.read_csv(local, index_col="name")
+    assert table.index.tolist() == list(specs)
+    assert (table["warmup_rows"] == 3).all()
+    assert set(table.columns) == {"family", "timeframe", "lookback", "description", "warmup_rows"}
