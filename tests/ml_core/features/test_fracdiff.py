@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
+from ml_core.config import FeatureConfig
 from ml_core.features import frac_diff_ffd, frac_diff_weights
+from ml_core.features._ops import BatchOps
+from ml_core.features._spec import DEFINITIONS
+from ml_core.features._stream_ops import StreamOps
+
+from ._bars import random_walk_bars
 
 
 def test_weights_of_first_difference():
@@ -43,3 +51,19 @@ def test_ffd_short_series_and_bad_arguments():
         frac_diff_weights(-0.1, 5)
     with pytest.raises(ValueError, match="`window=0`"):
         frac_diff_weights(0.4, 0)
+
+
+def test_fractional_diff_price_recipe_is_ffd_of_log_close_in_batch_and_stream():
+    bars = random_walk_bars(120)
+    config = FeatureConfig(higher_timeframes=[], frac_diff_d=0.35, frac_diff_window=12)
+    recipe = DEFINITIONS["fractional_diff_price"].compute
+    expected = frac_diff_ffd(np.log(bars["close"].to_numpy()), 0.35, 12)
+    batch = recipe(BatchOps(bars, config, timedelta(minutes=30)))
+    assert_allclose(batch, expected, rtol=1e-12)
+    assert np.isnan(batch[:11]).all() and np.isfinite(batch[11:]).all()
+    ops = StreamOps(config, timedelta(minutes=30))
+    streamed = []
+    for row in bars.itertuples(index=False):
+        ops.step(row.open, row.high, row.low, row.close, row.volume)
+        streamed.append(recipe(ops))
+    assert_allclose(streamed, expected, rtol=1e-12)
