@@ -10,7 +10,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: install run test ui clean
+.PHONY: install run test bench ui clean
 
 install: $(VENV)/.installed
 
@@ -26,6 +26,10 @@ run: install  ## install, then run the weekly retrain once on the bundled sample
 
 test: install  ## install, then run the whole test suite
 	$(BIN)/python -m pytest
+
+bench: install  ## install the `bench` extra (TA-Lib, ta), then run the feature benchmark (~2-3 min)
+	$(UV) pip install --quiet --python $(BIN)/python -r pyproject.toml --extra bench -c requirements.lock
+	$(BIN)/python benchmarks/features.py
 
 ui: install  ## open the MLflow UI on the project's store
 	$(BIN)/regimeforest ui

@@ -39,10 +39,14 @@ class _Lag:
 
 
 class _Smooth:
-    __slots__ = ("alpha", "count", "n", "seed_after", "started", "window", "y")
+    """Seeded exponential recursion, rounded as ``_primitives.smooth`` (``lfilter``) rounds it:
+    ``y = alpha * x + (1 - alpha) * y``, so the twins are equal to the bit."""
+
+    __slots__ = ("alpha", "count", "keep", "n", "seed_after", "started", "window", "y")
 
     def __init__(self, alpha: float, n: int, seed_after: int) -> None:
         self.alpha, self.n, self.seed_after = alpha, n, seed_after
+        self.keep = 1.0 - alpha
         self.started = False
         self.count = 0
         self.window: deque[float] = deque(maxlen=n)
@@ -51,7 +55,7 @@ class _Smooth:
     def update(self, x: float) -> float:
         if self.count >= self.seed_after:
             if x == x:
-                self.y += self.alpha * (x - self.y)
+                self.y = self.alpha * x + self.keep * self.y
             return self.y
         if not self.started:
             if x != x:
@@ -131,50 +135,69 @@ class _RollingSum(_Sum):
 
 
 class _Std:
-    """Rolling standard deviation: Welford's update with removal (as pandas does)."""
+    """Rolling standard deviation, exact to a few ulps on any history (twin of ``rolling_std``).
 
-    __slots__ = ("buf", "ddof", "mean", "n", "nan_count", "nobs", "run", "ssq")
+    Sliding-window aggregation with two stacks: ``back`` holds the values pushed since the last
+    flip and their running aggregate; ``front`` holds, for the older values, the aggregates of
+    each suffix (the last entry covers them all), built when a value must leave and ``front``
+    is empty. An aggregate is ``(count, ref, off, m2)``: the mean is ``ref + off`` with ``ref``
+    one of its values, ``m2`` the sum of squared deviations; aggregates join with Chan et al.'s
+    update (see ``_primitives.rolling_std``). The window's value is computed from its own values
+    only, so no error accumulates over the history (Welford's update with removal, as pandas
+    does it, drifts by 1e-9 to 1e-6 relative over 10**5 bars of prices ~1e4). A NaN poisons
+    the aggregates that hold it and leaves with them. Amortised O(1): each value is aggregated
+    twice.
+    """
+
+    __slots__ = ("b_m2", "b_off", "back", "ddof", "front", "n", "seen")
 
     def __init__(self, n: int, ddof: int) -> None:
         self.n, self.ddof = n, ddof
-        self.buf: deque[float] = deque(maxlen=n)
-        self.nobs = 0
-        self.mean = 0.0
-        self.ssq = 0.0
-        self.nan_count = 0
-        self.run = 0
+        self.back: list[float] = []  # oldest first; ref = back[0]
+        self.b_off = 0.0
+        self.b_m2 = 0.0
+        self.front: list[tuple[int, float, float, float]] = []
+        self.seen = 0
 
     def update(self, x: float) -> float:
-        buf = self.buf
-        if len(buf) == self.n:
-            old = buf[0]
-            if old == old:
-                self.nobs -= 1
-                if self.nobs:
-                    prev = self.mean
-                    self.mean -= (old - prev) / self.nobs
-                    self.ssq -= (old - prev) * (old - self.mean)
-                else:
-                    self.mean = self.ssq = 0.0
-            else:
-                self.nan_count -= 1
-        if buf and x == buf[-1]:
-            self.run += 1
-        else:
-            self.run = 1
-        buf.append(x)
-        if x == x:
-            self.nobs += 1
-            prev = self.mean
-            self.mean += (x - prev) / self.nobs
-            self.ssq += (x - prev) * (x - self.mean)
-        else:
-            self.nan_count += 1
-        if len(buf) < self.n or self.nan_count:
+        back = self.back
+        back.append(x)
+        k = len(back)
+        if k == 1:
+            self.b_off = self.b_m2 = x - x  # 0, NaN for NaN
+        else:  # join the back (k - 1 values) and x
+            d = (x - back[0]) - self.b_off
+            self.b_off += d / k
+            self.b_m2 += d * d * ((k - 1) / k)
+        self.seen += 1
+        if self.seen > self.n:  # the oldest value leaves
+            front = self.front
+            if not front:
+                ref = back[-1]
+                off = m2 = ref - ref
+                count = 0
+                for v in reversed(back):
+                    count += 1
+                    if count > 1:
+                        d = (v - ref) - off
+                        off += d / count
+                        m2 += d * d * ((count - 1) / count)
+                    front.append((count, ref, off, m2))
+                back.clear()
+            front.pop()
+        if self.seen < self.n:
             return NAN
-        if self.run >= self.n:
-            return 0.0
-        return math.sqrt(max(self.ssq, 0.0) / (self.n - self.ddof))
+        k = len(self.back)
+        if not self.front:
+            m2 = self.b_m2
+        else:
+            count, ref, off, m2 = self.front[-1]
+            if k:
+                d = (self.back[0] - ref) + (self.b_off - off)
+                m2 = m2 + self.b_m2 + d * d * (count * k / (count + k))
+        if m2 != m2:
+            return NAN
+        return math.sqrt(m2 / (self.n - self.ddof))
 
 
 class _Extreme:
