@@ -56,14 +56,24 @@ def compute_features(
     check_bars(bars, base_timeframe=base_timeframe)
     _check_length(bars, plan)
 
-    values: dict[str, np.ndarray] = {}
+    # One Fortran-ordered block, filled column by column: pandas wraps it without a copy, so the
+    # peak memory is the matrix plus the few columns being computed.
+    out = np.empty((len(bars), len(plan)), dtype=np.float64, order="F")
+    position = {c.spec.name: j for j, c in enumerate(plan)}
+    needed = {name for c in plan if isinstance(c.definition, CrossTimeframeDefinition)
+              for name in c.definition.requires}
+    frames: dict[str, dict[str, np.ndarray]] = {}
+
     base_ctx = BatchOps(bars, config, base_timeframe)
+    base_label = timeframe_label(base_timeframe)
+    frames[base_label] = {}
     with np.errstate(all="ignore"):
-        base_values = {c.definition.name: np.asarray(c.definition.compute(base_ctx), np.float64)
-                       for c in plan if c.timeframe is None
-                       and not isinstance(c.definition, CrossTimeframeDefinition)}
-    values.update(base_values)
-    frames = {timeframe_label(base_timeframe): base_values}
+        for c in plan:
+            if c.timeframe is None and not isinstance(c.definition, CrossTimeframeDefinition):
+                out[:, position[c.spec.name]] = c.definition.compute(base_ctx)
+                if c.definition.name in needed:
+                    frames[base_label][c.definition.name] = out[:, position[c.spec.name]]
+    del base_ctx
 
     higher = list(dict.fromkeys(c.timeframe for c in plan if c.timeframe is not None))
     for tf in higher:
@@ -76,18 +86,19 @@ def compute_features(
                  for c in columns}, index=htf_bars.index,
             )
         joined = join_higher_timeframe(bars.index, htf_values)
-        frames[timeframe_label(tf)] = {name: joined[name].to_numpy() for name in joined.columns}
+        label = timeframe_label(tf)
+        frames[label] = {}
         for c in columns:
-            values[c.spec.name] = frames[timeframe_label(tf)][c.definition.name]
+            out[:, position[c.spec.name]] = joined[c.definition.name].to_numpy()
+            if c.definition.name in needed:
+                frames[label][c.definition.name] = out[:, position[c.spec.name]]
 
-    for column in plan:
-        if isinstance(column.definition, CrossTimeframeDefinition):
-            values[column.spec.name] = column.definition.compute(frames, BATCH)
+    with np.errstate(all="ignore"):
+        for c in plan:
+            if isinstance(c.definition, CrossTimeframeDefinition):
+                out[:, position[c.spec.name]] = c.definition.compute(frames, BATCH)
 
-    return pd.DataFrame(
-        {c.spec.name: np.asarray(values[c.spec.name], dtype=np.float64) for c in plan},
-        index=bars.index,
-    )
+    return pd.DataFrame(out, index=bars.index, columns=[c.spec.name for c in plan], copy=False)
 
 
 def _check_length(bars: pd.DataFrame, plan: list[PlannedColumn]) -> None:
