@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -42,11 +43,15 @@ def tune_models(dataset: TrainingSet, config: Config, data_hash: str) -> dict[st
         logger.info("tuning disabled: using the profile's forests as given")
         return {}
     storage = optuna_storage(config)
+    X = tuning_features(dataset, config)
+    if X.shape[1] < dataset.X.shape[1]:
+        logger.info("tuning on the %d of %d features a selector keeps on the tuning window",
+                    X.shape[1], dataset.X.shape[1])
     results: dict[str, object] = {}
     for name in MODEL_NAMES:
         # tune_forest keeps the most recent `tuning.max_rows` events when that is set
         result = tune_forest(
-            getattr(config.ensemble, name), dataset.X, dataset.targets[name], dataset.t1,
+            getattr(config.ensemble, name), X, dataset.targets[name], dataset.t1,
             tuning=config.tuning, purge=config.validation.purge,
             embargo=config.validation.embargo, seed=config.seed,
             study_name=study_name(config, name, data_hash), storage=storage,
@@ -57,6 +62,25 @@ def tune_models(dataset: TrainingSet, config: Config, data_hash: str) -> dict[st
                     result.trees_fitted)
         results[name] = result
     return results
+
+
+def tuning_features(dataset: TrainingSet, config: Config) -> pd.DataFrame:
+    """The columns the forests will read: with selection on, a selector fitted on the tuning
+    window (the most recent ``tuning.max_rows`` events) picks them, as the ensemble's own selector
+    does on its training rows, so the tuned parameters fit forests of that width.
+
+    Leakage note: the selection sees every tuning fold's rows (like the meta-learner's stacking
+    folds); CPCV refits the whole ensemble, selector included, per split.
+    """
+    X = dataset.X
+    if not config.features.selection.enabled:
+        return X
+    from ml_core.selection import FeatureSelector
+
+    window = X.iloc[-config.tuning.max_rows:] if config.tuning.max_rows else X
+    selector = FeatureSelector.from_config(config.features.selection, config.seed)
+    selector.fit(window, dataset.targets["entry"].loc[window.index])
+    return X[selector.selected_]
 
 
 def _every_tenth(logger, model: str):  # noqa: ANN001, ANN202 - Prefect's run logger
