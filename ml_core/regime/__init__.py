@@ -1,11 +1,24 @@
 """Market regimes (Bull / Bear / Sideways) from a Gaussian HMM on regime-scale bars.
 
 Features use the forward filter ``P(state_t | bars <= t)`` only, never hmmlearn's smoothing
-``predict``/``predict_proba`` (look-ahead). State order is fixed by mean return, so
-``REGIME_LABELS`` indexes every learned array the same way in every fit. :class:`RegimeStream`
-updates the same features one base bar at a time; :func:`regime_feature_specs` describes them.
+``predict``/``predict_proba`` (look-ahead). State order is fixed by volatility and mean return
+(:func:`label_order`), so ``REGIME_LABELS`` indexes every learned array the same way in every
+fit. :class:`RegimeStream` updates the same features one base bar at a time;
+:func:`regime_feature_specs` describes them. :func:`fit_regime_model` and the functions next to
+it are the task-level API (current regime, probabilities, persistence, label stability).
 """
 
+from ml_core.regime._api import (
+    PersistenceReport,
+    RegimeSnapshot,
+    analyze_regime_persistence,
+    detection_lag,
+    fit_regime_model,
+    get_regime_probabilities,
+    label_agreement,
+    predict_current_regime,
+    weekly_label_stability,
+)
 from ml_core.regime._columns import TRANSFORM_COLUMNS
 from ml_core.regime._filter import forward_backward, forward_filter, gaussian_log_emission
 from ml_core.regime._hmm import RegimeHMM
@@ -19,13 +32,22 @@ __all__ = [
     "OBSERVATION_NAMES",
     "REGIME_LABELS",
     "TRANSFORM_COLUMNS",
+    "PersistenceReport",
     "RegimeHMM",
+    "RegimeSnapshot",
     "RegimeStream",
+    "analyze_regime_persistence",
+    "detection_lag",
+    "fit_regime_model",
     "forward_backward",
     "forward_filter",
     "gaussian_log_emission",
+    "get_regime_probabilities",
+    "label_agreement",
     "label_order",
+    "predict_current_regime",
     "regime_feature_specs",
     "regime_observations",
     "regime_persistence",
+    "weekly_label_stability",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 from ml_core.config import RegimeConfig
 from ml_core.data import check_bars
 from ml_core.regime._columns import TRANSFORM_COLUMNS
+from ml_core.regime._em import em_convergence, fit_report, warm_start_parameters
 from ml_core.regime._filter import (
     _logsumexp,
     forward_backward,
@@ -29,6 +31,8 @@ from ml_core.regime._observations import OBSERVATION_NAMES, regime_observations
 if TYPE_CHECKING:
     from ml_core.regime._stream import RegimeStream
 
+# The package's logger; handlers are the application's business (no configuration here).
+_log = logging.getLogger("ml_core.regime")
 _N_STATES = len(REGIME_LABELS)
 _N_FEATURES = len(OBSERVATION_NAMES)
 # Fewer observations than this many per free HMM parameter and the fit is not worth having.
@@ -67,9 +71,12 @@ class RegimeHMM(BaseEstimator):
     Each closed regime bar gives the observation ``[log return, log realised volatility over the
     last volatility_window regime bars]``, standardised with the mean and standard deviation of
     the *fit* data only. EM (hmmlearn ``GaussianHMM``) runs from ``n_restarts`` random starts;
-    degenerate solutions are rejected and the best remaining log-likelihood is kept. States are
-    renamed Bull / Bear / Sideways by mean return (:func:`ml_core.regime._labels.label_order`), so
-    every learned array is in ``REGIME_LABELS`` order whatever order EM found.
+    degenerate solutions are rejected (logged on the ``ml_core.regime`` logger) and the best
+    remaining log-likelihood is kept; ``fit(bars, init_model=previous)`` adds a warm start from a
+    previous fit. States are named Bull / Bear / Sideways by their mean volatility and return
+    (:func:`ml_core.regime.label_order`: sideways the calmest, bull / bear the higher / lower
+    return of the other two), so every learned array is in ``REGIME_LABELS`` order whatever
+    order EM found.
 
     Features come from the forward filter ``P(s_j | regime bars <= j)`` only; hmmlearn's
     ``predict``/``predict_proba``/``score_samples`` smooth over the whole sequence (look-ahead;
@@ -116,16 +123,21 @@ class RegimeHMM(BaseEstimator):
     fit_start_, fit_end_ : pandas.Timestamp
         Availability times of the first and last fit observation (the training window).
     converged_ : bool
-        Whether EM of the kept restart really converged: its last log-likelihood gain was below
-        ``tol`` (hmmlearn's ``monitor_.converged`` also reads True on merely hitting ``n_iter``).
+        Whether EM of the kept restart really converged: its last log-likelihood change was
+        within ``tol`` (hmmlearn's ``monitor_.converged`` also reads True on merely hitting
+        ``n_iter``, or after the log-likelihood fell; :func:`~ml_core.regime._em.em_convergence`).
     n_iter_ : int
         EM iterations of the kept restart.
     state_occupancy_ : ndarray of shape (3,)
         Fraction of fit bars where each label is the filtered argmax.
     restarts_ : list of dict
-        Per restart: ``seed``, ``log_likelihood``, ``converged``, ``n_iter``, ``occupancy``
-        (None if the restart was rejected before it was computed), ``rejected`` (reason or
-        None), ``kept``.
+        Per EM start (JSON-safe): ``seed`` (None for the warm start), ``init`` (``"random"`` or
+        ``"warm_start"``), ``log_likelihood``, ``converged``, ``n_iter``, ``last_gain`` (last
+        log-likelihood change, None under two iterations), ``stop`` (``"tol"``, ``"n_iter"``,
+        ``"decrease"`` or ``"too_few"``), ``occupancy`` (None if the restart was rejected
+        before it was computed), ``rejected`` (reason or None), ``kept``.
+    fit_report_ : pandas.DataFrame
+        ``restarts_`` as a table, one row per EM start (a read-only view).
 
     References
     ----------
@@ -203,7 +215,7 @@ class RegimeHMM(BaseEstimator):
             )
 
     def _observations(self, bars: pd.DataFrame, fitting: bool) -> pd.DataFrame:
-        check_bars(bars)
+        check_bars(bars, base_timeframe=pd.Timedelta(self.base_timeframe).to_pytimedelta())
         return regime_observations(
             bars,
             pd.Timedelta(self.timeframe).to_pytimedelta(),
@@ -213,17 +225,34 @@ class RegimeHMM(BaseEstimator):
         )
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, bars: pd.DataFrame, y: None = None) -> RegimeHMM:
+    def fit(
+        self, bars: pd.DataFrame, y: None = None, init_model: RegimeHMM | None = None
+    ) -> RegimeHMM:
         """Fit the HMM on ``bars`` (base bars, canonical schema).
 
         Leakage: everything learned here (standardisation included) comes from ``bars``; pass the
         training window only.
 
+        Parameters
+        ----------
+        bars : pandas.DataFrame
+            Base bars ``base_timeframe`` apart (or more, where bars are missing).
+        y : None
+            Ignored (scikit-learn convention).
+        init_model : RegimeHMM, optional
+            A fitted model (e.g. last week's) whose parameters start one extra EM run, besides
+            the ``n_restarts`` random ones; what a periodic retrain does. Its parameters are
+            carried over into this fit's standardisation
+            (:func:`~ml_core.regime._em.warm_start_parameters`). It must share ``timeframe``,
+            ``base_timeframe`` and ``volatility_window``. The random restarts are the same with
+            or without it, and the best acceptable log-likelihood is kept as always.
+
         Raises
         ------
         ValueError
-            On NaN/inf/non-positive prices, constant prices, too few bars (the message says how
-            many are needed), or when every restart is degenerate.
+            On NaN/inf/non-positive prices, constant prices, bars closer than
+            ``base_timeframe``, too few bars (the message says how many there are and how many
+            are needed), an incompatible ``init_model``, or when every restart is degenerate.
         """
         from hmmlearn.hmm import GaussianHMM
 
@@ -263,33 +292,58 @@ class RegimeHMM(BaseEstimator):
             name = OBSERVATION_NAMES[int(np.argmin(obs_scale))]
             raise ValueError(f"observation {name!r} is constant on `bars`; nothing to fit")
         X = (raw - obs_mean) / obs_scale
+        warm = None
+        if init_model is not None:
+            self._check_init_model(init_model)
+            warm = warm_start_parameters(init_model, obs_mean, obs_scale, self.covariance_type)
 
         rng = check_random_state(self.random_state)
         seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_restarts)
+        starts: list[tuple[int | None, dict[str, np.ndarray] | None]] = [
+            (int(seed), None) for seed in seeds
+        ]
+        if warm is not None:
+            starts.append((None, warm))
         candidates: list[dict[str, Any]] = []
-        for seed in seeds:
+        for seed, params in starts:
             model = GaussianHMM(
                 n_components=_N_STATES,
                 covariance_type=self.covariance_type,
                 n_iter=self.n_iter,
                 tol=self.tol,
-                random_state=int(seed),
+                random_state=0 if seed is None else seed,
                 params="stmc",
-                init_params="stmc",
+                init_params="stmc" if params is None else "",
             )
+            for name, value in (params or {}).items():
+                setattr(model, name, value)
             # One thread: on a few thousand rows the k-means initialisation's OpenMP threads only
             # add overhead, and on a busy machine they oversubscribe it (measured 1.8 s vs 4-7 s
             # for 5 restarts on the bundled sample at 4h).
             with warnings.catch_warnings(), threadpool_limits(limits=1):
                 warnings.simplefilter("ignore", RuntimeWarning)
                 model.fit(X)
-            candidates.append(self._assess(model, X, int(seed)))
+            candidate = self._assess(model, X, seed)
+            candidate["init"] = "random" if params is None else "warm_start"
+            candidates.append(candidate)
+            start = f"seed {seed}" if seed is not None else "warm start"
+            if candidate["rejected"] is not None:
+                _log.info("HMM restart %d/%d (%s) rejected as degenerate: %s", len(candidates),
+                          len(starts), start, candidate["rejected"])
+            else:
+                _log.debug("HMM restart %d/%d (%s): log-likelihood %.3f, %d EM iterations, %s",
+                           len(candidates), len(starts), start, candidate["log_likelihood"],
+                           candidate["n_iter"], "converged" if candidate["converged"]
+                           else f"not converged ({candidate['stop']})")
 
         acceptable = [c for c in candidates if c["rejected"] is None]
         if not acceptable:
-            reasons = "; ".join(f"seed {c['seed']}: {c['rejected']}" for c in candidates)
+            reasons = "; ".join(
+                f"{'seed ' + str(c['seed']) if c['seed'] is not None else 'warm start'}: "
+                f"{c['rejected']}" for c in candidates
+            )
             raise ValueError(
-                f"all {self.n_restarts} HMM restarts are degenerate ({reasons}); try more "
+                f"all {len(candidates)} HMM restarts are degenerate ({reasons}); try more "
                 "`n_restarts`, a longer training window, a longer `timeframe` or a lower "
                 "`min_state_occupancy`"
             )
@@ -308,26 +362,57 @@ class RegimeHMM(BaseEstimator):
         self.n_fit_bars_ = n_obs
         self.fit_start_ = obs.index[valid][0]
         self.fit_end_ = obs.index[valid][-1]
+        # JSON-safe: None, not NaN, where not computed (NaN is not JSON and NaN != NaN)
         self.restarts_ = [
-            {k: c[k] for k in ("seed", "log_likelihood", "converged", "n_iter", "rejected", "kept")}
-            # None, not NaN, where not computed: NaN is not JSON and NaN != NaN
-            | {"occupancy": None if np.isnan(c["occupancy"]).any()
+            {k: c[k] for k in ("seed", "init", "log_likelihood", "converged", "n_iter", "stop",
+                               "rejected", "kept")}
+            | {"last_gain": None if np.isnan(c["last_gain"]) else float(c["last_gain"]),
+               "occupancy": None if np.isnan(c["occupancy"]).any()
                else [float(v) for v in c["occupancy"]]}
             for c in candidates
         ]
+        kept = f"seed {best['seed']}" if best["seed"] is not None else "the warm start"
+        _log.info(
+            "HMM fitted on %d %s regime bars (%s to %s): kept %s of %d restarts (%d rejected as "
+            "degenerate), log-likelihood %.3f, %d EM iterations, %s", n_obs,
+            _fmt(self.timeframe), self.fit_start_, self.fit_end_, kept, len(candidates),
+            len(candidates) - len(acceptable), self.log_likelihood_, self.n_iter_,
+            "converged" if self.converged_ else f"NOT converged ({best['stop']})",
+        )
         if not self.converged_:
-            warnings.warn(
-                f"the kept HMM restart (seed {best['seed']}) did not converge within "
-                f"`n_iter={self.n_iter}` iterations (`tol={self.tol}`); raise `n_iter`",
-                ConvergenceWarning,
-                stacklevel=2,
+            message = (
+                f"the kept HMM restart ({kept}) did not converge within `n_iter={self.n_iter}` "
+                f"iterations (`tol={self.tol}`; last log-likelihood change "
+                f"{best['last_gain']:.3g}, {best['stop']}); raise `n_iter`"
             )
+            _log.warning(message)
+            warnings.warn(message, ConvergenceWarning, stacklevel=2)
         return self
 
-    def _assess(self, model: Any, X: np.ndarray, seed: int) -> dict[str, Any]:
+    def _check_init_model(self, init_model: RegimeHMM) -> None:
+        """A warm start must come from a fitted model of the same observations."""
+        if not isinstance(init_model, RegimeHMM):
+            raise TypeError(
+                f"`init_model` must be a fitted RegimeHMM, got {type(init_model).__name__}"
+            )
+        check_is_fitted(init_model, _FITTED_ARRAYS)
+        same = {
+            "timeframe": pd.Timedelta(self.timeframe) == pd.Timedelta(init_model.timeframe),
+            "base_timeframe": pd.Timedelta(self.base_timeframe)
+            == pd.Timedelta(init_model.base_timeframe),
+            "volatility_window": self.volatility_window == init_model.volatility_window,
+        }
+        for name, ok in same.items():
+            if not ok:
+                raise ValueError(
+                    f"`init_model` must have this model's `{name}` (its observations differ "
+                    f"otherwise), got `{name}={getattr(init_model, name)}` for "
+                    f"`{name}={getattr(self, name)}`"
+                )
+
+    def _assess(self, model: Any, X: np.ndarray, seed: int | None) -> dict[str, Any]:
         """Relabel one EM solution and decide whether it is acceptable."""
-        history = list(model.monitor_.history)
-        converged = len(history) >= 2 and abs(history[-1] - history[-2]) < self.tol
+        converged, last_gain, stop = em_convergence(model.monitor_, self.tol)
         perm = label_order(model.means_)
         startprob = np.asarray(model.startprob_)[perm]
         transmat = np.asarray(model.transmat_)[np.ix_(perm, perm)]
@@ -337,6 +422,8 @@ class RegimeHMM(BaseEstimator):
             "seed": seed,
             "log_likelihood": float(model.score(X)),
             "converged": bool(converged),
+            "last_gain": last_gain,
+            "stop": stop,
             "n_iter": int(model.monitor_.iter),
             "startprob": startprob,
             "transmat": transmat,
@@ -376,6 +463,14 @@ class RegimeHMM(BaseEstimator):
                 f"< `min_state_occupancy={self.min_state_occupancy}`"
             )
         return out
+
+    @property
+    def fit_report_(self) -> pd.DataFrame:
+        """Per EM start: ``seed``, ``init``, ``log_likelihood``, ``n_iter``, ``converged``,
+        ``last_gain``, ``stop``, ``rejected`` (reason or None), ``kept`` and the filtered-argmax
+        ``occupancy_<label>`` of each state (NaN where not computed)."""
+        check_is_fitted(self, "restarts_")
+        return fit_report(self.restarts_)
 
     # ------------------------------------------------------------------ inference
     def _standardised(self, bars: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:

@@ -171,3 +171,14 @@ def test_construction_checks(hmm):
     with pytest.raises(ValueError, match=r"must equal the model's `base_timeframe=0 days 00:30"):
         RegimeStream(hmm, timedelta(hours=1))
     assert RegimeStream(hmm, BASE).columns == hmm.stream(BASE).columns
+
+
+def test_stream_equals_transform_to_1e_12(hmm, sample_bars):
+    # measured: at most 4e-15 (relative to max(1, |value|)), on regular and gappy bars
+    for bars in (sample_bars, gappy_bars()):
+        batch = hmm.transform(bars).to_numpy()
+        streamed = hmm.stream().feed(bars).to_numpy()
+        assert np.array_equal(np.isnan(streamed), np.isnan(batch))
+        assert (~np.isnan(batch)).sum() > 20_000
+        error = np.abs(streamed - batch) / np.maximum(1.0, np.abs(batch))
+        assert np.nanmax(error) <= 1e-12
