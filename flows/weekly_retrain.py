@@ -8,10 +8,11 @@ from prefect import flow
 
 from ml_core.data import as_bars
 from tasks.data import data_source, frame_hash, load_data, resolve_profile, select_span
-from tasks.features import build_features, choose_feature_settings, fit_regime
+from tasks.features import build_features, choose_feature_settings, evaluate_regime, fit_regime
 from tasks.labels import make_training_set
-from tasks.publish import (log_features, log_quality, log_regime, log_run_inputs, log_training,
-                           promote_model, promotion_score, register_model)
+from tasks.publish import (log_features, log_quality, log_regime, log_regime_evaluation,
+                           log_run_inputs, log_training, promote_model, promotion_score,
+                           register_model)
 from tasks.quality import require_passed, validate_data
 from tasks.registry import Tracker, run_name, tracked_run
 from tasks.summary import RetrainSummary, publish_summary
@@ -45,7 +46,8 @@ def weekly_retrain(config_path: str = DEFAULT_CONFIG, data: str | None = None,
         config = choose_feature_settings(bars, config, tracker, run_id)
         features = build_features(bars, config)
         regime, regime_features, persistence = fit_regime(bars, config)
-        log_regime(tracker, run_id, bars["close"], regime, regime_features, persistence)
+        log_regime(tracker, run_id, bars, regime, regime_features, persistence)
+        log_regime_evaluation(tracker, run_id, persistence, evaluate_regime(bars, config))
         log_features(tracker, run_id, config, features.join(regime_features))
         dataset = make_training_set(bars, features.join(regime_features), config)
 

@@ -1,4 +1,4 @@
-"""``regimeforest``: retrain, check data, compute features, and move the champion/challenger aliases.
+"""``regimeforest``: retrain, check data, compute features and regimes, move the model aliases.
 
 Heavy engines (Prefect, MLflow, Great Expectations, scikit-learn) are imported inside the commands
 that use them, so ``regimeforest --help`` answers at once.
@@ -234,6 +234,43 @@ def _print_catalogue(profile: object, family: str | None) -> None:
                   "they are proxies, not on-chain data.[/dim]")
 
 
+def _gated_bars(file: Path, profile: object, consequence: str):  # noqa: ANN202 - bars frame
+    """FILE loaded with the profile's column map, through the quality gate, as indexed bars."""
+    from ml_core.data import BarsSchemaError, as_bars, load_bars
+
+    try:
+        frame = load_bars(file, profile.data.columns)
+    except BarsSchemaError as exc:
+        _fail(str(exc))
+    from expectations import run_quality_gate
+
+    report = run_quality_gate(frame, timeframe=profile.data.timeframe,
+                              max_gap_ratio=profile.data.max_gap_ratio, source=str(file))
+    if not report.success:
+        err.print(report.to_text(), highlight=False)
+        _fail(f"{file} failed its quality checks; {consequence}")
+    return as_bars(frame)
+
+
+def _registered_pipeline(model: str, profile: object):  # noqa: ANN202 - a RegimeForestPipeline
+    """A saved pipeline from a local directory or a registry URI (models:/NAME@ALIAS)."""
+    import tempfile
+
+    from ml_core.pipeline import load_pipeline
+
+    local = Path(model)
+    with tempfile.TemporaryDirectory() as tmp:
+        if local.is_dir():
+            directory = local
+        else:
+            from tasks.registry import Tracker
+
+            directory = Tracker(profile.registry.tracking_uri).download_pipeline(model, Path(tmp))
+        pipeline = load_pipeline(directory)
+    console.print(f"applying the fitted state of {model}")
+    return pipeline
+
+
 @app.command()
 def features(
     file: Annotated[Optional[Path], typer.Argument(
@@ -259,46 +296,113 @@ def features(
     if file is None or out is None:
         _fail("give a bars FILE and --out OUT.parquet (or --list to print the registry)")
     configure_engines()
-    import tempfile
-
-    from ml_core.data import BarsSchemaError, as_bars, load_bars
-
     profile = _load_profile(config, str(file), tracking_uri, _parse_columns(columns))
-    try:
-        frame = load_bars(file, profile.data.columns)
-    except BarsSchemaError as exc:
-        _fail(str(exc))
-    from expectations import run_quality_gate
+    bars = _gated_bars(file, profile, "features were not computed")
+    if model is not None:
+        pipeline = _registered_pipeline(model, profile)
+    else:
+        from ml_core.pipeline import RegimeForestPipeline
+        from ml_core.regime import RegimeHMM
 
-    report = run_quality_gate(frame, timeframe=profile.data.timeframe,
-                              max_gap_ratio=profile.data.max_gap_ratio, source=str(file))
-    if not report.success:
-        err.print(report.to_text(), highlight=False)
-        _fail(f"{file} failed its quality checks; features were not computed")
-    bars = as_bars(frame)
-    with tempfile.TemporaryDirectory() as tmp:
-        if model is not None:
-            from ml_core.pipeline import load_pipeline
-            from tasks.registry import Tracker
-
-            local = Path(model)
-            directory = local if local.is_dir() else Tracker(
-                profile.registry.tracking_uri).download_pipeline(model, Path(tmp))
-            pipeline = load_pipeline(directory)
-            console.print(f"applying the fitted state of {model}")
-        else:
-            from ml_core.pipeline import RegimeForestPipeline
-            from ml_core.regime import RegimeHMM
-
-            regime = RegimeHMM.from_config(profile.regime, profile.data.timeframe,
-                                           profile.seed).fit(bars)
-            pipeline = RegimeForestPipeline(config=profile, regime=regime)
-        matrix = pipeline.features(bars)
+        regime = RegimeHMM.from_config(profile.regime, profile.data.timeframe,
+                                       profile.seed).fit(bars)
+        pipeline = RegimeForestPipeline(config=profile, regime=regime)
+    matrix = pipeline.features(bars)
     out.parent.mkdir(parents=True, exist_ok=True)
     matrix.to_parquet(out)
     complete = int(matrix.notna().all(axis=1).sum())
     console.print(f"wrote {matrix.shape[1]} features x {len(matrix):,} bars to {out} "
                   f"({complete:,} rows complete after warm-up)")
+
+
+_REGIMES_HELP = """Write the regime of every closed regime bar of FILE to OUT (Parquet).
+
+One row per regime bar (the profile's `regime.timeframe`, e.g. 4h), indexed by `available_at`:
+the time the bar closed and its values became known. Columns: `prob_bull`, `prob_bear`,
+`prob_sideways` = the forward-filtered P(regime | bars up to `available_at`), which never uses a
+later bar; `label` = the most likely regime (bull, bear, sideways); `state` = its number
+(0, 1, 2). The first bars, needed to warm up the volatility observation, are left out.
+
+The data must pass the quality gate first. With `--model` the fitted HMM of a registered pipeline
+is applied unchanged (what the model saw in training); otherwise the HMM is fitted on FILE with
+the profile's `regime` settings.
+"""
+
+
+@app.command(help=_REGIMES_HELP)
+def regimes(
+    file: Annotated[Path, typer.Argument(help="Bars file: CSV, Parquet or Feather.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output Parquet file.")],
+    config: ConfigOption = _default_config(),
+    model: Annotated[Optional[str], typer.Option(
+        "--model", help="Apply a registered pipeline's fitted HMM (e.g. "
+        "models:/regimeforest-demo@champion, or a saved pipeline directory) instead of fitting "
+        "it on FILE.")] = None,
+    smoothed: Annotated[bool, typer.Option(
+        "--smoothed", help="Also write the forward-backward posteriors as "
+        "smoothed_diagnostic_prob_* and smoothed_diagnostic_label. They use LATER bars "
+        "(hindsight): for judging the fit and the filter's lag, never as a signal.")] = False,
+    tracking_uri: TrackingOption = None,
+    columns: ColumnsOption = None,
+) -> None:
+    configure_engines()
+    profile = _load_profile(config, str(file), tracking_uri, _parse_columns(columns))
+    bars = _gated_bars(file, profile, "regimes were not computed")
+    if model is not None:
+        regime = _registered_pipeline(model, profile).regime
+    else:
+        from ml_core.regime import fit_regime_model
+
+        try:
+            regime = fit_regime_model(bars, profile.regime, profile.data.timeframe, profile.seed)
+        except ValueError as exc:
+            _fail(f"cannot fit the regime model on {file}: {exc}")
+        console.print(f"fitted the HMM on {regime.n_fit_bars_:,} regime bars of {file}")
+    table = _regime_table(regime, bars, smoothed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_parquet(out)
+    _print_regimes(table, out)
+
+
+def _regime_table(regime: object, bars: object, smoothed: bool):  # noqa: ANN202 - DataFrame
+    """Filtered probabilities, label and state per closed regime bar (warm-up rows dropped)."""
+    import numpy as np
+
+    from ml_core.regime import REGIME_LABELS, get_regime_probabilities
+
+    filtered = get_regime_probabilities(regime, bars)
+    valid = filtered[list(REGIME_LABELS)].notna().all(axis=1)
+    probs = filtered.loc[valid, list(REGIME_LABELS)]
+    state = probs.to_numpy().argmax(axis=1)
+    table = probs.add_prefix("prob_")
+    table["label"] = np.asarray(REGIME_LABELS, dtype=object)[state]
+    table["state"] = state.astype("int8")
+    if smoothed:
+        hindsight = get_regime_probabilities(regime, bars, smoothed=True)
+        hindsight = hindsight[[f"smoothed_diagnostic_{k}" for k in REGIME_LABELS]].loc[valid]
+        for k in REGIME_LABELS:
+            table[f"smoothed_diagnostic_prob_{k}"] = hindsight[f"smoothed_diagnostic_{k}"]
+        table["smoothed_diagnostic_label"] = np.asarray(REGIME_LABELS, dtype=object)[
+            hindsight.to_numpy().argmax(axis=1)]
+    table.index.name = "available_at"
+    return table
+
+
+def _print_regimes(table, out: Path) -> None:  # noqa: ANN001 - the regimes frame
+    if table.empty:
+        console.print(f"wrote 0 regime bars to {out}: FILE is shorter than the warm-up")
+        return
+    label = str(table["label"].iloc[-1])
+    share = table["label"].value_counts(normalize=True)
+    console.print(
+        f"wrote {len(table):,} regime bars to {out} ({table.index[0]} .. {table.index[-1]}); "
+        "time in each regime: " + ", ".join(f"{k} {v:.0%}" for k, v in share.items()))
+    console.print(f"latest closed regime bar ({table.index[-1]}): [bold]{label}[/] "
+                  f"(P = {table['prob_' + label].iloc[-1]:.2f})", highlight=False)
+    if "smoothed_diagnostic_label" in table:
+        agree = (table["smoothed_diagnostic_label"] == table["label"]).mean()
+        console.print(f"filtered and smoothed (hindsight) labels agree on {agree:.1%} of bars; "
+                      "smoothed_diagnostic_* columns use later bars: diagnostics only")
 
 
 def _registry(config: str, tracking_uri: str | None):

@@ -54,6 +54,71 @@ def transition_matrix(transmat: np.ndarray) -> Figure:
     return fig
 
 
+def regime_probabilities(filtered: pd.DataFrame, smoothed: pd.DataFrame | None = None,
+                         last: int | None = None) -> Figure:
+    """Filtered ``P(regime | bars <= t)`` per regime bar, one panel per regime.
+
+    ``filtered`` and ``smoothed`` have one row per closed regime bar and the columns ``bull``,
+    ``bear``, ``sideways``. The smoothed posteriors (forward-backward, they use later bars) are
+    drawn as a thin line for comparison only: where the filled area lags the line, the filter
+    needed bars to notice a switch that hindsight places earlier. ``last``: only the most recent
+    ``last`` regime bars, so single switches stay visible (the timeline shows the whole span).
+    """
+    if last is not None:
+        filtered = filtered.iloc[-last:]
+        smoothed = None if smoothed is None else smoothed.loc[filtered.index]
+    labels = list(_REGIME_COLOURS)
+    fig, axes = plt.subplots(len(labels), 1, figsize=(12, 6.5), sharex=True, sharey=True)
+    for ax, label in zip(axes, labels):
+        colour = _REGIME_COLOURS[label]
+        values = filtered[label].fillna(0.0)
+        ax.fill_between(filtered.index, 0.0, values, color=colour, alpha=0.55, lw=0,
+                        step="post", label="filtered (causal)")
+        if smoothed is not None:
+            ax.plot(smoothed.index, smoothed[label], color="black", lw=0.5, drawstyle="steps-post",
+                    label="smoothed (diagnostic, uses later bars)")
+        ax.set_ylim(0, 1)
+        ax.set_ylabel(f"P({label})")
+    span = "" if last is None else f", last {len(filtered)}"
+    axes[0].set_title(f"Regime probabilities per regime bar{span}")
+    axes[0].legend(loc="upper left", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def label_stability(stability: pd.DataFrame, target: float = 0.95) -> Figure:
+    """How much each weekly refit relabels the shared history of the previous one.
+
+    ``stability`` has one row per refit with ``end`` (end of its training span), ``agreement``
+    (share of regime bars labelled alike by this fit and the previous one; NaN for the first) and
+    ``converged``. Refits whose EM did not converge are drawn hollow; ``target`` is a guide line.
+    """
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    ends = pd.to_datetime(stability["end"])
+    agreement = stability["agreement"].astype(float).to_numpy()
+    converged = stability["converged"].astype(bool).to_numpy()
+    x = np.arange(len(stability))
+    ax.plot(x, agreement, color="#1565c0", lw=1)
+    ax.scatter(x[converged], agreement[converged], color="#1565c0", zorder=3, label="converged")
+    if (~converged).any():
+        ax.scatter(x[~converged], agreement[~converged], facecolors="white",
+                   edgecolors="#1565c0", zorder=3, label="EM not converged")
+    ax.axhline(target, color="#c62828", ls=":", lw=1, label=f"target {target:g}")
+    scored = agreement[~np.isnan(agreement)]
+    if scored.size:
+        ax.axhline(float(scored.mean()), color="black", ls="--", lw=0.8,
+                   label=f"mean {scored.mean():.3f}, min {scored.min():.3f}")
+    low = min(target, float(scored.min()) if scored.size else target)
+    ax.set_ylim(max(0.0, low - 0.05), 1.005)
+    ax.set_xticks(x, [f"{e:%Y-%m-%d}" for e in ends], rotation=45, ha="right")
+    ax.set_ylabel("label agreement with previous fit")
+    ax.set_xlabel("end of training span (the first refit has no predecessor)")
+    ax.set_title("Regime label stability across weekly refits")
+    ax.legend(loc="best", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
 def feature_importances(importances: pd.DataFrame, top: int = 25) -> Figure:
     """Impurity importances per forest (columns) for the most important features (rows)."""
     order = importances.mean(axis=1).sort_values(ascending=True).index[-top:]

@@ -6,6 +6,7 @@ import tempfile
 from importlib.metadata import version as installed_version
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -14,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from ml_core.config import Config
 from ml_core.pipeline import RegimeForestPipeline, TrainingSet, save_pipeline
 from tasks import plots
+from tasks.features import RegimeEvaluation
 from tasks.registry import PromotionDecision, Tracker
 
 _RUNTIME_PACKAGES = ("numpy", "pandas", "scipy", "scikit-learn", "hmmlearn", "skops", "pydantic",
@@ -21,19 +23,122 @@ _RUNTIME_PACKAGES = ("numpy", "pandas", "scipy", "scikit-learn", "hmmlearn", "sk
 
 
 @task(name="log-regime", cache_policy=NO_CACHE)
-def log_regime(tracker: Tracker, run_id: str, close: pd.Series, regime_model: object,
+def log_regime(tracker: Tracker, run_id: str, bars: pd.DataFrame, regime_model: object,
                regime_features: pd.DataFrame, persistence: pd.DataFrame) -> None:
-    """Persistence metrics, the regime timeline and the transition matrix."""
+    """Persistence metrics and table; plots of the price by regime, the probabilities of the
+    last 500 regime bars (filtered, with the smoothed ones as a diagnostic) and the transition
+    matrix."""
+    from ml_core.regime import REGIME_LABELS, get_regime_probabilities
+
     metrics: dict[str, float] = {}
     for label, row in persistence.iterrows():
         for column, value in row.items():
             metrics[f"regime_{label}_{column}"] = float(value)
     metrics["regime_log_likelihood"] = float(regime_model.log_likelihood_)
+    metrics["regime_converged"] = float(regime_model.converged_)
+    metrics["regime_n_iter"] = float(regime_model.n_iter_)
     tracker.log_metrics(run_id, metrics)
-    tracker.log_figure(run_id, plots.regime_timeline(close, regime_features), "regime_timeline.png")
+    tracker.log_figure(run_id, plots.regime_timeline(bars["close"], regime_features),
+                       "regime_timeline.png")
+    filtered = get_regime_probabilities(regime_model, bars)
+    smoothed = get_regime_probabilities(regime_model, bars, smoothed=True)
+    smoothed = smoothed[[f"smoothed_diagnostic_{k}" for k in REGIME_LABELS]]
+    smoothed.columns = list(REGIME_LABELS)
+    tracker.log_figure(run_id, plots.regime_probabilities(filtered, smoothed, last=500),
+                       "regime_probabilities.png")
     tracker.log_figure(run_id, plots.transition_matrix(regime_model.transmat_),
                        "regime_transition_matrix.png")
     tracker.log_table(run_id, persistence, "regime_persistence.csv")
+
+
+def regime_evaluation_metrics(evaluation: RegimeEvaluation) -> dict[str, float]:
+    """The evaluation's headline figures (only those of the parts that ran)."""
+    metrics: dict[str, float] = {}
+    report = evaluation.out_of_sample
+    if report is not None:
+        metrics.update({
+            "regime_oos_next_state_accuracy": report.next_state_accuracy,
+            "regime_oos_next_state_baseline": report.next_state_baseline,
+            "regime_oos_next_state_lift": report.next_state_accuracy - report.next_state_baseline,
+            "regime_oos_n_predictions": report.n_predictions,
+            "regime_oos_next_state_brier": report.next_state_brier,
+            "regime_oos_next_state_brier_baseline": report.next_state_brier_baseline,
+        })
+    if evaluation.stability is not None:
+        table = evaluation.stability
+        agreement = table["agreement"].dropna()
+        metrics.update({
+            "regime_stability_refits": len(table),
+            "regime_stability_agreement_mean": float(agreement.mean()),
+            "regime_stability_agreement_min": float(agreement.min()),
+            "regime_stability_converged_share": float(table["converged"].mean()),
+        })
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A frame as a markdown table: floats to 3 decimals, times to the minute, NaN as "-"."""
+    def cell(value: object) -> str:
+        if isinstance(value, pd.Timestamp):
+            return f"{value:%Y-%m-%d %H:%M}"
+        if isinstance(value, (bool, np.bool_)):
+            return str(bool(value))
+        if isinstance(value, (float, np.floating)):
+            return "-" if np.isnan(value) else f"{value:.3f}"
+        return str(value)
+
+    header = [str(c) for c in frame.columns]
+    rows = [[cell(v) for v in row] for row in frame.itertuples(index=False)]
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+                      *["| " + " | ".join(r) + " |" for r in rows]])
+
+
+def regime_evaluation_markdown(persistence: pd.DataFrame, evaluation: RegimeEvaluation) -> str:
+    """Persistence per regime, next-state accuracy and label stability as one markdown page."""
+    lines = ["### Regime model evaluation", "", "Persistence per regime (HMM fitted on the "
+             "training span, filtered argmax path; durations in regime bars):", "",
+             markdown_table(persistence.reset_index()), ""]
+    report = evaluation.out_of_sample
+    if report is not None:
+        lines += [f"Next-state accuracy out of sample (fit before {evaluation.split}, scored "
+                  f"after it): **{report.next_state_accuracy:.3f}** vs "
+                  f"{report.next_state_baseline:.3f} for \"the regime stays\" on "
+                  f"{report.n_predictions} regime bars; Brier score {report.next_state_brier:.4f}"
+                  f" vs {report.next_state_brier_baseline:.4f} (lower is better).", ""]
+    if evaluation.stability is not None:
+        table = evaluation.stability
+        agreement = table["agreement"].dropna()
+        lines += [f"Label agreement across {len(table)} weekly refits "
+                  f"({evaluation.stability_restarts} EM restarts each): mean "
+                  f"**{agreement.mean():.3f}**, min {agreement.min():.3f}.", "",
+                  markdown_table(table), ""]
+    for part, reason in evaluation.skipped.items():
+        lines.append(f"*{part} skipped*: {reason}")
+    return "\n".join(lines)
+
+
+@task(name="log-regime-evaluation", cache_policy=NO_CACHE)
+def log_regime_evaluation(tracker: Tracker, run_id: str, persistence: pd.DataFrame,
+                          evaluation: RegimeEvaluation) -> None:
+    """Out-of-sample next-state accuracy and weekly label stability: metrics (the agreement of
+    each refit also as a step series), tables, a plot, and a Prefect markdown artifact. A part
+    that was skipped is tagged ``regime.evaluation.skipped.<part>`` with the reason."""
+    tracker.log_metrics(run_id, regime_evaluation_metrics(evaluation))
+    if evaluation.stability is not None:
+        table = evaluation.stability
+        for step, agreement in enumerate(table["agreement"]):
+            tracker.log_metrics(run_id, {"regime_stability_agreement": agreement}, step=step)
+        tracker.log_table(run_id, table.set_index("end"), "regime_stability.csv")
+        tracker.log_figure(run_id, plots.label_stability(table), "regime_label_stability.png")
+        tracker.set_tags(run_id, {"regime.stability_restarts": evaluation.stability_restarts})
+    if evaluation.split is not None:
+        tracker.set_tags(run_id, {"regime.oos_split": evaluation.split.isoformat()})
+    tracker.set_tags(run_id, {f"regime.evaluation.skipped.{part}": reason
+                              for part, reason in evaluation.skipped.items()})
+    markdown = regime_evaluation_markdown(persistence, evaluation)
+    tracker.log_text(run_id, markdown, "regime_evaluation.md")
+    create_markdown_artifact(key="regime-evaluation", markdown=markdown,
+                             description="regime persistence, next-state accuracy, stability")
 
 
 PROXY_NOTE = ("onchain_proxy features are computed from exchange price and volume only; "

@@ -35,7 +35,21 @@ def test_two_retrains_register_champion_then_challenger(
     assert {"cv_sharpe_median", "cv_entry_precision", "cv_position_r2", "cv_exit_recall",
             "cv_profit_rmse"} <= set(run.data.metrics)
     plots = [a.path for a in client.list_artifacts(first.run_id, "plots")]
-    assert {"plots/regime_timeline.png", "plots/feature_importances.png"} <= set(plots)
+    assert {"plots/regime_timeline.png", "plots/feature_importances.png",
+            "plots/regime_probabilities.png", "plots/regime_transition_matrix.png",
+            "plots/regime_label_stability.png"} <= set(plots)
+    # the regime evaluation: out of sample next-state accuracy and 10 weekly refits
+    metrics = run.data.metrics
+    assert 0.0 <= metrics["regime_oos_next_state_baseline"] <= 1.0
+    assert metrics["regime_oos_next_state_lift"] == pytest.approx(
+        metrics["regime_oos_next_state_accuracy"] - metrics["regime_oos_next_state_baseline"])
+    assert metrics["regime_stability_refits"] == 10
+    assert 0.0 <= metrics["regime_stability_agreement_min"] <= metrics[
+        "regime_stability_agreement_mean"] <= 1.0
+    assert len(client.get_metric_history(first.run_id, "regime_stability_agreement")) == 9
+    assert not any(k.startswith("regime.evaluation.skipped") for k in run.data.tags)
+    tables = {a.path for a in client.list_artifacts(first.run_id, "tables")}
+    assert {"tables/regime_persistence.csv", "tables/regime_stability.csv"} <= tables
     assert client.list_artifacts(first.run_id, "data_quality")
     assert str(client.get_model_version_by_alias("tiny", "champion").version) == "1"
 
@@ -62,6 +76,22 @@ def test_two_retrains_register_champion_then_challenger(
     signals = pipeline.predict(bars)
     assert set(signals["signal"].unique()) <= {-1, 0, 1}
     assert len(signals) > 0.9 * len(bars)
+
+    # `regimeforest regimes --model models:/...` applies the champion's HMM, no refit
+    from typer.testing import CliRunner
+
+    from ml_core.regime import get_regime_probabilities
+    from regimeforest.cli import app
+
+    out = tmp_path / "regimes.parquet"
+    result = CliRunner().invoke(app, ["regimes", str(tiny_bars_file), "--out", str(out),
+                                      "--config", str(config_path), "--tracking-uri", uri,
+                                      "--model", "models:/tiny@champion"])
+    assert result.exit_code == 0, result.output
+    expected = get_regime_probabilities(pipeline.regime, bars).dropna()
+    got = pd.read_parquet(out)
+    assert got.index.equals(expected.index)
+    assert (got["prob_bull"].to_numpy() == expected["bull"].to_numpy()).all()
 
 
 def test_bad_data_stops_before_training_and_registers_nothing(

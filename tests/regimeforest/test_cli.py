@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -31,6 +32,7 @@ def test_help_imports_no_heavy_engine() -> None:
         ("retrain", ["--config", "--data", "--tracking-uri"]),
         ("validate-data", ["--timeframe"]),
         ("features", ["--out", "--config", "--model"]),
+        ("regimes", ["--out", "--config", "--model", "--smoothed", "available_at", "LATER"]),
         ("promote", ["--reason"]),
         ("rollback", ["--reason"]),
         ("history", []),
@@ -138,6 +140,104 @@ def test_features_with_a_saved_pipeline_do_not_refit(clean_frame: pd.DataFrame,
     assert result.exit_code == 0, result.output
     # fitting the HMM on 3,000 bars gives other regime probabilities than the saved model's
     assert not pd.read_parquet(refit)["regime_prob_bull"].equals(got["regime_prob_bull"])
+
+
+@pytest.fixture(scope="module")
+def saved_regime(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """An HMM fitted on the 6,000 bars before ``clean_frame``, saved as a pipeline."""
+    from ml_core.config import load_config
+    from ml_core.data import as_bars
+    from ml_core.pipeline import RegimeForestPipeline, save_pipeline
+    from ml_core.regime import fit_regime_model
+
+    config = load_config(DEMO)
+    history = as_bars(load_bars(sample_bars_path()).iloc[-9000:-3000])
+    regime = fit_regime_model(history, config.regime, config.data.timeframe, 1)
+    directory = tmp_path_factory.mktemp("model")
+    saved = save_pipeline(RegimeForestPipeline(config=config, regime=regime), directory / "m")
+    return regime, saved
+
+
+def test_regimes_applies_a_saved_hmm_with_smoothed_diagnostics(
+        clean_frame: pd.DataFrame, saved_regime, tmp_path: Path) -> None:  # noqa: ANN001
+    from ml_core.data import as_bars
+    from ml_core.regime import REGIME_LABELS, get_regime_probabilities
+
+    regime, saved = saved_regime
+    bars_file = tmp_path / "bars.parquet"
+    clean_frame.to_parquet(bars_file)
+    out = tmp_path / "regimes.parquet"
+    result = runner.invoke(app, ["regimes", str(bars_file), "--out", str(out), "--config", DEMO,
+                                 "--model", str(saved), "--smoothed"], terminal_width=250)
+    assert result.exit_code == 0, result.output
+    got = pd.read_parquet(out)
+
+    bars = as_bars(clean_frame)
+    filtered = get_regime_probabilities(regime, bars)
+    filtered = filtered[filtered.notna().all(axis=1)]
+    assert got.index.name == "available_at"
+    assert got.index.equals(filtered.index)
+    # 3,000 bars from 12:30 give 375 closed 4h bins (the one opening at the last bar is still
+    # open); the first `volatility_window` are warm-up
+    assert len(got) == 375 - regime.volatility_window
+    assert list(got.columns) == [
+        "prob_bull", "prob_bear", "prob_sideways", "label", "state",
+        "smoothed_diagnostic_prob_bull", "smoothed_diagnostic_prob_bear",
+        "smoothed_diagnostic_prob_sideways", "smoothed_diagnostic_label"]
+    np.testing.assert_array_equal(got[["prob_bull", "prob_bear", "prob_sideways"]].to_numpy(),
+                                  filtered[list(REGIME_LABELS)].to_numpy())
+    state = filtered[list(REGIME_LABELS)].to_numpy().argmax(axis=1)
+    np.testing.assert_array_equal(got["state"].to_numpy(), state)
+    assert got["label"].tolist() == [REGIME_LABELS[s] for s in state]
+    smoothed = get_regime_probabilities(regime, bars, smoothed=True).loc[got.index]
+    for k in REGIME_LABELS:
+        np.testing.assert_array_equal(got[f"smoothed_diagnostic_prob_{k}"],
+                                      smoothed[f"smoothed_diagnostic_{k}"])
+    assert f"wrote {len(got):,} regime bars" in result.output
+    assert "[bold]" not in result.output and got["label"].iloc[-1] in result.output
+    assert "diagnostics only" in result.output
+
+
+def test_regimes_fits_the_hmm_on_the_file_without_a_model(clean_frame: pd.DataFrame,
+                                                          tmp_path: Path) -> None:
+    from ml_core.config import load_config
+    from ml_core.data import as_bars
+    from ml_core.regime import fit_regime_model, get_regime_probabilities
+
+    config = load_config(DEMO)
+    bars_file = tmp_path / "bars.csv"
+    clean_frame.to_csv(bars_file, index=False)
+    out = tmp_path / "sub" / "regimes.parquet"
+    result = runner.invoke(app, ["regimes", str(bars_file), "-o", str(out), "-c", DEMO])
+    assert result.exit_code == 0, result.output
+    got = pd.read_parquet(out)
+    assert "smoothed_diagnostic_label" not in got
+    bars = as_bars(clean_frame)
+    model = fit_regime_model(bars, config.regime, config.data.timeframe, config.seed)
+    expected = get_regime_probabilities(model, bars).dropna()
+    np.testing.assert_allclose(got[["prob_bull", "prob_bear", "prob_sideways"]].to_numpy(),
+                               expected.to_numpy(), rtol=0, atol=1e-12)
+    assert f"fitted the HMM on {model.n_fit_bars_:,} regime bars" in result.output
+
+
+def test_regimes_refuses_dirty_or_too_short_data(clean_frame: pd.DataFrame,
+                                                 tmp_path: Path) -> None:
+    dirty = tmp_path / "dirty.csv"
+    _broken(clean_frame, "high_low").to_csv(dirty, index=False)
+    out = tmp_path / "regimes.parquet"
+    result = runner.invoke(app, ["regimes", str(dirty), "--out", str(out), "--config", DEMO],
+                           terminal_width=300)
+    assert result.exit_code == 1
+    assert "low <= min(open, close)" in result.output
+    assert "regimes were not computed" in result.output
+    short = tmp_path / "short.csv"
+    clean_frame.iloc[:400].to_csv(short, index=False)
+    result = runner.invoke(app, ["regimes", str(short), "--out", str(out), "--config", DEMO],
+                           terminal_width=300)
+    assert result.exit_code == 1
+    message = " ".join(result.output.split())  # rich wraps long lines
+    assert "cannot fit the regime model" in message and "too few bars to fit" in message
+    assert not out.exists()
 
 
 def test_promote_rollback_history(tmp_path: Path) -> None:

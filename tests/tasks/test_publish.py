@@ -82,3 +82,127 @@ def test_log_features_writes_the_registry_and_the_proxy_disclaimer(tmp_path: Pat
     assert table.index.tolist() == list(specs)
     assert (table["warmup_rows"] == 3).all()
     assert set(table.columns) == {"family", "timeframe", "lookback", "description", "warmup_rows"}
+
+
+# ---------------------------------------------------------------- regime evaluation
+def _evaluation(skipped: dict[str, str] | None = None, with_parts: bool = True):
+    from ml_core.regime import PersistenceReport
+    from tasks.features import RegimeEvaluation
+
+    report = PersistenceReport(table=pd.DataFrame(), next_state_accuracy=0.8,
+                               next_state_baseline=0.75, n_predictions=200,
+                               next_state_brier=0.25, next_state_brier_baseline=0.3)
+    stability = pd.DataFrame({
+        "end": pd.date_range("2024-01-07", periods=3, freq="7D", tz="UTC"),
+        "agreement": [np.nan, 0.9, 0.7],
+        "log_likelihood": [-100.0, -101.0, -102.5],
+        "converged": [True, False, True],
+        "n_iter": [12, 1000, 30],
+    })
+    return RegimeEvaluation(
+        out_of_sample=report if with_parts else None,
+        split=pd.Timestamp("2024-01-01", tz="UTC") if with_parts else None,
+        stability=stability if with_parts else None, stability_restarts=2,
+        skipped=skipped or {})
+
+
+PERSISTENCE = pd.DataFrame(
+    {"p_stay": [0.9, 0.8, 0.95], "expected_duration_bars": [10.0, 5.0, 20.0]},
+    index=pd.Index(["bull", "bear", "sideways"], name="regime"))
+
+
+def test_regime_evaluation_metrics_are_the_headline_figures() -> None:
+    from tasks.publish import regime_evaluation_metrics
+
+    metrics = regime_evaluation_metrics(_evaluation())
+    assert metrics == pytest.approx({
+        "regime_oos_next_state_accuracy": 0.8, "regime_oos_next_state_baseline": 0.75,
+        "regime_oos_next_state_lift": 0.05, "regime_oos_n_predictions": 200.0,
+        "regime_oos_next_state_brier": 0.25, "regime_oos_next_state_brier_baseline": 0.3,
+        "regime_stability_refits": 3.0, "regime_stability_agreement_mean": 0.8,
+        "regime_stability_agreement_min": 0.7, "regime_stability_converged_share": 2 / 3,
+    })
+    assert regime_evaluation_metrics(_evaluation(with_parts=False)) == {}
+
+
+def test_regime_evaluation_markdown_tables_and_reasons() -> None:
+    from tasks.publish import regime_evaluation_markdown
+
+    text = regime_evaluation_markdown(PERSISTENCE, _evaluation({"stability": "too short"}))
+    assert "| regime | p_stay | expected_duration_bars |" in text
+    assert "| bull | 0.900 | 10.000 |" in text
+    assert "**0.800** vs 0.750" in text and "200 regime bars" in text
+    assert "Brier score 0.2500 vs 0.3000" in text
+    assert "mean **0.800**, min 0.700" in text and "(2 EM restarts each)" in text
+    assert "| 2024-01-14 00:00 | 0.900 | -101.000 | False | 1000 |" in text
+    assert "| 2024-01-07 00:00 | - |" in text
+    assert text.endswith("*stability skipped*: too short")
+
+
+def _in_a_flow(task, *args):  # noqa: ANN001, ANN202
+    """Run ``task`` inside a real Prefect flow run, as the retrain does."""
+    from prefect import flow
+
+    return flow(name="unit")(lambda: task(*args))()
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_log_regime_evaluation_writes_metrics_steps_tables_and_tags(tmp_path: Path) -> None:
+    from tasks.publish import log_regime_evaluation
+
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    with tracked_run(tracker, "exp", "run", {}) as run_id:
+        _in_a_flow(log_regime_evaluation, tracker, run_id, PERSISTENCE, _evaluation())
+    run = tracker.client.get_run(run_id)
+    assert run.data.metrics["regime_stability_agreement_min"] == 0.7
+    history = tracker.client.get_metric_history(run_id, "regime_stability_agreement")
+    # the first refit has nothing to agree with: NaN is not logged
+    assert sorted((m.step, m.value) for m in history) == [(1, 0.9), (2, 0.7)]
+    assert run.data.tags["regime.stability_restarts"] == "2"
+    assert run.data.tags["regime.oos_split"] == "2024-01-01T00:00:00+00:00"
+    tables = {a.path for a in tracker.client.list_artifacts(run_id, "tables")}
+    assert tables == {"tables/regime_stability.csv"}
+    plots_logged = {a.path for a in tracker.client.list_artifacts(run_id, "plots")}
+    assert plots_logged == {"plots/regime_label_stability.png"}
+    assert {a.path for a in tracker.client.list_artifacts(run_id)} >= {"regime_evaluation.md"}
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_skipped_part_is_tagged_with_its_reason(tmp_path: Path) -> None:
+    from tasks.publish import log_regime_evaluation
+
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    reason = "too few bars to fit: `bars` has 300 rows"
+    with tracked_run(tracker, "exp", "run", {}) as run_id:
+        _in_a_flow(log_regime_evaluation, tracker, run_id, PERSISTENCE,
+                   _evaluation({"stability": reason}, with_parts=False))
+    run = tracker.client.get_run(run_id)
+    assert run.data.tags["regime.evaluation.skipped.stability"] == reason
+    assert not any(k.startswith("regime_") for k in run.data.metrics)
+    assert tracker.client.list_artifacts(run_id, "plots") == []
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_log_regime_writes_persistence_and_the_three_regime_plots(tmp_path: Path) -> None:
+    from ml_core.config import load_config
+    from ml_core.data import load_sample_bars
+    from ml_core.regime import analyze_regime_persistence, fit_regime_model
+    from tasks.publish import log_regime
+
+    config = load_config("configs/demo.yaml", {"regime": {"n_restarts": 2}})
+    bars = load_sample_bars().iloc[-3000:]
+    model = fit_regime_model(bars, config.regime, config.data.timeframe, 0)
+    persistence = analyze_regime_persistence(model, bars).table
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    with tracked_run(tracker, "exp", "run", {}) as run_id:
+        _in_a_flow(log_regime, tracker, run_id, bars, model, model.transform(bars), persistence)
+    run = tracker.client.get_run(run_id)
+    assert run.data.metrics["regime_bear_p_stay"] == persistence.loc["bear", "p_stay"]
+    assert run.data.metrics["regime_sideways_n_runs"] == persistence.loc["sideways", "n_runs"]
+    assert run.data.metrics["regime_converged"] == float(model.converged_)
+    assert run.data.metrics["regime_log_likelihood"] == model.log_likelihood_
+    assert {a.path for a in tracker.client.list_artifacts(run_id, "plots")} == {
+        "plots/regime_timeline.png", "plots/regime_probabilities.png",
+        "plots/regime_transition_matrix.png"}
+    assert {a.path for a in tracker.client.list_artifacts(run_id, "tables")} == {
+        "tables/regime_persistence.csv"}
