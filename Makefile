@@ -27,9 +27,10 @@ run: install  ## install, then run the weekly retrain once on the bundled sample
 test: install  ## install, then run the whole test suite
 	$(BIN)/python -m pytest
 
-bench: install  ## install the `bench` extra (TA-Lib, ta), then run the feature benchmark (~2-3 min)
+bench: install  ## install the `bench` extra (TA-Lib, ta), then run the benchmarks (~7 min)
 	$(UV) pip install --quiet --python $(BIN)/python -r pyproject.toml --extra bench -c requirements.lock
 	$(BIN)/python benchmarks/features.py
+	$(BIN)/python benchmarks/regimes.py
 
 ui: install  ## open the MLflow UI on the project's store
 	$(BIN)/regimeforest ui
