@@ -41,7 +41,6 @@ import subprocess
 import sys
 import time
 import warnings
-from dataclasses import dataclass
 from datetime import timedelta
 from importlib import metadata
 from pathlib import Path
@@ -54,6 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ml_core.config import RegimeConfig, load_config  # noqa: E402
+from ml_core.regime._simulate import CRYPTO_LIKE, SEPARATED, simulate  # noqa: E402
 from ml_core.data import as_bars, load_bars  # noqa: E402
 from ml_core.regime import (  # noqa: E402
     REGIME_LABELS,
@@ -173,51 +173,7 @@ def bench_binance(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------- simulated
-@dataclass(frozen=True)
-class Scenario:
-    """A known 3-state HMM on regime-bar log returns, states in bull/bear/sideways order."""
-
-    name: str
-    transmat: np.ndarray
-    mean: np.ndarray
-    std: np.ndarray
-    note: str
-
-
-SCENARIOS = (
-    Scenario("separated", np.array([[0.98, 0.01, 0.01], [0.01, 0.98, 0.01], [0.01, 0.01, 0.98]]),
-             np.array([0.02, -0.02, 0.0]), np.array([0.006, 0.006, 0.006]),
-             "means 3.3 sd apart, equal volatility (the unit test's setting)"),
-    Scenario("crypto-like", np.array([[0.99, 0.004, 0.006], [0.01, 0.98, 0.01],
-                                      [0.004, 0.004, 0.992]]),
-             np.array([0.002, -0.003, 0.0]), np.array([0.008, 0.016, 0.004]),
-             "means under 0.4 sd apart; the states differ mainly in volatility"),
-)
-
-
-def bars_from_regime_returns(log_returns: np.ndarray, per_bin: int = 2) -> pd.DataFrame:
-    """30m bars whose ``per_bin``-bar bins close exactly on ``exp(cumsum(log_returns))``."""
-    n = len(log_returns)
-    regime_close = 100.0 * np.exp(np.cumsum(log_returns))
-    prev = np.r_[100.0, regime_close[:-1]]
-    steps = (np.log(regime_close) - np.log(prev))[:, None] * (np.arange(1, per_bin + 1) / per_bin)
-    close = (prev[:, None] * np.exp(steps)).ravel()
-    open_ = np.r_[100.0, close[:-1]]
-    index = pd.date_range("2020-01-01", periods=n * per_bin, freq="30min", tz="UTC",
-                          name="timestamp")
-    return pd.DataFrame({"open": open_, "high": np.maximum(open_, close),
-                         "low": np.minimum(open_, close), "close": close, "volume": 1.0},
-                        index=index)
-
-
-def simulate(scenario: Scenario, n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    states = np.empty(n, dtype=int)
-    states[0] = 2
-    for t in range(1, n):
-        states[t] = rng.choice(3, p=scenario.transmat[states[t - 1]])
-    returns = rng.normal(scenario.mean[states], scenario.std[states])
-    return bars_from_regime_returns(returns), states
+SCENARIOS = (SEPARATED, CRYPTO_LIKE)
 
 
 def bench_simulated(args: argparse.Namespace) -> dict[str, Any]:
@@ -252,7 +208,7 @@ def bench_simulated(args: argparse.Namespace) -> dict[str, Any]:
                 f"{r['smoothed_accuracy']:.3f}, lag median {r['lag_median']}, missed "
                 f"{r['missed_switches']:.2f}")
     return {"regime_bars": args.sim_bars, "seeds": args.seeds,
-            "scenarios": [{"name": s.name, "note": s.note, "transmat": s.transmat.tolist(),
+            "scenarios": [{"name": s.name, "note": s.description, "transmat": s.transmat.tolist(),
                            "mean": s.mean.tolist(), "std": s.std.tolist()} for s in SCENARIOS],
             "runs": rows}
 
