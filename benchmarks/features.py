@@ -27,10 +27,8 @@ Python >= 3.12 and pin numba.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import gc
 import json
-import os
 import platform
 import resource
 import subprocess
@@ -40,7 +38,6 @@ import tracemalloc
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +48,7 @@ from scipy.signal import lfilter
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import _machine  # noqa: E402 - benchmarks/ is on sys.path when run as a script
 from ml_core.config import load_config  # noqa: E402
 from ml_core.data import as_bars, load_bars, load_sample_bars  # noqa: E402
 from ml_core.features import _indicators as ours  # noqa: E402
@@ -106,33 +104,7 @@ def binance_pairs(data: Path) -> dict[str, pd.DataFrame]:
 
 # ---------------------------------------------------------------------------------- machine
 def machine_info() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-
-    def version(name: str) -> str | None:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return None
-
-    return {
-        "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "python": platform.python_version(),
-        # glibc allocator settings change the batch times (see benchmarks/README.md)
-        "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")},
-        "platform": platform.platform(),
-        "packages": {name: version(name) for name in
-                     ("numpy", "pandas", "scipy", "ta-lib", "ta", "pandas-ta")},
-    }
+    return _machine.machine_info(("numpy", "pandas", "scipy", "ta-lib", "ta", "pandas-ta"))
 
 
 # ---------------------------------------------------------------------------------- indicators

@@ -33,16 +33,11 @@ machine. About 5-8 minutes on 2 cores::
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
-import subprocess
 import sys
 import time
 import warnings
 from datetime import timedelta
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +47,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import _machine  # noqa: E402 - benchmarks/ is on sys.path when run as a script
 from ml_core.config import RegimeConfig, load_config  # noqa: E402
 from ml_core.regime._simulate import CRYPTO_LIKE, SEPARATED, simulate  # noqa: E402
 from ml_core.data import as_bars, load_bars  # noqa: E402
@@ -75,30 +71,7 @@ def log(message: str) -> None:
 
 
 def machine_info() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = None
-    return {
-        "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "git_commit": commit,
-        "packages": {name: metadata.version(name)
-                     for name in ("numpy", "pandas", "scipy", "scikit-learn", "hmmlearn")},
-    }
+    return _machine.machine_info(("numpy", "pandas", "scipy", "scikit-learn", "hmmlearn"))
 
 
 # ---------------------------------------------------------------------------------- binance
