@@ -265,3 +265,29 @@ def test_promote_rollback_history(tmp_path: Path) -> None:
     assert history.exit_code == 0
     assert history.output.count("champion") >= 3 and "won A/B" in history.output
     assert "now: champion = v1" in history.output
+
+
+def test_features_list_prints_the_registry_of_a_family():
+    from ml_core.config import load_config
+    from ml_core.pipeline import feature_catalogue
+
+    result = CliRunner().invoke(app, ["features", "--list", "--family", "onchain_proxy"])
+    assert result.exit_code == 0, result.output
+    proxies = [s for s in feature_catalogue(load_config("configs/demo.yaml")).values()
+               if s.family == "onchain_proxy"]
+    for spec in proxies:
+        assert spec.name in result.output
+    assert f"{len(proxies)} columns: onchain_proxy {len(proxies)}" in result.output
+    assert "not on-chain data" in result.output
+
+
+def test_features_list_of_an_unknown_family_fails_naming_the_families():
+    result = CliRunner().invoke(app, ["features", "--list", "--family", "astrology"])
+    assert result.exit_code != 0
+    assert "astrology" in result.output and "onchain_proxy" in result.output
+
+
+def test_features_without_file_or_list_explains_what_to_give():
+    result = CliRunner().invoke(app, ["features"])
+    assert result.exit_code != 0
+    assert "--list" in result.output
