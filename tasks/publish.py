@@ -194,6 +194,8 @@ def log_training(tracker: Tracker, run_id: str, dataset: TrainingSet, tuned: dic
                                      if isinstance(v, (int, float))}, step=step)
     tracker.log_table(run_id, cv_report.splits, "cpcv_splits.csv")
     tracker.log_table(run_id, cv_report.paths, "cpcv_paths.csv")
+    if len(cv_report.baselines):
+        tracker.log_table(run_id, cv_report.baselines, "cpcv_baselines.csv")
     tracker.log_figure(run_id, plots.cv_paths(cv_report.path_returns, cv_report.paths["sharpe"]),
                        "cpcv_paths.png")
     importances = pd.DataFrame({

@@ -17,6 +17,8 @@ _MODEL_METRICS = {
     "exit": ("exit_precision", "exit_recall", "exit_accuracy"),
     "profit": ("profit_r2", "profit_rmse"),
     "ensemble": ("ensemble_accuracy", "sharpe_median", "max_drawdown_median"),
+    # the same paths traded by simple rules: is the ensemble better than the market drift?
+    "baselines": ("baseline_buy_and_hold_sharpe_median", "baseline_momentum_sharpe_median"),
 }
 
 

@@ -99,6 +99,7 @@ def evaluate_cpcv(
     cost_bps: float,
     events_per_year: float,
     progress: Callable[[int, int], None] | None = None,
+    momentum_column: str = "roc_12",
 ) -> CVReport:
     """Cross-validate the ensemble with CPCV and backtest every recombined path.
 
@@ -129,6 +130,9 @@ def evaluate_cpcv(
         Events per year, to annualise Sharpe and Sortino (``n_events / span in years``).
     progress : callable, optional
         Called as ``progress(i, n)`` after split ``i`` of ``n`` (1-based) has been scored.
+    momentum_column : str
+        Past-return feature whose sign is the ``momentum`` baseline's side (skipped when ``X``
+        lacks it). Baselines are scored on the same paths (see :class:`CVReport`).
 
     Returns
     -------
@@ -147,6 +151,7 @@ def evaluate_cpcv(
     ret = events["ret"].to_numpy(dtype=float)
     parts: dict[int, list[pd.Series]] = {p: [] for p in range(cv.n_paths)}
     signals: dict[int, list[np.ndarray]] = {p: [] for p in range(cv.n_paths)}
+    baseline_returns = _baseline_returns(X, events, cost_bps, momentum_column)
     rows: list[dict[str, Any]] = []
     for s, (train_idx, test_idx) in enumerate(cv.split(X, t1=t1)):
         expected = np.concatenate([groups[g] for g in test_groups[s]])
@@ -181,4 +186,26 @@ def evaluate_cpcv(
         path_rows.append(_path_metrics(series, n_trades, events_per_year))
     splits = pd.DataFrame(rows).rename_axis("split")
     paths = pd.DataFrame(path_rows).rename_axis("path")
-    return CVReport(splits=splits, paths=paths, path_returns=path_returns)
+    baselines = pd.DataFrame([
+        {"baseline": name, "path": p, **_path_metrics(
+            returns.loc[path_returns[p].index], int((returns.loc[path_returns[p].index] != 0).sum()),
+            events_per_year)}
+        for name, returns in baseline_returns.items() for p in range(cv.n_paths)
+    ])
+    if len(baselines):
+        baselines = baselines.set_index(["baseline", "path"])
+    return CVReport(splits=splits, paths=paths, path_returns=path_returns, baselines=baselines)
+
+
+def _baseline_returns(X: pd.DataFrame, events: pd.DataFrame, cost_bps: float,
+                      momentum_column: str) -> dict[str, pd.Series]:
+    """Per-event returns of the simple rules every path is compared with (no fitting involved,
+    so each event's value is the same whichever split tests it)."""
+    full = pd.Series(1.0, index=X.index)
+    out = {"buy_and_hold": trade_returns(
+        pd.DataFrame({"signal": 1, "size": full}), events, cost_bps=0.0)}
+    if momentum_column in X.columns:
+        side = np.sign(X[momentum_column].to_numpy(dtype=float)).astype(int)
+        out["momentum"] = trade_returns(
+            pd.DataFrame({"signal": side, "size": full}, index=X.index), events, cost_bps)
+    return out

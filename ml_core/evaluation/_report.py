@@ -30,11 +30,17 @@ class CVReport:
         ``hit_rate``, ``n_trades``, ``n_events``.
     path_returns : dict[int, pandas.Series]
         Out-of-sample trade returns of each path, one per event, in time order.
+    baselines : pandas.DataFrame
+        The same path metrics for simple rules on the same events (index ``(baseline, path)``):
+        ``buy_and_hold`` (long every event, full size, no costs: what the market gave) and
+        ``momentum`` (the sign of a past-return feature, full size, with costs), so a rising
+        market is not mistaken for skill. Empty when not computed.
     """
 
     splits: pd.DataFrame
     paths: pd.DataFrame
     path_returns: dict[int, pd.Series] = field(repr=False)
+    baselines: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def summary(self) -> dict[str, float]:
         """Flat metrics for logging and promotion.
@@ -44,6 +50,7 @@ class CVReport:
           ``cv_split_max_drawdown`` so they are not confused with the path statistics;
         - ``cv_sharpe_median``, ``cv_sharpe_mean``, ``cv_sharpe_std`` (ddof=1; 0.0 with one path),
           ``cv_max_drawdown_median``, ``cv_sortino_median``, ``cv_hit_rate_median`` over paths;
+        - ``cv_baseline_<name>_sharpe_median`` and ``..._max_drawdown_median`` per baseline;
         - ``cv_n_splits``, ``cv_n_paths``.
         """
         out: dict[str, float] = {}
@@ -57,6 +64,11 @@ class CVReport:
         out["cv_max_drawdown_median"] = float(self.paths["max_drawdown"].median())
         out["cv_sortino_median"] = float(self.paths["sortino"].median())
         out["cv_hit_rate_median"] = float(self.paths["hit_rate"].median())
+        if len(self.baselines):
+            for name, frame in self.baselines.groupby(level="baseline"):
+                out[f"cv_baseline_{name}_sharpe_median"] = float(frame["sharpe"].median())
+                out[f"cv_baseline_{name}_max_drawdown_median"] = float(
+                    frame["max_drawdown"].median())
         out["cv_n_splits"] = float(len(self.splits))
         out["cv_n_paths"] = float(len(self.paths))
         return out

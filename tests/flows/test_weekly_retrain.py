@@ -33,7 +33,8 @@ def test_two_retrains_register_champion_then_challenger(
     assert run.info.status == "FINISHED"
     assert len(run.data.metrics) >= 20
     assert {"cv_sharpe_median", "cv_entry_precision", "cv_position_r2", "cv_exit_recall",
-            "cv_profit_rmse"} <= set(run.data.metrics)
+            "cv_profit_rmse", "cv_baseline_buy_and_hold_sharpe_median",
+            "cv_baseline_momentum_sharpe_median"} <= set(run.data.metrics)
     plots = [a.path for a in client.list_artifacts(first.run_id, "plots")]
     assert {"plots/regime_timeline.png", "plots/feature_importances.png",
             "plots/regime_probabilities.png", "plots/regime_transition_matrix.png",

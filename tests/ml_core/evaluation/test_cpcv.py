@@ -157,3 +157,34 @@ def test_on_the_bundled_sample(real_events, tiny):
     assert np.isfinite(summary["cv_sharpe_median"]) and 0 <= summary["cv_max_drawdown_median"] < 1
     # no look-ahead edge on real prices: the entry forest is near a coin flip out of sample
     assert 0.35 < summary["cv_entry_accuracy"] < 0.65
+
+
+def test_baselines_are_scored_on_the_same_paths(run, synthetic, cv):
+    from ml_core.metrics import max_drawdown, sharpe_ratio
+
+    report, _, _ = run
+    X, _, events = synthetic
+    assert list(report.baselines.index.get_level_values("baseline").unique()) == ["buy_and_hold"]
+    assert len(report.baselines) == cv.n_paths
+    # Long every event at full size, no costs: the market's return on these bets, whatever path.
+    expected = sharpe_ratio(events["ret"].to_numpy(), EVENTS_PER_YEAR)
+    np.testing.assert_allclose(report.baselines["sharpe"], expected, rtol=1e-12)
+    np.testing.assert_allclose(report.baselines["max_drawdown"],
+                               max_drawdown(events["ret"].to_numpy()), rtol=1e-12)
+    summary = report.summary()
+    assert summary["cv_baseline_buy_and_hold_sharpe_median"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_momentum_baseline_trades_the_sign_of_its_feature_with_costs(synthetic, tiny, cv):
+    from ml_core.metrics import sharpe_ratio
+
+    X, targets, events = synthetic
+    report = evaluate_cpcv(lambda: tiny(meta_folds=2), X, targets, events, cv, cost_bps=5.0,
+                           events_per_year=EVENTS_PER_YEAR, momentum_column="x0")
+    side = np.sign(X["x0"].to_numpy())
+    returns = side * events["ret"].to_numpy() - 5.0 / 1e4 * 2.0 * (side != 0)
+    momentum = report.baselines.loc["momentum"]
+    np.testing.assert_allclose(momentum["sharpe"], sharpe_ratio(returns, EVENTS_PER_YEAR),
+                               rtol=1e-12)
+    # x0 drives the synthetic returns, so its sign beats holding the market
+    assert momentum["sharpe"].iloc[0] > report.baselines.loc["buy_and_hold", "sharpe"].iloc[0]
