@@ -28,9 +28,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.linalg import solve_triangular
-from scipy.special import ndtr
-from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
 from ml_core.features._fracdiff import frac_diff_ffd
 
@@ -139,6 +136,8 @@ def adf_pvalue(statistic: float) -> float:
         return 1.0
     if statistic < _TAU_MIN:
         return 0.0
+    from scipy.special import ndtr  # scipy is imported where used: `ml_core.features` stays light
+
     coefficients = _SMALL_P if statistic <= _TAU_STAR else _LARGE_P
     return float(ndtr(np.polynomial.polynomial.polyval(statistic, coefficients)))
 
@@ -225,6 +224,8 @@ def adf_test(
         isinstance(autolag, str) and autolag.lower() in _AUTOLAG_METHODS
     ):
         raise ValueError(f"`autolag` must be 'AIC', 'BIC' or None, got `autolag={autolag!r}`")
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
     # The regressions are small (at most ~20,000 x 50): one BLAS thread is faster, and threaded
     # BLAS on a busy 2-core machine made min_frac_diff_order 5-10x slower (measured).
     with threadpool_limits(limits=1, user_api="blas"):
@@ -331,6 +332,8 @@ def min_frac_diff_order(
     rows = []
     chosen: AdfResult | None = None
     chosen_d = 1.0
+    from threadpoolctl import threadpool_limits
+
     with threadpool_limits(limits=1, user_api="blas"):  # see adf_test
         for d in orders:
             differenced = frac_diff_ffd(tail, float(d), window)[window - 1:]
@@ -417,6 +420,8 @@ def _projections(target: np.ndarray, design: np.ndarray) -> tuple[np.ndarray, fl
         raise ValueError("the ADF regression is singular (collinear regressors)") from error
     if np.diag(lower).min() < 1e-7:
         raise ValueError("the ADF regression is singular (collinear regressors)")
+    from scipy.linalg import solve_triangular
+
     z = solve_triangular(lower, centred.T @ centred_target, lower=True)
     residual = centred_target - centred @ solve_triangular(lower.T, z, lower=False)
     return z, float(residual @ residual)

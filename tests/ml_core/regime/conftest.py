@@ -11,7 +11,7 @@ import pytest
 from ml_core.config import RegimeConfig
 from ml_core.regime import RegimeHMM, fit_regime_model
 
-from ._simulate import CRYPTO_LIKE, SEPARATED, Scenario, simulate
+from ml_core.regime._simulate import CRYPTO_LIKE, SEPARATED, Scenario, simulate
 
 BASE = timedelta(minutes=30)
 N_REGIME_BARS = 4000

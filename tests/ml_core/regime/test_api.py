@@ -35,7 +35,7 @@ from ml_core.regime import (
     weekly_label_stability,
 )
 
-from ._simulate import CRYPTO_LIKE, bars_from_regime_returns, simulate
+from ml_core.regime._simulate import CRYPTO_LIKE, bars_from_regime_returns, simulate
 
 CRYPTO_5M = Path(__file__).resolve().parents[3] / "configs" / "crypto_5m.yaml"
 BASE = timedelta(minutes=30)

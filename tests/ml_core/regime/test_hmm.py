@@ -19,7 +19,7 @@ from ml_core.config import RegimeConfig
 from ml_core.data import load_sample_bars
 from ml_core.regime import REGIME_LABELS, TRANSFORM_COLUMNS, RegimeHMM, regime_observations
 
-from ._simulate import SEPARATED, bars_from_regime_returns
+from ml_core.regime._simulate import SEPARATED, bars_from_regime_returns
 
 BASE = timedelta(minutes=30)
 H4 = timedelta(hours=4)
