@@ -223,7 +223,17 @@ class ValidationConfig(_Section):
     n_test_groups: int = Field(2, ge=1)
     purge: Span = Field(timedelta(hours=24))
     embargo: Span = Field(timedelta(hours=12))
-    walk_forward_windows: int = Field(51, ge=1)
+    min_events_per_group: int = Field(
+        20, ge=1, description="fewest events a CPCV group or walk-forward window may hold")
+    walk_forward_windows: int = Field(51, ge=0, description="test windows; 0 skips walk-forward")
+    walk_forward_mode: Literal["expanding", "sliding"] = "expanding"
+    walk_forward_train_size: int | None = Field(
+        None, ge=1, description="sliding mode: events before each window (None: the first block)")
+    sharpe_threshold: float = Field(
+        1.0, description="annualised Sharpe a walk-forward window must beat to count as consistent")
+    drawdown_limit: float = Field(
+        0.15, gt=0.0, le=1.0, description="max drawdown a window must stay below (fraction)")
+    pbo_partitions: int = Field(16, ge=2, description="CSCV blocks S for the PBO (even)")
     transaction_cost_bps: float = Field(5.0, ge=0.0)
 
     @model_validator(mode="after")
@@ -232,6 +242,14 @@ class ValidationConfig(_Section):
             raise ValueError(
                 f"n_test_groups must be below n_groups, got n_test_groups={self.n_test_groups}, "
                 f"n_groups={self.n_groups}"
+            )
+        if self.pbo_partitions % 2:
+            raise ValueError(f"pbo_partitions must be even, got pbo_partitions={self.pbo_partitions}")
+        if self.walk_forward_train_size is not None and self.walk_forward_mode != "sliding":
+            raise ValueError(
+                "walk_forward_train_size applies only to walk_forward_mode='sliding', got "
+                f"walk_forward_train_size={self.walk_forward_train_size} with "
+                f"walk_forward_mode={self.walk_forward_mode!r}"
             )
         return self
 

@@ -7,7 +7,17 @@ exit).
 """
 
 from ml_core.evaluation._cpcv import evaluate_cpcv
+from ml_core.evaluation._overfitting import OverfittingReport, assess_overfitting
 from ml_core.evaluation._report import CVReport
 from ml_core.evaluation._returns import trade_returns
+from ml_core.evaluation._walk_forward import WalkForwardReport, evaluate_walk_forward
 
-__all__ = ["CVReport", "evaluate_cpcv", "trade_returns"]
+__all__ = [
+    "CVReport",
+    "OverfittingReport",
+    "WalkForwardReport",
+    "assess_overfitting",
+    "evaluate_cpcv",
+    "evaluate_walk_forward",
+    "trade_returns",
+]

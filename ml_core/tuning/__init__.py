@@ -5,6 +5,13 @@ number of trees grown by warm start, scored by purged temporal cross-validation.
 """
 
 from ml_core.tuning._space import suggest_forest_params
+from ml_core.tuning._trial_returns import TRADE_RULES, rule_returns
 from ml_core.tuning._tune import TuningResult, tune_forest
 
-__all__ = ["TuningResult", "suggest_forest_params", "tune_forest"]
+__all__ = [
+    "TRADE_RULES",
+    "TuningResult",
+    "rule_returns",
+    "suggest_forest_params",
+    "tune_forest",
+]

@@ -15,6 +15,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from ml_core.config import ForestSpec
 from ml_core.ensemble import build_forest
 from ml_core.tuning._space import suggest_forest_params
+from ml_core.tuning._trial_returns import encode_returns, rule_returns
 
 __all__ = ["ForestObjective", "fold_score"]
 
@@ -45,6 +46,9 @@ class ForestObjective:
     fold's forest grows to ``s * tree_step`` trees, is scored on its test fold, and the mean score
     is reported as the intermediate value of step ``s``; Hyperband may then prune the trial.
     Trees fitted (over all folds, pruned or not) are stored as the ``trees_fitted`` user attribute.
+    A complete trial also stores ``fold_scores`` and, given ``ret`` and ``rule``, ``oos_returns``:
+    the returns of trading ``rule`` on its out-of-fold predictions (test folds concatenated in
+    order; :func:`~ml_core.tuning._trial_returns.encode_returns`), one column of the PBO matrix.
 
     Parameters
     ----------
@@ -57,6 +61,12 @@ class ForestObjective:
         Trees added per step and number of steps (``n_steps * tree_step`` trees at most).
     seed : int
         ``random_state`` of every forest (same params -> same forest).
+    ret : numpy.ndarray, optional
+        Realised long return of each row, for ``oos_returns``.
+    rule : str, optional
+        Trade rule of ``oos_returns`` (a key of ``TRADE_RULES``); None records no returns.
+    cost_bps : float
+        Trading cost of ``oos_returns``.
     """
 
     def __init__(
@@ -69,6 +79,9 @@ class ForestObjective:
         tree_step: int,
         n_steps: int,
         seed: int,
+        ret: np.ndarray | None = None,
+        rule: str | None = None,
+        cost_bps: float = 0.0,
     ) -> None:
         self.spec = spec
         self.X = X
@@ -77,6 +90,9 @@ class ForestObjective:
         self.tree_step = tree_step
         self.n_steps = n_steps
         self.seed = seed
+        self.ret = ret
+        self.rule = rule
+        self.cost_bps = cost_bps
 
     def _forest(self, params: dict[str, Any], y_train: np.ndarray) -> Any:
         """The ensemble's own forest (``build_forest``), grown by warm start.
@@ -114,4 +130,20 @@ class ForestObjective:
         finally:
             trial.set_user_attr("trees_fitted", trees)
         trial.set_user_attr("fold_scores", [float(s) for s in scores])
+        if self.rule is not None and self.ret is not None:
+            trial.set_user_attr("oos_returns", encode_returns(self._oos_returns(forests)))
         return score
+
+    def _oos_returns(self, forests: Sequence[Any]) -> np.ndarray:
+        """Trade-rule returns of the fitted fold forests on their own test rows, in fold order."""
+        parts = []
+        for forest, (_, test) in zip(forests, self.folds, strict=True):
+            X_test = self.X.iloc[test]
+            if isinstance(forest, RandomForestRegressor):
+                prediction = forest.predict(X_test)
+            else:
+                classes = list(forest.classes_)
+                proba = forest.predict_proba(X_test)
+                prediction = proba[:, classes.index(1)] if 1 in classes else np.zeros(len(test))
+            parts.append(rule_returns(self.rule, prediction, self.ret[test], self.cost_bps))
+        return np.concatenate(parts)

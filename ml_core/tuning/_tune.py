@@ -15,6 +15,7 @@ import pandas as pd
 from ml_core.config import ForestSpec, TuningConfig
 from ml_core.tuning._objective import ForestObjective
 from ml_core.tuning._space import spec_params
+from ml_core.tuning._trial_returns import TRADE_RULES, decode_returns
 from ml_core.validation import PurgedKFold
 
 __all__ = ["TuningResult", "tune_forest"]
@@ -38,8 +39,13 @@ class TuningResult:
     trees_fitted : int
         Trees grown over all trials and folds (compute spent).
     trials : pandas.DataFrame
-        One row per trial: ``number, state, value, params_*, user_attrs_*``.
+        One row per trial: ``number, state, value, params_*, user_attrs_*`` (without the bulky
+        ``oos_returns``).
     study_name : str
+    trial_returns : pandas.DataFrame
+        Out-of-fold returns of every complete trial that recorded them (columns: trial numbers;
+        rows: the tuning events, index ``t0``, in time order): the PBO matrix. Empty without a
+        ``trade_rule``.
     """
 
     best_params: dict[str, Any]
@@ -50,6 +56,7 @@ class TuningResult:
     trees_fitted: int
     trials: pd.DataFrame
     study_name: str
+    trial_returns: pd.DataFrame
 
 
 @contextmanager
@@ -73,18 +80,25 @@ def _storage(storage: str | optuna.storages.BaseStorage | None) -> Any:
 
 
 def _window(
-    X: pd.DataFrame, y: pd.Series, t1: pd.Series, max_rows: int | None
-) -> tuple[pd.DataFrame, np.ndarray, pd.Series]:
+    X: pd.DataFrame, y: pd.Series, t1: pd.Series, ret: pd.Series | None, max_rows: int | None
+) -> tuple[pd.DataFrame, np.ndarray, pd.Series, np.ndarray | None]:
     if not isinstance(X, pd.DataFrame):
         raise TypeError(f"`X` must be a pandas DataFrame, got {type(X).__name__}")
-    for name, obj in (("y", y), ("t1", t1)):
+    for name, obj in (("y", y), ("t1", t1), ("ret", ret)):
+        if obj is None and name == "ret":
+            continue
         if not isinstance(obj, pd.Series) or not obj.index.equals(X.index):
             raise ValueError(f"`{name}` must be a pandas Series on the same index as `X`")
     if max_rows is not None and len(X) > max_rows:
         X, y, t1 = X.iloc[-max_rows:], y.iloc[-max_rows:], t1.iloc[-max_rows:]
+        ret = None if ret is None else ret.iloc[-max_rows:]
     if y.isna().any():
         raise ValueError(f"`y` must not contain NaN, got {int(y.isna().sum())} missing values")
-    return X, y.to_numpy(), t1
+    ret_arr = None if ret is None else ret.to_numpy(dtype=float)
+    if ret_arr is not None and not np.isfinite(ret_arr).all():
+        first = int(np.flatnonzero(~np.isfinite(ret_arr))[0])
+        raise ValueError(f"`ret` must be finite, got {ret_arr[first]} at {ret.index[first]}")
+    return X, y.to_numpy(), t1, ret_arr
 
 
 def _check_target(spec: ForestSpec, y: np.ndarray) -> None:
@@ -111,6 +125,9 @@ def tune_forest(
     study_name: str,
     storage: str | optuna.storages.BaseStorage | None = None,
     progress: Callable[[int, int], None] | None = None,
+    ret: pd.Series | None = None,
+    trade_rule: str | None = None,
+    cost_bps: float = 0.0,
 ) -> TuningResult:
     """Tune a forest's shape by purged CV; Hyperband prunes on the number of trees grown.
 
@@ -151,6 +168,15 @@ def tune_forest(
         Optuna storage (URL or object); None keeps the study in memory.
     progress : callable, optional
         ``progress(finished, n_trials)`` after every finished trial, for long studies.
+    ret : pandas.Series, optional
+        Realised long return of each event (on ``X.index``); with ``trade_rule`` every complete
+        trial records the returns of trading its out-of-fold predictions
+        (``TuningResult.trial_returns``, the matrix for the probability of backtest overfitting).
+    trade_rule : str, optional
+        How the model's prediction becomes a position: a key of
+        :data:`~ml_core.tuning.TRADE_RULES` (the model's name).
+    cost_bps : float, default 0
+        Trading cost charged in those returns, in basis points on entry and exit.
 
     Returns
     -------
@@ -169,13 +195,20 @@ def tune_forest(
             f"`spec.n_estimators={spec.n_estimators}` (the Hyperband resource is "
             "n_estimators // tree_step steps)"
         )
-    X, y_arr, t1 = _window(X, y, t1, tuning.max_rows)
+    if trade_rule is not None and trade_rule not in TRADE_RULES:
+        raise ValueError(
+            f"`trade_rule` must be one of {sorted(TRADE_RULES)}, got `trade_rule={trade_rule!r}`"
+        )
+    if trade_rule is not None and ret is None:
+        raise ValueError(f"`trade_rule={trade_rule!r}` needs the events' returns `ret`")
+    X, y_arr, t1, ret_arr = _window(X, y, t1, ret, tuning.max_rows)
     _check_target(spec, y_arr)
     folds = list(
         PurgedKFold(n_splits=tuning.cv_folds, purge=purge, embargo=embargo).split(X, t1=t1)
     )
     objective = ForestObjective(
-        spec, X, y_arr, folds, tree_step=tuning.tree_step, n_steps=n_steps, seed=seed
+        spec, X, y_arr, folds, tree_step=tuning.tree_step, n_steps=n_steps, seed=seed,
+        ret=ret_arr, rule=trade_rule, cost_bps=cost_bps,
     )
     with _quiet_optuna():
         study = optuna.create_study(
@@ -201,10 +234,24 @@ def tune_forest(
                 objective, n_trials=tuning.n_trials - done, timeout=tuning.timeout_seconds,
                 callbacks=callbacks,
             )
-    return _result(study)
+    tested = X.index[np.concatenate([test for _, test in folds])]
+    return _result(study, tested)
 
 
-def _result(study: optuna.Study) -> TuningResult:
+def _trial_returns(trials: list[optuna.trial.FrozenTrial], index: pd.Index) -> pd.DataFrame:
+    columns = {}
+    for t in trials:
+        text = t.user_attrs.get("oos_returns")
+        if t.state == optuna.trial.TrialState.COMPLETE and text is not None:
+            values = decode_returns(text)
+            if values.size == len(index):  # a study resumed on other rows cannot be mixed in
+                columns[t.number] = values
+    frame = pd.DataFrame(columns, index=index)
+    frame.columns.name = "trial"
+    return frame.sort_index()
+
+
+def _result(study: optuna.Study, tested: pd.Index) -> TuningResult:
     trials = study.get_trials(deepcopy=False)
     states = [t.state for t in trials]
     n_complete = states.count(optuna.trial.TrialState.COMPLETE)
@@ -214,6 +261,7 @@ def _result(study: optuna.Study) -> TuningResult:
             "or failed); raise `tuning.n_trials` or `tuning.timeout_seconds`"
         )
     frame = study.trials_dataframe(attrs=("number", "state", "value", "params", "user_attrs"))
+    frame = frame.drop(columns=["user_attrs_oos_returns"], errors="ignore")
     return TuningResult(
         best_params=dict(study.best_params),
         best_value=float(study.best_value),
@@ -223,4 +271,5 @@ def _result(study: optuna.Study) -> TuningResult:
         trees_fitted=int(sum(t.user_attrs.get("trees_fitted", 0) for t in trials)),
         trials=frame,
         study_name=study.study_name,
+        trial_returns=_trial_returns(trials, tested),
     )

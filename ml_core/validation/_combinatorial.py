@@ -37,6 +37,9 @@ class CombinatorialPurgedCV(BaseCrossValidator):
         Span before each test group that training labels must not reach.
     embargo : timedelta, default 0
         Span after each test group in which no training event may start.
+    min_group_size : int, default 1
+        Fewest events a group may hold; fewer raise ``ValueError`` in :meth:`split`, because a
+        backtest segment of a handful of events has no meaningful Sharpe ratio.
 
     References
     ----------
@@ -58,14 +61,16 @@ class CombinatorialPurgedCV(BaseCrossValidator):
         n_test_groups: int = 2,
         purge: timedelta = timedelta(0),
         embargo: timedelta = timedelta(0),
+        min_group_size: int = 1,
     ) -> None:
         self.n_groups = n_groups
         self.n_test_groups = n_test_groups
         self.purge = purge
         self.embargo = embargo
+        self.min_group_size = min_group_size
 
     def _validate(self) -> None:
-        for name in ("n_groups", "n_test_groups"):
+        for name in ("n_groups", "n_test_groups", "min_group_size"):
             value = getattr(self, name)
             if not isinstance(value, numbers.Integral) or isinstance(value, bool):
                 raise TypeError(f"`{name}` must be an integer, got `{name}={value!r}`")
@@ -74,6 +79,10 @@ class CombinatorialPurgedCV(BaseCrossValidator):
         if self.n_test_groups < 1:
             raise ValueError(
                 f"`n_test_groups` must be at least 1, got `n_test_groups={self.n_test_groups}`"
+            )
+        if self.min_group_size < 1:
+            raise ValueError(
+                f"`min_group_size` must be at least 1, got `min_group_size={self.min_group_size}`"
             )
         if self.n_test_groups >= self.n_groups:
             raise ValueError(
@@ -143,6 +152,12 @@ class CombinatorialPurgedCV(BaseCrossValidator):
             raise ValueError(
                 f"`n_groups` must not exceed the number of events {n}, "
                 f"got `n_groups={self.n_groups}`"
+            )
+        if n // self.n_groups < self.min_group_size:
+            raise ValueError(
+                f"too few events per group: {n} events in `n_groups={self.n_groups}` groups "
+                f"leave {n // self.n_groups} in the smallest, below "
+                f"`min_group_size={self.min_group_size}`; use fewer groups or more data"
             )
         blocks = np.array_split(np.arange(n), self.n_groups)
         for s, combo in enumerate(self.test_groups()):

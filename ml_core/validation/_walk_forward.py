@@ -60,6 +60,9 @@ class WalkForwardCV(BaseCrossValidator):
         Accepted (and validated) for parity with :class:`PurgedKFold`, but it never changes the
         splits: training never includes an event at or after the test window, so there is no
         post-test span to embargo.
+    min_window_size : int, default 1
+        Fewest events a test window may hold; fewer raise ``ValueError``, because a window of a
+        handful of events has no meaningful Sharpe ratio or drawdown.
 
     Notes
     -----
@@ -88,6 +91,7 @@ class WalkForwardCV(BaseCrossValidator):
         train_size: int | None = None,
         purge: timedelta = timedelta(0),
         embargo: timedelta = timedelta(0),
+        min_window_size: int = 1,
     ) -> None:
         self.n_windows = n_windows
         self.mode = mode
@@ -95,9 +99,11 @@ class WalkForwardCV(BaseCrossValidator):
         self.train_size = train_size
         self.purge = purge
         self.embargo = embargo
+        self.min_window_size = min_window_size
 
     def _validate(self) -> None:
         _check_int("n_windows", self.n_windows, 1)
+        _check_int("min_window_size", self.min_window_size, 1)
         if self.mode not in _MODES:
             raise ValueError(f"`mode` must be one of {_MODES}, got `mode={self.mode!r}`")
         if self.initial_train_size is not None:
@@ -141,6 +147,13 @@ class WalkForwardCV(BaseCrossValidator):
                 f"`{name}` leaves fewer than one event per test window: initial block of "
                 f"{initial} + {self.n_windows} windows exceeds the {n_events} events, "
                 f"got `{name}={getattr(self, name)}`"
+            )
+        smallest = (n_events - initial) // self.n_windows
+        if smallest < self.min_window_size:
+            raise ValueError(
+                f"too few events per test window: {n_events - initial} events after the initial "
+                f"block in `n_windows={self.n_windows}` windows leave {smallest} in the smallest, "
+                f"below `min_window_size={self.min_window_size}`; use fewer windows or more data"
             )
         return np.array_split(np.arange(initial, n_events), self.n_windows)
 

@@ -100,6 +100,9 @@ def test_paths_recombine_to_one_prediction_per_event():
         ({"embargo": timedelta(days=1)}, 12, "`embargo=1 day"),
         ({"purge": 11 * H}, 12, "`purge=11:00:00`"),
         ({"n_groups": 3, "n_test_groups": 2, "embargo": 5 * H}, 12, "no training events"),
+        ({"n_groups": 4, "min_group_size": 4}, 12, "leave 3 in the smallest, below "
+                                                   "`min_group_size=4`"),
+        ({"min_group_size": 0}, 12, "`min_group_size=0`"),
     ],
 )
 def test_errors_name_parameter_and_value(kwargs, n, message):

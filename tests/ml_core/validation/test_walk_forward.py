@@ -122,6 +122,9 @@ def test_scikit_learn_cross_val_score_accepts_the_splitter():
         (WalkForwardCV(purge=30 * H), _events(), ValueError, "`purge=1 day, 6:00:00`"),
         (WalkForwardCV(), np.zeros((20, 1)), TypeError, "DatetimeIndex"),
         (WalkForwardCV(n_windows=4, purge=4 * H), _events(), ValueError, "no training"),
+        (WalkForwardCV(n_windows=4, min_window_size=5), _events(), ValueError,
+         "leave 4 in the smallest, below `min_window_size=5`"),
+        (WalkForwardCV(min_window_size=0), _events(), ValueError, "`min_window_size=0`"),
     ],
 )
 def test_errors_name_parameter_and_value(cv, X, error, message):
