@@ -1,5 +1,6 @@
-"""The weekly retrain DAG: validate -> features -> regime -> labels -> tune -> train -> CPCV ->
-register -> promote. Only wiring lives here; every step is a task in ``tasks/``."""
+"""The weekly retrain DAG: validate -> features -> regime -> labels -> tune -> train -> CPCV,
+walk-forward, overfitting -> register -> promote. Only wiring lives here; every step is a task in
+``tasks/``."""
 
 import tempfile
 from pathlib import Path
@@ -12,12 +13,13 @@ from tasks.features import build_features, choose_feature_settings, evaluate_reg
 from tasks.labels import make_training_set
 from tasks.publish import (log_features, log_quality, log_regime, log_regime_evaluation,
                            log_run_inputs, log_training, promote_model, promotion_score,
-                           register_model)
+                           register_model, validation_results)
 from tasks.quality import require_passed, validate_data
 from tasks.registry import Tracker, run_name, tracked_run
 from tasks.summary import RetrainSummary, publish_summary
-from tasks.training import cross_validate, train_ensemble
+from tasks.training import assess_overfitting, cross_validate, train_ensemble, walk_forward
 from tasks.tuning import tune_models, tuned_ensemble_config
+from tasks.validation import log_validation
 
 DEFAULT_CONFIG = "configs/demo.yaml"
 
@@ -56,9 +58,14 @@ def weekly_retrain(config_path: str = DEFAULT_CONFIG, data: str | None = None,
         pipeline = train_ensemble(dataset, regime, ensemble_config, config,
                                   {"data_hash": data_hash, "run_id": run_id})
         cv_report = cross_validate(dataset, ensemble_config, config)
+        wf_report = walk_forward(dataset, ensemble_config, config)
+        overfitting = assess_overfitting(tuned, cv_report, config)
         cv_summary = log_training(tracker, run_id, dataset, tuned, pipeline, cv_report)
-        score = promotion_score(cv_summary, config.registry.promotion_metric)
-        version = register_model(tracker, run_id, pipeline, score, config, data_hash)
+        results = validation_results(cv_summary, wf_report, overfitting)
+        score = promotion_score(results, config.registry.promotion_metric)
+        log_validation(tracker, run_id, cv_report, wf_report, overfitting,
+                       promotion_metric=config.registry.promotion_metric, score=score)
+        version = register_model(tracker, run_id, pipeline, score, config, data_hash, results)
     decision = promote_model(tracker, run_id, version, score, config)
     return publish_summary(RetrainSummary.collect(config, tracker, run_id, report, dataset,
-                                                  persistence, cv_summary, decision))
+                                                  persistence, results, decision))

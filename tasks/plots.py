@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -10,6 +12,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+
+if TYPE_CHECKING:
+    from ml_core.validation import PBOResult
 
 _REGIME_COLOURS = {"bull": "#2e7d32", "bear": "#c62828", "sideways": "#757575"}
 
@@ -149,5 +154,108 @@ def cv_paths(path_returns: dict[int, pd.Series], path_sharpes: pd.Series) -> Fig
     right.set_xlabel("annualised Sharpe")
     right.set_title("Sharpe across paths")
     right.legend()
+    fig.tight_layout()
+    return fig
+
+
+def _placeholder(message: str, title: str) -> Figure:
+    """A small figure that says why there is nothing to draw, so a report never has a hole."""
+    fig, ax = plt.subplots(figsize=(6, 2.5))
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
+    ax.set_axis_off()
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def pbo_logits(pbo: dict[str, PBOResult]) -> Figure:
+    """Histogram of the CSCV logits of each tuned model, with its PBO.
+
+    A logit is the out-of-sample relative rank of the in-sample best trial on the logit scale:
+    mass left of the line at 0 (the out-of-sample median) is the probability of backtest
+    overfitting. With no tuned model the figure says so.
+    """
+    if not pbo:
+        return _placeholder("no tuning trials: PBO needs several tuning trials per model",
+                            "PBO: logits of the selected trial")
+    fig, axes = plt.subplots(1, len(pbo), figsize=(4.5 * len(pbo), 3.6), squeeze=False)
+    for ax, (model, result) in zip(axes[0], pbo.items()):
+        logits = np.asarray(result.logits, dtype=float)
+        edges = np.histogram_bin_edges(logits, bins=max(3, min(20, logits.size)))
+        ax.hist(logits[logits <= 0], bins=edges, color="#c62828", alpha=0.8,
+                label="logit <= 0 (overfit)")
+        ax.hist(logits[logits > 0], bins=edges, color="#2e7d32", alpha=0.8, label="logit > 0")
+        ax.axvline(0.0, color="black", lw=1)
+        ax.set_title(f"{model}: PBO {result.pbo:.3f} ({result.n_combinations} combinations)")
+        ax.set_xlabel("logit of the OOS rank of the IS-best trial")
+        ax.legend(loc="upper left", fontsize="small")
+    axes[0][0].set_ylabel("combinations")
+    fig.tight_layout()
+    return fig
+
+
+def overfitting_degradation(pbo: dict[str, PBOResult]) -> Figure:
+    """In-sample vs out-of-sample Sharpe ratio of the selected trial in each CSCV combination.
+
+    A least-squares line whose slope is far below 1 means in-sample gains do not persist; points
+    below 0 are combinations where the selection lost money out of sample.
+    """
+    if not pbo:
+        return _placeholder("no tuning trials: nothing was selected in sample",
+                            "Performance degradation of the selected trial")
+    fig, axes = plt.subplots(1, len(pbo), figsize=(4.5 * len(pbo), 3.8), squeeze=False)
+    for ax, (model, result) in zip(axes[0], pbo.items()):
+        is_sr = np.asarray(result.is_sharpe, dtype=float)
+        oos_sr = np.asarray(result.oos_sharpe, dtype=float)
+        ax.scatter(is_sr, oos_sr, s=12, color="#1565c0", alpha=0.7)
+        ax.axhline(0.0, color="black", lw=0.5)
+        if np.ptp(is_sr) > 0:
+            slope, intercept = np.polyfit(is_sr, oos_sr, 1)
+            grid = np.linspace(is_sr.min(), is_sr.max(), 2)
+            ax.plot(grid, intercept + slope * grid, color="#c62828", lw=1,
+                    label=f"slope {slope:.2f}")
+            ax.legend(loc="best", fontsize="small")
+        ax.set_title(f"{model}: P(OOS Sharpe < 0) {result.probability_of_loss:.3f}")
+        ax.set_xlabel("in-sample Sharpe (per event)")
+    axes[0][0].set_ylabel("out-of-sample Sharpe (per event)")
+    fig.tight_layout()
+    return fig
+
+
+def walk_forward_sharpe(windows: pd.DataFrame, sharpe_threshold: float,
+                        drawdown_limit: float) -> Figure:
+    """Sharpe and max drawdown of each walk-forward window against their thresholds.
+
+    Top: one bar per window, green when its Sharpe is above ``sharpe_threshold`` (consistent),
+    red otherwise, grey without trades (NaN); buy-and-hold's Sharpe over the same window as a
+    marker. Bottom: max drawdown per window, green when below ``drawdown_limit`` (controlled).
+    """
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(6.0, 0.6 * len(windows) + 3), 6),
+                                      sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    x = np.arange(len(windows))
+    sharpe = windows["sharpe"].to_numpy(dtype=float)
+    top.bar(x, np.nan_to_num(sharpe), color=[
+        "#9e9e9e" if np.isnan(s) else "#2e7d32" if s > sharpe_threshold else "#c62828"
+        for s in sharpe])
+    top.scatter(x, windows["buy_and_hold_sharpe"].to_numpy(dtype=float), marker="D",
+                color="black", zorder=3, label="buy and hold")
+    top.axhline(sharpe_threshold, color="#1565c0", ls="--", lw=1,
+                label=f"threshold {sharpe_threshold:g}")
+    top.axhline(0.0, color="black", lw=0.5)
+    top.set_ylabel("annualised Sharpe")
+    top.set_title(f"Walk-forward windows: Sharpe > {sharpe_threshold:g} in "
+                  f"{int((sharpe > sharpe_threshold).sum())} of {len(windows)}")
+    top.legend(loc="best", fontsize="small")
+    drawdown = windows["max_drawdown"].to_numpy(dtype=float)
+    bottom.bar(x, np.nan_to_num(drawdown), color=[
+        "#9e9e9e" if np.isnan(d) else "#2e7d32" if d < drawdown_limit else "#c62828"
+        for d in drawdown])
+    bottom.axhline(drawdown_limit, color="#c62828", ls="--", lw=1,
+                   label=f"limit {drawdown_limit:g}")
+    bottom.set_ylabel("max drawdown")
+    bottom.legend(loc="best", fontsize="small")
+    starts = pd.to_datetime(windows["test_start"])
+    bottom.set_xticks(x, [f"{s:%Y-%m-%d}" for s in starts], rotation=45, ha="right")
+    bottom.set_xlabel("test window start")
     fig.tight_layout()
     return fig

@@ -235,18 +235,41 @@ def log_selection(tracker: Tracker, run_id: str, ensemble: object) -> None:
         tracker.log_table(run_id, selector.importances_.to_frame(), "selection_importances.csv")
 
 
-def promotion_score(cv_summary: dict[str, float], metric: str) -> float:
-    """The CV figure the promotion compares (``registry.promotion_metric``, higher is better)."""
-    if metric not in cv_summary:
-        raise KeyError(f"registry.promotion_metric={metric!r} is not a CV result; choose one of "
-                       f"{sorted(cv_summary)}")
-    return float(cv_summary[metric])
+# Validation evidence recorded on every registered version beside its promotion score.
+EVIDENCE_TAGS = ("cv_sharpe_median", "pbo", "dsr_median", "psr_median", "dsr_n_trials",
+                 "wf_sharpe_consistency", "wf_drawdown_control")
+
+
+def validation_results(cv_summary: dict[str, float], walk_forward: object | None,
+                       overfitting: object | None) -> dict[str, float]:
+    """Every validation figure of a run in one flat dict: CPCV (``cv_*``), walk-forward
+    (``wf_*``), overfitting (``pbo*``, ``psr_*``, ``dsr_*``). Any of them can be the promotion
+    metric."""
+    out = dict(cv_summary)
+    for part in (walk_forward, overfitting):
+        if part is not None:
+            out.update(part.summary())
+    return out
+
+
+def promotion_score(results: dict[str, float], metric: str) -> float:
+    """The validation figure the promotion compares (``registry.promotion_metric``, higher is
+    better)."""
+    if metric not in results:
+        raise KeyError(f"registry.promotion_metric={metric!r} is not a validation result; choose "
+                       f"one of {sorted(results)}")
+    return float(results[metric])
 
 
 @task(name="register-model", cache_policy=NO_CACHE)
 def register_model(tracker: Tracker, run_id: str, pipeline: RegimeForestPipeline, score: float,
-                   config: Config, data_hash: str) -> str:
-    """Save the pipeline pickle-free, log it as a pyfunc model and register a new version."""
+                   config: Config, data_hash: str,
+                   evidence: dict[str, float] | None = None) -> str:
+    """Save the pipeline pickle-free, log it as a pyfunc model and register a new version.
+
+    The version's tags hold its promotion score and, beside it, the validation evidence of
+    :data:`EVIDENCE_TAGS` found in ``evidence`` (PBO, DSR, walk-forward consistency), so the
+    registry shows how far to trust the score without opening the run."""
     requirements = [f"{pkg}=={installed_version(pkg)}" for pkg in _RUNTIME_PACKAGES]
     with tempfile.TemporaryDirectory() as tmp:
         directory = save_pipeline(pipeline, Path(tmp) / "pipeline")
@@ -257,6 +280,8 @@ def register_model(tracker: Tracker, run_id: str, pipeline: RegimeForestPipeline
         "data_hash": data_hash,
         "profile": config.profile,
         "run_id": run_id,
+        **{f"validation.{k}": repr(float(evidence[k])) for k in EVIDENCE_TAGS
+           if evidence and k in evidence},
     })
     get_run_logger().info("registered %s version %s", config.registry.model_name, version)
     return version

@@ -19,6 +19,8 @@ _MODEL_METRICS = {
     "ensemble": ("ensemble_accuracy", "sharpe_median", "max_drawdown_median"),
     # the same paths traded by simple rules: is the ensemble better than the market drift?
     "baselines": ("baseline_buy_and_hold_sharpe_median", "baseline_momentum_sharpe_median"),
+    "walk-forward": ("wf_sharpe_consistency", "wf_drawdown_control", "wf_sharpe_median"),
+    "overfitting": ("pbo", "dsr_median", "psr_median", "dsr_n_trials"),
 }
 
 
@@ -51,10 +53,15 @@ class RetrainSummary:
     @classmethod
     def collect(cls, config: Config, tracker: Any, run_id: str, report: Any, dataset: Any,
                 persistence: Any, cv_summary: dict[str, float], decision: Any) -> RetrainSummary:
-        scores = {
-            model: {m: float(cv_summary[f"cv_{m}"]) for m in names if f"cv_{m}" in cv_summary}
-            for model, names in _MODEL_METRICS.items()
-        }
+        def value(name: str) -> float | None:  # CPCV figures carry the cv_ prefix
+            for key in (f"cv_{name}", name):
+                if key in cv_summary:
+                    return float(cv_summary[key])
+            return None
+
+        scores = {model: {m: v for m in names if (v := value(m)) is not None}
+                  for model, names in _MODEL_METRICS.items()}
+        scores = {model: values for model, values in scores.items() if values}
         return cls(
             run_id=run_id,
             experiment=config.registry.experiment,

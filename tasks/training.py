@@ -55,7 +55,8 @@ def cross_validate(dataset: TrainingSet, ensemble_config: EnsembleConfig, config
 
     logger = get_run_logger()
     v = config.validation
-    cv = CombinatorialPurgedCV(v.n_groups, v.n_test_groups, v.purge, v.embargo)
+    cv = CombinatorialPurgedCV(v.n_groups, v.n_test_groups, v.purge, v.embargo,
+                               min_group_size=v.min_events_per_group)
     logger.info("CPCV: %d splits, %d backtest paths", cv.get_n_splits(), cv.n_paths)
     report = evaluate_cpcv(
         lambda: build_ensemble(ensemble_config, config),
@@ -65,4 +66,52 @@ def cross_validate(dataset: TrainingSet, ensemble_config: EnsembleConfig, config
     )
     summary = report.summary()
     logger.info("CPCV median path Sharpe %.3f", summary["cv_sharpe_median"])
+    return report
+
+
+@task(name="walk-forward", cache_policy=NO_CACHE)
+def walk_forward(dataset: TrainingSet, ensemble_config: EnsembleConfig, config: Config):
+    """Walk-forward backtest of the whole ensemble (``validation.walk_forward_windows`` windows,
+    purged like CPCV); returns an ``ml_core.evaluation.WalkForwardReport``, or None when the
+    profile sets 0 windows."""
+    from ml_core.evaluation import evaluate_walk_forward
+    from ml_core.validation import WalkForwardCV
+
+    logger = get_run_logger()
+    v = config.validation
+    if v.walk_forward_windows == 0:
+        logger.info("walk-forward skipped: validation.walk_forward_windows is 0")
+        return None
+    cv = WalkForwardCV(v.walk_forward_windows, v.walk_forward_mode,
+                       train_size=v.walk_forward_train_size, purge=v.purge, embargo=v.embargo,
+                       min_window_size=v.min_events_per_group)
+    report = evaluate_walk_forward(
+        lambda: build_ensemble(ensemble_config, config),
+        dataset.X, dataset.targets, dataset.events, cv,
+        cost_bps=v.transaction_cost_bps, events_per_year=events_per_year(dataset),
+        sharpe_threshold=v.sharpe_threshold, drawdown_limit=v.drawdown_limit,
+        progress=lambda i, n: logger.info("walk-forward window %d/%d done", i, n),
+    )
+    summary = report.summary()
+    logger.info("walk-forward: %.0f%% of %d windows with Sharpe > %.2f, %.0f%% with drawdown "
+                "< %.0f%%", 100 * summary["wf_sharpe_consistency"], len(report.windows),
+                v.sharpe_threshold, 100 * summary["wf_drawdown_control"], 100 * v.drawdown_limit)
+    return report
+
+
+@task(name="assess-overfitting", cache_policy=NO_CACHE)
+def assess_overfitting(tuned: dict[str, object], cv_report: object, config: Config):
+    """PBO over each model's tuning trials, PSR and DSR of the CPCV paths at the number of
+    configurations tried; returns an ``ml_core.evaluation.OverfittingReport``."""
+    from ml_core.evaluation import assess_overfitting as assess
+
+    n_trials = max(1, sum(result.n_trials for result in tuned.values()))
+    report = assess({name: result.trial_returns for name, result in tuned.items()},
+                    cv_report.path_returns, n_trials=n_trials,
+                    n_partitions=config.validation.pbo_partitions)
+    summary = report.summary()
+    get_run_logger().info(
+        "overfitting: PBO %s, median DSR %.3f at %d trials (median PSR %.3f)",
+        f"{summary['pbo']:.3f}" if "pbo" in summary else "n/a (no tuning trials)",
+        summary["dsr_median"], n_trials, summary["psr_median"])
     return report

@@ -56,6 +56,9 @@ def tune_models(dataset: TrainingSet, config: Config, data_hash: str) -> dict[st
             embargo=config.validation.embargo, seed=config.seed,
             study_name=study_name(config, name, data_hash), storage=storage,
             progress=_every_tenth(logger, name),
+            # every complete trial also records what its rule earned out of fold (PBO matrix)
+            ret=dataset.events["ret"], trade_rule=name,
+            cost_bps=config.validation.transaction_cost_bps,
         )
         logger.info("tuned %-8s best %.4f over %d trials (%d pruned, %d trees fitted)",
                     name, result.best_value, result.n_trials, result.n_pruned,

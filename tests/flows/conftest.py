@@ -22,7 +22,8 @@ TINY = {
         "profit": {"kind": "regressor", "n_estimators": 10, "max_depth": 6},
         "meta_folds": 2, "n_jobs": 1,
     },
-    "validation": {"n_groups": 4, "n_test_groups": 2, "purge": "12h", "embargo": "6h"},
+    "validation": {"n_groups": 4, "n_test_groups": 2, "purge": "12h", "embargo": "6h",
+                   "walk_forward_windows": 3},
     "tuning": {"n_trials": 2, "tree_step": 5, "cv_folds": 2},
 }
 

@@ -53,6 +53,16 @@ def test_two_retrains_register_champion_then_challenger(
     assert {"tables/regime_persistence.csv", "tables/regime_stability.csv"} <= tables
     assert client.list_artifacts(first.run_id, "data_quality")
     assert str(client.get_model_version_by_alias("tiny", "champion").version) == "1"
+    # validation: walk-forward windows, PSR/DSR at the real trial count, the report
+    assert metrics["wf_n_windows"] == 3 and 0.0 <= metrics["wf_sharpe_consistency"] <= 1.0
+    assert metrics["dsr_n_trials"] == 8  # 2 trials x 4 models, pruned ones included
+    assert 0.0 <= metrics["dsr_median"] <= metrics["psr_median"] <= 1.0
+    validation = {a.path for a in client.list_artifacts(first.run_id, "validation")}
+    assert {"validation/report.html", "validation/report.md"} <= validation
+    version_tags = client.get_model_version("tiny", "1").tags
+    assert float(version_tags["validation.dsr_median"]) == metrics["dsr_median"]
+    assert float(version_tags["validation.wf_sharpe_consistency"]) == metrics[
+        "wf_sharpe_consistency"]
 
     second = weekly_retrain(config_path=str(config_path), data=str(tiny_bars_file))
     # same data, config and seed: the same model and score; not better, so a challenger

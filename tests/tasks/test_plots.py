@@ -57,3 +57,79 @@ def test_label_stability_points_mean_target_and_unconverged_refits() -> None:
     assert [t.get_text() for t in ax.get_xticklabels()] == [
         "2024-01-07", "2024-01-14", "2024-01-21", "2024-01-28"]
     plt.close(fig)
+
+
+# ---------------------------------------------------------------- validation figures
+def _pbo_result(pbo: float, logits: list[float], oos: list[float]):  # noqa: ANN202
+    from ml_core.validation import PBOResult
+
+    is_sharpe = np.arange(1.0, len(logits) + 1)
+    return PBOResult(pbo, np.array(logits), len(logits), is_sharpe, np.array(oos))
+
+
+def test_pbo_logits_one_panel_per_model_split_at_zero() -> None:
+    pbo = {"entry": _pbo_result(4 / 6, [-1.0, -0.5, 0.0, 0.3, -0.2, 0.8], [0.0] * 6),
+           "exit": _pbo_result(1 / 6, [-0.4, 0.5, 0.6, 1.2, 0.9, 0.7], [0.0] * 6)}
+    fig = plots.pbo_logits(pbo)
+    entry, exit_ = fig.axes
+    assert entry.get_title() == "entry: PBO 0.667 (6 combinations)"
+    assert exit_.get_title() == "exit: PBO 0.167 (6 combinations)"
+    # every combination is counted once, on its side of the line at 0
+    overfit = sum(p.get_height() for p in entry.patches if p.get_facecolor()[0] > 0.7)
+    assert overfit == 4 and sum(p.get_height() for p in entry.patches) == 6
+    assert [line.get_xdata()[0] for line in entry.lines] == [0.0]
+    plt.close(fig)
+
+    single = plots.pbo_logits({"entry": pbo["entry"]})
+    assert len(single.axes) == 1
+    plt.close(single)
+
+
+@pytest.mark.parametrize("draw", [plots.pbo_logits, plots.overfitting_degradation])
+def test_pbo_figures_without_tuning_say_so(draw) -> None:  # noqa: ANN001
+    fig = draw({})
+    (ax,) = fig.axes
+    assert ax.texts[0].get_text().startswith("no tuning trials")
+    plt.close(fig)
+
+
+def test_overfitting_degradation_fits_oos_on_is_sharpe() -> None:
+    # oos = 0.5 - 0.25 * is on is = 1..4: slope -0.25, the last two combinations lose
+    fig = plots.overfitting_degradation({"entry": _pbo_result(0.5, [0.1] * 4,
+                                                              [0.25, 0.0, -0.25, -0.5])})
+    (ax,) = fig.axes
+    assert ax.get_title() == "entry: P(OOS Sharpe < 0) 0.500"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["slope -0.25"]
+    np.testing.assert_allclose(ax.collections[0].get_offsets()[:, 1], [0.25, 0.0, -0.25, -0.5])
+    plt.close(fig)
+
+
+def _windows(n: int) -> pd.DataFrame:
+    starts = pd.date_range("2024-01-01", periods=4, freq="7D", tz="UTC")
+    return pd.DataFrame({"test_start": starts, "sharpe": [1.5, 0.4, np.nan, 2.0],
+                         "max_drawdown": [0.05, 0.2, 0.0, 0.1],
+                         "buy_and_hold_sharpe": [0.5, 0.6, 0.4, 1.0]}).iloc[:n]
+
+
+def test_walk_forward_sharpe_colours_windows_by_their_thresholds() -> None:
+    from matplotlib.colors import to_hex
+
+    fig = plots.walk_forward_sharpe(_windows(4), sharpe_threshold=1.0, drawdown_limit=0.15)
+    top, bottom = fig.axes
+    green, red, grey = "#2e7d32", "#c62828", "#9e9e9e"
+    assert [to_hex(p.get_facecolor()) for p in top.patches] == [green, red, grey, green]
+    assert [p.get_height() for p in top.patches] == [1.5, 0.4, 0.0, 2.0]
+    np.testing.assert_array_equal(top.collections[0].get_offsets()[:, 1], [0.5, 0.6, 0.4, 1.0])
+    assert top.get_title() == "Walk-forward windows: Sharpe > 1 in 2 of 4"
+    assert [t.get_text() for t in top.get_legend().get_texts()] == ["buy and hold", "threshold 1"]
+    assert [to_hex(p.get_facecolor()) for p in bottom.patches] == [green, red, green, green]
+    assert [t.get_text() for t in bottom.get_legend().get_texts()] == ["limit 0.15"]
+    assert [t.get_text() for t in bottom.get_xticklabels()] == [
+        "2024-01-01", "2024-01-08", "2024-01-15", "2024-01-22"]
+    plt.close(fig)
+
+    one = plots.walk_forward_sharpe(_windows(1), sharpe_threshold=2.0, drawdown_limit=0.01)
+    top, bottom = one.axes
+    assert [to_hex(p.get_facecolor()) for p in top.patches] == [red]
+    assert [to_hex(p.get_facecolor()) for p in bottom.patches] == [red]
+    plt.close(one)

@@ -206,3 +206,17 @@ def test_log_regime_writes_persistence_and_the_three_regime_plots(tmp_path: Path
         "plots/regime_transition_matrix.png"}
     assert {a.path for a in tracker.client.list_artifacts(run_id, "tables")} == {
         "tables/regime_persistence.csv"}
+
+
+def test_validation_results_merge_every_part_and_any_can_be_the_promotion_metric() -> None:
+    from tasks.publish import promotion_score, validation_results
+
+    wf = SimpleNamespace(summary=lambda: {"wf_sharpe_consistency": 0.25})
+    overfitting = SimpleNamespace(summary=lambda: {"pbo": 0.6, "dsr_median": 0.4})
+    results = validation_results({"cv_sharpe_median": 1.2}, wf, overfitting)
+    assert results == {"cv_sharpe_median": 1.2, "wf_sharpe_consistency": 0.25, "pbo": 0.6,
+                       "dsr_median": 0.4}
+    assert validation_results({"cv_sharpe_median": 1.2}, None, None) == {"cv_sharpe_median": 1.2}
+    assert promotion_score(results, "dsr_median") == 0.4
+    with pytest.raises(KeyError, match="promotion_metric='sharpe' is not a validation result"):
+        promotion_score(results, "sharpe")

@@ -16,14 +16,15 @@ from tasks.training import build_ensemble, cross_validate, train_ensemble
 SMALL = {"kind": "classifier", "n_estimators": 5, "max_depth": 3}
 
 
-def _config(**selection: object) -> Config:
+def _config(validation: dict | None = None, **selection: object) -> Config:
     return Config.model_validate({
         "profile": "unit", "seed": 5,
         "features": {"selection": {"min_features": 2, "n_estimators": 10, **selection}},
         "ensemble": {"entry": SMALL, "exit": SMALL, "meta_folds": 2,
                      "position": {**SMALL, "kind": "regressor"},
                      "profit": {**SMALL, "kind": "regressor"}},
-        "validation": {"n_groups": 3, "n_test_groups": 1, "purge": "3h", "embargo": "3h"},
+        "validation": {"n_groups": 3, "n_test_groups": 1, "purge": "3h", "embargo": "3h",
+                       **(validation or {})},
     })
 
 
@@ -84,3 +85,48 @@ def test_every_fit_selects_on_its_own_training_rows(monkeypatch: pytest.MonkeyPa
     for rows, (train_idx, test_idx) in zip(seen[1:], splits, strict=True):
         assert rows.equals(dataset.X.index[train_idx])
         assert not rows.isin(dataset.X.index[test_idx]).any()
+
+
+@flow
+def _validate(dataset: TrainingSet, config: Config, tuned: dict):  # noqa: ANN202
+    from tasks.training import assess_overfitting, walk_forward
+
+    report = cross_validate(dataset, config.ensemble, config)
+    return report, walk_forward(dataset, config.ensemble, config), assess_overfitting(
+        tuned, report, config)
+
+
+def _tuned(n_trials: int, columns: int) -> dict:
+    from ml_core.tuning import TuningResult
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.normal(0, 0.01, size=(64, columns)))
+    return {"entry": TuningResult({}, 0.5, n_trials, 0, columns, 0, pd.DataFrame(), "s", frame)}
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_walk_forward_and_overfitting_follow_the_profile() -> None:
+    config = _config({"walk_forward_windows": 3, "min_events_per_group": 40,
+                      "pbo_partitions": 8})
+    dataset = _dataset()
+    cv_report, wf, overfitting = _validate(dataset, config, _tuned(n_trials=9, columns=4))
+    assert len(wf.windows) == 3 and (wf.windows["n_test"] == 60).all()  # 240 - 60 initial
+    assert overfitting.n_trials == 9 and set(overfitting.pbo) == {"entry"}
+    assert overfitting.pbo["entry"].n_combinations == 70  # C(8, 4)
+    assert overfitting.paths.index.tolist() == list(cv_report.path_returns)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_zero_windows_skip_walk_forward_and_no_tuning_counts_one_trial() -> None:
+    config = _config({"walk_forward_windows": 0})
+    _, wf, overfitting = _validate(_dataset(), config, {})
+    assert wf is None
+    assert overfitting.n_trials == 1 and overfitting.pbo == {}
+    np.testing.assert_allclose(overfitting.paths["dsr"], overfitting.paths["psr"])
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_too_few_events_per_window_names_the_setting() -> None:
+    config = _config({"walk_forward_windows": 20})  # 240 events: 10 per window
+    with pytest.raises(ValueError, match="`min_window_size=20`"):
+        _validate(_dataset(), config, {})
