@@ -26,6 +26,15 @@ from pydantic import (
     model_validator,
 )
 
+from ml_core._search_space import (
+    DEFAULT_FOREST_SPACE,
+    DEFAULT_PIPELINE_SPACE,
+    FOREST_PARAMS,
+    PIPELINE_PARAMS,
+    ObjectiveWeights,
+    ParamRange,
+)
+
 __all__ = [
     "Config",
     "ConfigError",
@@ -175,8 +184,15 @@ class LabelConfig(_Section):
     )
 
 
+CRITERIA = {
+    "classifier": ("gini", "entropy", "log_loss"),
+    "regressor": ("squared_error", "friedman_mse", "absolute_error", "poisson"),
+}
+"""Split criteria scikit-learn accepts for each forest kind."""
+
+
 class ForestSpec(_Section):
-    """One random forest of the ensemble."""
+    """One random forest of the ensemble (scikit-learn's parameters, validated up front)."""
 
     kind: Literal["classifier", "regressor"]
     n_estimators: int = Field(100, ge=1)
@@ -184,6 +200,15 @@ class ForestSpec(_Section):
     min_samples_split: int = Field(2, ge=2)
     min_samples_leaf: int = Field(1, ge=1)
     max_features: Literal["sqrt", "log2"] | float = "sqrt"
+    bootstrap: bool = True
+    max_samples: float | None = Field(
+        None, gt=0.0, le=1.0, description="share of rows drawn per tree (bootstrap only)")
+    criterion: str | None = Field(None, description="None: gini (classifier), squared_error")
+    class_weight: Literal["balanced", "balanced_subsample"] | None = Field(
+        "balanced_subsample", description="classifiers only; regressors ignore it")
+    ccp_alpha: float = Field(0.0, ge=0.0, description="minimal cost-complexity pruning")
+    min_impurity_decrease: float = Field(0.0, ge=0.0)
+    max_leaf_nodes: int | None = Field(None, ge=2)
 
     @field_validator("max_features")
     @classmethod
@@ -191,6 +216,16 @@ class ForestSpec(_Section):
         if isinstance(value, float) and not 0.0 < value <= 1.0:
             raise ValueError(f"a float max_features must be in (0, 1], got {value}")
         return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ForestSpec:
+        if self.criterion is not None and self.criterion not in CRITERIA[self.kind]:
+            raise ValueError(f"criterion must be one of {CRITERIA[self.kind]} for a {self.kind}, "
+                             f"got criterion={self.criterion!r}")
+        if self.max_samples is not None and not self.bootstrap:
+            raise ValueError(f"max_samples needs bootstrap=True, got max_samples="
+                             f"{self.max_samples} with bootstrap=False")
+        return self
 
 
 class EnsembleConfig(_Section):
@@ -255,16 +290,80 @@ class ValidationConfig(_Section):
 
 
 class TuningConfig(_Section):
-    """Optuna with HyperbandPruner; the resource is trees grown by warm start."""
+    """Optuna with HyperbandPruner; the resource is trees grown by warm start.
+
+    ``forest_space`` and ``pipeline_space`` declare what is searched (:class:`ParamRange` per
+    parameter); an invalid range is rejected when the profile loads, before any trial runs.
+    """
 
     enabled: bool = True
     n_trials: int = Field(8, ge=1, description="configurations tried per model")
     tree_step: int = Field(10, ge=1, description="trees added per Hyperband resource step")
     reduction_factor: int = Field(3, ge=2)
     cv_folds: int = Field(3, ge=2, description="purged temporal folds in the objective")
-    timeout_seconds: float | None = Field(None, gt=0.0)
+    timeout_seconds: float | None = Field(None, gt=0.0, description="wall-time budget per study")
     storage: str | None = Field(None, description="Optuna storage URL; None: SQLite under mlruns/")
     max_rows: int | None = Field(None, ge=100, description="most recent rows used when tuning")
+    n_workers: int = Field(1, ge=1, description="processes tuning one study (server storage)")
+    forest_space: dict[str, ParamRange] = Field(default_factory=lambda: dict(DEFAULT_FOREST_SPACE))
+    pipeline_space: dict[str, ParamRange] = Field(
+        default_factory=lambda: dict(DEFAULT_PIPELINE_SPACE))
+    pipeline_trials: int = Field(4, ge=0, description="pipeline configurations; 0 skips them")
+    objective_weights: ObjectiveWeights = ObjectiveWeights()
+
+    @model_validator(mode="after")
+    def _spaces(self) -> TuningConfig:
+        for name, rng in self.forest_space.items():
+            if name not in FOREST_PARAMS:
+                raise ValueError(f"tuning.forest_space.{name} is not a searchable forest "
+                                 f"parameter; choose from {FOREST_PARAMS}")
+            _check_forest_range(name, rng)
+        for name, rng in self.pipeline_space.items():
+            if name not in PIPELINE_PARAMS:
+                raise ValueError(f"tuning.pipeline_space.{name} is not a pipeline parameter; "
+                                 f"choose from {PIPELINE_PARAMS}")
+            for value in rng.values_to_check():
+                _check_pipeline_value(name, value)
+        if self.n_workers > 1 and (self.storage is None or self.storage.startswith("sqlite")):
+            raise ValueError(
+                f"tuning.n_workers={self.n_workers} needs a server storage (e.g. "
+                f"postgresql://...), got tuning.storage={self.storage!r}: SQLite serialises writers")
+        return self
+
+
+def _check_forest_range(name: str, rng: ParamRange) -> None:
+    """Every bound or choice must make a valid ForestSpec for a kind it applies to."""
+    kinds = ("classifier",) if name == "class_weight" else ("classifier", "regressor")
+    usable = {kind: 0 for kind in kinds}
+    for value in rng.values_to_check():
+        errors = []
+        for kind in kinds:
+            extra = {"bootstrap": True} if name == "max_samples" else {}
+            try:
+                ForestSpec(kind=kind, **extra, **{name: value})
+                usable[kind] += 1
+            except ValidationError as exc:
+                errors.append(exc.errors()[0]["msg"])
+        if len(errors) == len(kinds):
+            raise ValueError(f"tuning.forest_space.{name} holds the invalid value {value!r}: "
+                             f"{errors[0]}")
+    empty = [kind for kind, n in usable.items() if n == 0]
+    if empty:
+        raise ValueError(f"tuning.forest_space.{name} leaves no valid choice for a {empty[0]}")
+
+
+def _check_pipeline_value(name: str, value: Any) -> None:
+    checks = {
+        "barrier_width": lambda v: LabelConfig(take_profit=v, stop_loss=v),
+        "corr_threshold": lambda v: SelectionConfig(corr_threshold=v),
+        "importance_threshold": lambda v: SelectionConfig(importance_threshold=v),
+        "meta_C": lambda v: EnsembleConfig(meta_C=v),
+    }
+    try:
+        checks[name](value)
+    except ValidationError as exc:
+        raise ValueError(f"tuning.pipeline_space.{name} holds the invalid value {value!r}: "
+                         f"{exc.errors()[0]['msg']}") from None
 
 
 class RegistryConfig(_Section):

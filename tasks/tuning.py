@@ -9,8 +9,9 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from ml_core.config import Config, EnsembleConfig
+from ml_core.config import Config, EnsembleConfig, ForestSpec
 from ml_core.pipeline import TrainingSet
+from tasks.training import events_per_year
 
 MODEL_NAMES = ("entry", "position", "exit", "profit")
 
@@ -59,6 +60,7 @@ def tune_models(dataset: TrainingSet, config: Config, data_hash: str) -> dict[st
             # every complete trial also records what its rule earned out of fold (PBO matrix)
             ret=dataset.events["ret"], trade_rule=name,
             cost_bps=config.validation.transaction_cost_bps,
+            events_per_year=events_per_year(dataset),
         )
         logger.info("tuned %-8s best %.4f over %d trials (%d pruned, %d trees fitted)",
                     name, result.best_value, result.n_trials, result.n_pruned,
@@ -96,6 +98,7 @@ def _every_tenth(logger, model: str):  # noqa: ANN001, ANN202 - Prefect's run lo
 
 def tuned_ensemble_config(config: Config, tuned: dict[str, object]) -> EnsembleConfig:
     """The profile's ensemble with each forest's best parameters applied."""
-    update = {name: getattr(config.ensemble, name).model_copy(update=result.best_params)
+    update = {name: ForestSpec.model_validate({**getattr(config.ensemble, name).model_dump(),
+                                               **result.best_params})
               for name, result in tuned.items()}
     return config.ensemble.model_copy(update=update)

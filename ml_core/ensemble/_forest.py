@@ -16,15 +16,18 @@ def build_forest(
 ) -> RandomForestClassifier | RandomForestRegressor:
     """Build an unfitted random forest as ``spec`` describes it.
 
-    Classifiers use ``class_weight="balanced_subsample"``: class imbalance (take-profit hits are
-    usually the minority) is handled by reweighting the classes inside every bootstrap sample,
-    not by resampling rows, so the event order and the purging of the cross-validation stay intact.
+    Classifiers default to ``class_weight="balanced_subsample"``: class imbalance (take-profit
+    hits are usually the minority) is handled by reweighting the classes inside every bootstrap
+    sample, not by resampling rows, so the event order and the purging of the cross-validation
+    stay intact.
 
     Parameters
     ----------
     spec : ForestSpec
-        ``kind`` (``"classifier"`` or ``"regressor"``), ``n_estimators``, ``max_depth``,
-        ``min_samples_split``, ``min_samples_leaf``, ``max_features``.
+        ``kind`` (``"classifier"`` or ``"regressor"``) and the forest's parameters
+        (``n_estimators``, ``max_depth``, ``min_samples_split``, ``min_samples_leaf``,
+        ``max_features``, ``bootstrap``, ``max_samples``, ``criterion``, ``class_weight``,
+        ``ccp_alpha``, ``min_impurity_decrease``, ``max_leaf_nodes``).
     random_state : int or None
         Seed of the forest's bootstraps and feature draws; None is not reproducible.
     n_jobs : int, default 1
@@ -46,11 +49,18 @@ def build_forest(
         "min_samples_split": spec.min_samples_split,
         "min_samples_leaf": spec.min_samples_leaf,
         "max_features": spec.max_features,
+        "bootstrap": spec.bootstrap,
+        "max_samples": spec.max_samples,
+        "ccp_alpha": spec.ccp_alpha,
+        "min_impurity_decrease": spec.min_impurity_decrease,
+        "max_leaf_nodes": spec.max_leaf_nodes,
         "random_state": random_state,
         "n_jobs": n_jobs,
     }
+    if spec.criterion is not None:
+        params["criterion"] = spec.criterion
     if spec.kind == "classifier":
-        params["class_weight"] = "balanced_subsample"
+        params["class_weight"] = spec.class_weight
         params.update(overrides)
         return RandomForestClassifier(**params)
     params.update(overrides)

@@ -4,6 +4,7 @@ One study per model: TPE sampling with a fixed seed, Hyperband pruning where the
 number of trees grown by warm start, scored by purged temporal cross-validation.
 """
 
+from ml_core.tuning._pareto import pareto_front
 from ml_core.tuning._space import suggest_forest_params
 from ml_core.tuning._trial_returns import TRADE_RULES, rule_returns
 from ml_core.tuning._tune import TuningResult, tune_forest
@@ -11,6 +12,7 @@ from ml_core.tuning._tune import TuningResult, tune_forest
 __all__ = [
     "TRADE_RULES",
     "TuningResult",
+    "pareto_front",
     "rule_returns",
     "suggest_forest_params",
     "tune_forest",

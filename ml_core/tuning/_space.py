@@ -1,53 +1,90 @@
-"""The forest search space, centred on a :class:`~ml_core.config.ForestSpec`."""
+"""The forest search space of a profile (``tuning.forest_space``), sampled per Optuna trial."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import optuna
 
-from ml_core.config import ForestSpec
+from ml_core._search_space import FOREST_PARAMS, ParamRange
+from ml_core.config import CRITERIA, ForestSpec
 
-__all__ = ["TUNED_PARAMS", "spec_params", "suggest_forest_params"]
+__all__ = ["spec_params", "suggest", "suggest_forest_params"]
 
-TUNED_PARAMS = ("max_depth", "min_samples_split", "min_samples_leaf", "max_features")
-_DEPTHS = (None, 4, 8, 16)
-
-
-def _depth_choices(spec: ForestSpec) -> tuple[int | None, ...]:
-    return _DEPTHS if spec.max_depth in _DEPTHS else (*_DEPTHS, spec.max_depth)
+_DEFAULT_CRITERION = {"classifier": "gini", "regressor": "squared_error"}
 
 
-def _feature_choices(spec: ForestSpec) -> tuple[str | float, ...]:
-    base: tuple[str | float, ...] = ("sqrt", "log2", 0.5)
-    return base if spec.max_features in base else (*base, spec.max_features)
+def _spec_value(spec: ForestSpec, name: str) -> Any:
+    """The spec's own value of ``name`` as a point of the search space."""
+    if name == "criterion":
+        return spec.criterion or _DEFAULT_CRITERION[spec.kind]
+    if name == "max_samples":
+        return 1.0 if spec.max_samples is None else spec.max_samples  # None draws every row
+    return getattr(spec, name)
 
 
-def suggest_forest_params(trial: optuna.Trial, spec: ForestSpec) -> dict[str, Any]:
-    """Sample ``max_depth``, ``min_samples_split``, ``min_samples_leaf``, ``max_features``.
+def _applies(name: str, spec: ForestSpec) -> bool:
+    return not (name == "class_weight" and spec.kind == "regressor")
 
-    The space always contains the spec's own values (so the spec itself can be a trial):
 
-    - ``max_depth``: one of ``None, 4, 8, 16`` (plus the spec's depth);
-    - ``min_samples_split``: integer in ``[2, max(32, 4 * spec)]``, log scale;
-    - ``min_samples_leaf``: integer in ``[1, max(32, 4 * spec)]``, log scale -- larger leaves
-      average more of the noisy financial labels;
-    - ``max_features``: ``"sqrt"``, ``"log2"`` or ``0.5`` (plus the spec's value).
+def _fitted_range(name: str, rng: ParamRange, spec: ForestSpec) -> ParamRange:
+    """``rng`` for this spec's kind, always containing the spec's own value (so the spec itself
+    can be trial 0 and the best trial is never worse than it in CV)."""
+    own = _spec_value(spec, name)
+    if rng.type == "categorical":
+        choices = list(rng.choices or [])
+        if name == "criterion":
+            choices = [c for c in choices if c in CRITERIA[spec.kind]]
+        if own not in choices:
+            choices.append(own)
+        return rng.model_copy(update={"choices": choices})
+    low, high = min(rng.low, own), max(rng.high, own)
+    step = rng.step
+    if step and not all(float((v - low) / step).is_integer() for v in (own, high)):
+        step = None  # the spec's value is off the grid: search the range continuously
+    return rng.model_copy(update={"low": low, "high": high, "step": step})
 
-    ``n_estimators`` is not searched: it is Hyperband's resource.
+
+def suggest(trial: optuna.Trial, name: str, rng: ParamRange) -> Any:
+    """Sample ``name`` from ``rng`` with the matching ``trial.suggest_*`` call."""
+    if rng.type == "categorical":
+        return trial.suggest_categorical(name, rng.choices)
+    if rng.type == "int":
+        return trial.suggest_int(name, int(rng.low), int(rng.high), log=rng.log,
+                                 step=int(rng.step or 1))
+    return trial.suggest_float(name, rng.low, rng.high, log=rng.log, step=rng.step)
+
+
+def suggest_forest_params(
+    trial: optuna.Trial, spec: ForestSpec, space: Mapping[str, ParamRange]
+) -> dict[str, Any]:
+    """Sample every parameter of ``space`` that applies to ``spec``'s kind.
+
+    - ``criterion`` keeps only the choices valid for the kind; ``class_weight`` is searched for
+      classifiers only;
+    - ``max_samples`` is searched only when the trial bootstraps (otherwise every row is used);
+    - every range is widened (or every choice list extended) to contain the spec's own value.
+
+    ``n_estimators`` is never sampled: it is Hyperband's resource.
     """
-    return {
-        "max_depth": trial.suggest_categorical("max_depth", _depth_choices(spec)),
-        "min_samples_split": trial.suggest_int(
-            "min_samples_split", 2, max(32, 4 * spec.min_samples_split), log=True
-        ),
-        "min_samples_leaf": trial.suggest_int(
-            "min_samples_leaf", 1, max(32, 4 * spec.min_samples_leaf), log=True
-        ),
-        "max_features": trial.suggest_categorical("max_features", _feature_choices(spec)),
-    }
+    params: dict[str, Any] = {}
+    for name in FOREST_PARAMS:  # fixed order: bootstrap is known before max_samples
+        if name not in space or not _applies(name, spec):
+            continue
+        if name == "max_samples" and not params.get("bootstrap", spec.bootstrap):
+            params[name] = None
+            continue
+        params[name] = suggest(trial, name, _fitted_range(name, space[name], spec))
+    if params.get("max_samples") == 1.0:
+        params["max_samples"] = None
+    return params
 
 
-def spec_params(spec: ForestSpec) -> dict[str, Any]:
-    """The spec's values of the tuned parameters (enqueued as a new study's first trial)."""
-    return {name: getattr(spec, name) for name in TUNED_PARAMS}
+def spec_params(spec: ForestSpec, space: Mapping[str, ParamRange]) -> dict[str, Any]:
+    """The spec's own point of ``space`` (enqueued as a new study's first trial)."""
+    params = {name: _spec_value(spec, name) for name in FOREST_PARAMS
+              if name in space and _applies(name, spec)}
+    if not params.get("bootstrap", spec.bootstrap):
+        params.pop("max_samples", None)
+    return params

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import socket
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -14,6 +16,7 @@ import pandas as pd
 
 from ml_core.config import ForestSpec, TuningConfig
 from ml_core.tuning._objective import ForestObjective
+from ml_core.tuning._pareto import pareto_front
 from ml_core.tuning._space import spec_params
 from ml_core.tuning._trial_returns import TRADE_RULES, decode_returns
 from ml_core.validation import PurgedKFold
@@ -30,10 +33,12 @@ class TuningResult:
     Attributes
     ----------
     best_params : dict
-        Tuned ``ForestSpec`` fields; ``spec.model_copy(update=best_params)`` applies them
-        (``n_estimators`` stays the spec's).
+        Tuned ``ForestSpec`` fields (``max_samples`` completed: None when the best trial does
+        not bootstrap); ``ForestSpec.model_validate({**spec.model_dump(), **best_params})``
+        applies them (``n_estimators`` stays the spec's).
     best_value : float
-        Mean purged-CV score of the best complete trial (ROC AUC or R²).
+        Objective of the best complete trial: the scalarised accuracy (ROC AUC or R²), Sharpe
+        and drawdown (see :class:`~ml_core.tuning._objective.ForestObjective`).
     n_trials, n_pruned, n_complete : int
         Finished trials (complete + pruned), pruned ones, complete ones.
     trees_fitted : int
@@ -46,6 +51,9 @@ class TuningResult:
         Out-of-fold returns of every complete trial that recorded them (columns: trial numbers;
         rows: the tuning events, index ``t0``, in time order): the PBO matrix. Empty without a
         ``trade_rule``.
+    pareto : pandas.DataFrame
+        Complete trials (index ``number``) with their ``accuracy``, ``sharpe``, ``max_drawdown``
+        and ``value``, and a ``pareto`` column: True where no other trial is better on all three.
     """
 
     best_params: dict[str, Any]
@@ -57,6 +65,7 @@ class TuningResult:
     trials: pd.DataFrame
     study_name: str
     trial_returns: pd.DataFrame
+    pareto: pd.DataFrame
 
 
 @contextmanager
@@ -128,6 +137,7 @@ def tune_forest(
     ret: pd.Series | None = None,
     trade_rule: str | None = None,
     cost_bps: float = 0.0,
+    events_per_year: float | None = None,
 ) -> TuningResult:
     """Tune a forest's shape by purged CV; Hyperband prunes on the number of trees grown.
 
@@ -177,6 +187,8 @@ def tune_forest(
         :data:`~ml_core.tuning.TRADE_RULES` (the model's name).
     cost_bps : float, default 0
         Trading cost charged in those returns, in basis points on entry and exit.
+    events_per_year : float, optional
+        Annualises the trials' Sharpe ratios (None: per event).
 
     Returns
     -------
@@ -208,7 +220,8 @@ def tune_forest(
     )
     objective = ForestObjective(
         spec, X, y_arr, folds, tree_step=tuning.tree_step, n_steps=n_steps, seed=seed,
-        ret=ret_arr, rule=trade_rule, cost_bps=cost_bps,
+        space=tuning.forest_space, weights=tuning.objective_weights, ret=ret_arr,
+        rule=trade_rule, cost_bps=cost_bps, events_per_year=events_per_year,
     )
     with _quiet_optuna():
         study = optuna.create_study(
@@ -222,20 +235,36 @@ def tune_forest(
             load_if_exists=True,
         )
         if not study.trials:
-            study.enqueue_trial(spec_params(spec))
+            # skip_if_exists: a second worker starting on the same new study does not add it twice
+            study.enqueue_trial(spec_params(spec, tuning.forest_space), skip_if_exists=True)
             study.set_user_attr("score", "roc_auc" if spec.kind == "classifier" else "r2")
         done = len(study.get_trials(deepcopy=False, states=_FINISHED))
         if tuning.n_trials > done:
-            callbacks = [] if progress is None else [
-                lambda study, _trial: progress(
-                    len(study.get_trials(deepcopy=False, states=_FINISHED)), tuning.n_trials)
-            ]
+            # every worker stops once the STUDY holds n_trials finished trials, whoever ran them
+            callbacks: list[Callable[..., None]] = [
+                optuna.study.MaxTrialsCallback(tuning.n_trials, states=_FINISHED)]
+            if progress is not None:
+                callbacks.append(lambda study, _trial: progress(
+                    len(study.get_trials(deepcopy=False, states=_FINISHED)), tuning.n_trials))
             study.optimize(
-                objective, n_trials=tuning.n_trials - done, timeout=tuning.timeout_seconds,
-                callbacks=callbacks,
+                _WorkerTagged(objective), n_trials=tuning.n_trials - done,
+                timeout=tuning.timeout_seconds, callbacks=callbacks,
             )
     tested = X.index[np.concatenate([test for _, test in folds])]
     return _result(study, tested)
+
+
+class _WorkerTagged:
+    """The objective, recording which process ran each trial (``worker`` user attribute), so a
+    study tuned by several workers shows who contributed what."""
+
+    def __init__(self, objective: ForestObjective) -> None:
+        self.objective = objective
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", self.worker)
+        return self.objective(trial)
 
 
 def _trial_returns(trials: list[optuna.trial.FrozenTrial], index: pd.Index) -> pd.DataFrame:
@@ -262,8 +291,11 @@ def _result(study: optuna.Study, tested: pd.Index) -> TuningResult:
         )
     frame = study.trials_dataframe(attrs=("number", "state", "value", "params", "user_attrs"))
     frame = frame.drop(columns=["user_attrs_oos_returns"], errors="ignore")
+    best = dict(study.best_params)
+    if best.get("bootstrap") is False or best.get("max_samples") == 1.0:
+        best["max_samples"] = None  # not sampled without bootstrap; 1.0 draws every row anyway
     return TuningResult(
-        best_params=dict(study.best_params),
+        best_params=best,
         best_value=float(study.best_value),
         n_trials=sum(state in _FINISHED for state in states),
         n_pruned=states.count(optuna.trial.TrialState.PRUNED),
@@ -272,4 +304,16 @@ def _result(study: optuna.Study, tested: pd.Index) -> TuningResult:
         trials=frame,
         study_name=study.study_name,
         trial_returns=_trial_returns(trials, tested),
+        pareto=_pareto(trials),
     )
+
+
+def _pareto(trials: list[optuna.trial.FrozenTrial]) -> pd.DataFrame:
+    rows = [{"number": t.number, "value": t.value,
+             **{k: t.user_attrs[k] for k in ("accuracy", "sharpe", "max_drawdown")
+                if k in t.user_attrs}}
+            for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    frame = pd.DataFrame(rows).set_index("number")
+    measured = frame.dropna(axis=1, how="all").drop(columns="value")
+    frame["pareto"] = pareto_front(measured) if measured.shape[1] else True
+    return frame

@@ -108,8 +108,8 @@ def test_report_type():
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_a_real_study_tuned_on_pure_noise_is_flagged(seed):
     """Optuna + Hyperband tune a forest on noise features and a noise target; the best trial's
-    out-of-fold returns are presented as the model. Measured over seeds 0-5: PBO 0.73-0.88, DSR
-    0.25-0.93 (PSR up to 0.97, which alone would look significant)."""
+    out-of-fold returns are presented as the model. Measured over seeds 0-9: PBO 0.62-0.81, DSR
+    0.20-0.94 (PSR up to 0.99, which alone would look significant)."""
     from datetime import timedelta
 
     from ml_core.config import ForestSpec, TuningConfig
@@ -130,4 +130,4 @@ def test_a_real_study_tuned_on_pure_noise_is_flagged(seed):
     assert report.pbo["entry"].pbo >= 0.5
     assert report.paths.loc[0, "dsr"] < 0.95
     if seed == 0:
-        assert report.pbo["entry"].pbo == pytest.approx(0.8652, abs=1e-4)
+        assert report.pbo["entry"].pbo == pytest.approx(0.7612, abs=1e-4)

@@ -85,23 +85,15 @@ def test_every_complete_trial_is_a_column_over_every_tuning_event(result):
 
 
 def test_a_column_is_the_rule_traded_on_that_trials_out_of_fold_predictions(result):
+    """Trial 0 is the spec itself (never pruned): rebuild its fold forests independently."""
     X, y, t1, ret = _data()
-    trial = int(result.trial_returns.columns[-1])
-    params = result.trials.set_index("number").loc[trial]
-    spec = SPEC.model_copy(update={k: params[f"params_{k}"] for k in
-                                   ("max_depth", "min_samples_split", "min_samples_leaf",
-                                    "max_features")})
-    spec = spec.model_copy(update={"max_depth": None if pd.isna(spec.max_depth)
-                                   else int(spec.max_depth)})
+    assert 0 in result.trial_returns.columns
     expected = pd.Series(0.0, index=X.index)
     for train, test in PurgedKFold(n_splits=3, purge=H, embargo=H).split(X, t1=t1):
-        classes, counts = np.unique(y.iloc[train], return_counts=True)
-        weights = dict(zip(classes.tolist(), (len(train) / (2 * counts)).tolist(), strict=True))
-        forest = build_forest(spec, 3, n_jobs=1, class_weight=weights)
-        forest.fit(X.iloc[train], y.iloc[train])
+        forest = build_forest(SPEC, 3, n_jobs=1).fit(X.iloc[train], y.iloc[train])
         p = forest.predict_proba(X.iloc[test])[:, 1]
         expected.iloc[test] = rule_returns("entry", p, ret.iloc[test].to_numpy(), 5.0)
-    np.testing.assert_allclose(result.trial_returns[trial], expected, atol=1e-8)
+    np.testing.assert_allclose(result.trial_returns[0], expected, atol=1e-8)
 
 
 def test_a_resumed_study_keeps_the_matrix(tmp_path):
@@ -126,3 +118,21 @@ def test_without_a_rule_no_returns_are_recorded():
 def test_bad_trade_settings_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         _tune(**kwargs)
+
+
+def test_the_objective_folds_accuracy_sharpe_and_drawdown_into_one_value(result):
+    from ml_core.metrics import max_drawdown, sharpe_ratio
+    from ml_core.tuning._objective import scalarise
+
+    complete = result.trials[result.trials["state"] == "COMPLETE"].set_index("number")
+    for number, row in complete.iterrows():
+        parts = {k: row[f"user_attrs_{k}"] for k in ("accuracy", "sharpe", "max_drawdown")}
+        assert row["value"] == pytest.approx(scalarise(parts, TUNING.objective_weights))
+        returns = result.trial_returns[number].to_numpy()
+        # the stored column is float32; the parts were measured on the float64 returns
+        assert parts["sharpe"] == pytest.approx(sharpe_ratio(returns, 1.0), rel=1e-5)
+        assert parts["max_drawdown"] == pytest.approx(max_drawdown(returns), rel=1e-5)
+    assert result.pareto.index.tolist() == complete.index.tolist()
+    assert result.pareto["pareto"].any()
+    best = int(complete["value"].idxmax())
+    assert result.pareto.loc[best, "pareto"]  # the scalarised optimum is never dominated

@@ -7,6 +7,7 @@ import optuna
 import pandas as pd
 import pytest
 
+from ml_core._search_space import FOREST_PARAMS
 from ml_core.config import ForestSpec, TuningConfig
 from ml_core.tuning import TuningResult, tune_forest
 
@@ -57,10 +58,8 @@ def test_learns_the_signal_and_first_tries_the_spec(result):
 
 
 def test_best_params_apply_to_the_spec(result):
-    assert set(result.best_params) == {
-        "max_depth", "min_samples_split", "min_samples_leaf", "max_features"
-    }
-    tuned = ForestSpec.model_validate(SPEC.model_copy(update=result.best_params).model_dump())
+    assert set(result.best_params) == set(FOREST_PARAMS)  # all 11; trees are the resource
+    tuned = ForestSpec.model_validate({**SPEC.model_dump(), **result.best_params})
     assert tuned.n_estimators == SPEC.n_estimators
     assert tuned.max_features == result.best_params["max_features"]
 
