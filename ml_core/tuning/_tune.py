@@ -138,6 +138,7 @@ def tune_forest(
     trade_rule: str | None = None,
     cost_bps: float = 0.0,
     events_per_year: float | None = None,
+    pruner: optuna.pruners.BasePruner | None = None,
 ) -> TuningResult:
     """Tune a forest's shape by purged CV; Hyperband prunes on the number of trees grown.
 
@@ -189,6 +190,9 @@ def tune_forest(
         Trading cost charged in those returns, in basis points on entry and exit.
     events_per_year : float, optional
         Annualises the trials' Sharpe ratios (None: per event).
+    pruner : optuna.pruners.BasePruner, optional
+        Replaces the Hyperband pruner of a NEW study (e.g. ``NopPruner()`` for the unpruned arm
+        of the benchmark); None uses Hyperband as described above.
 
     Returns
     -------
@@ -228,7 +232,7 @@ def tune_forest(
             study_name=study_name,
             storage=_storage(storage),
             sampler=optuna.samplers.TPESampler(seed=seed),
-            pruner=optuna.pruners.HyperbandPruner(
+            pruner=pruner or optuna.pruners.HyperbandPruner(
                 min_resource=1, max_resource=n_steps, reduction_factor=tuning.reduction_factor
             ),
             direction="maximize",

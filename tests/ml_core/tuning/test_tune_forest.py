@@ -156,3 +156,9 @@ def test_progress_is_reported_after_every_trial() -> None:
                 embargo=timedelta(0), seed=1, study_name="p",
                 progress=lambda i, n: seen.append((i, n)))
     assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
+
+
+def test_without_pruning_every_trial_grows_every_tree(result):
+    unpruned = _tune(pruner=optuna.pruners.NopPruner())
+    assert unpruned.n_pruned == 0 and unpruned.n_complete == 9
+    assert unpruned.trees_fitted == 9 * 81 > result.trees_fitted
