@@ -239,6 +239,35 @@ class EnsembleConfig(_Section):
     meta_folds: int = Field(4, ge=2, description="purged folds for out-of-fold meta features")
     confidence_threshold: float = Field(0.6, ge=0.5, le=1.0)
     n_jobs: int = Field(-1, description="cores per forest (-1: all)")
+    calibration: Literal["isotonic", "sigmoid", "none"] = Field(
+        "isotonic", description="calibrate the meta probability on cross-fitted OOF predictions")
+    kelly_fraction: float = Field(
+        0.5, gt=0.0, le=1.0, description="size cap: this fraction of the Kelly bet (0.5 = half)")
+    cvar_budget: float | None = Field(
+        0.02, gt=0.0, description="size cap: expected shortfall per trade, fraction of equity")
+    cvar_alpha: float = Field(0.05, gt=0.0, lt=1.0, description="tail of the CVaR estimate")
+    smoothing: Literal["none", "hysteresis", "ewma"] = Field(
+        "none", description="damp signal flip-flops between consecutive events")
+    hysteresis_band: float = Field(
+        0.05, ge=0.0, lt=0.5, description="hold a position until confidence < threshold - band")
+    ewma_span: int = Field(3, ge=1, description="events in the EWMA of p_long")
+    imbalance: Literal["class_weight", "smote"] = Field(
+        "class_weight", description="class weights, or SMOTE inside each training fold")
+    regime_mode: Literal["global", "thresholds", "models"] = Field(
+        "global", description="one rule; per-regime thresholds; or per-regime meta-learners")
+    regime_thresholds: dict[Literal["bull", "bear", "sideways"], float] = Field(
+        default_factory=dict, description="regime_mode=thresholds: confidence threshold per regime")
+    min_regime_events: int = Field(
+        50, ge=10, description="regime_mode=models: fewer events fall back to the global model")
+
+    @field_validator("regime_thresholds")
+    @classmethod
+    def _thresholds(cls, value: dict[str, float]) -> dict[str, float]:
+        for regime, threshold in value.items():
+            if not 0.5 <= threshold <= 1.0:
+                raise ValueError(f"regime_thresholds.{regime} must be in [0.5, 1], "
+                                 f"got {threshold}")
+        return value
 
     @model_validator(mode="after")
     def _kinds(self) -> EnsembleConfig:
@@ -269,6 +298,10 @@ class ValidationConfig(_Section):
     drawdown_limit: float = Field(
         0.15, gt=0.0, le=1.0, description="max drawdown a window must stay below (fraction)")
     pbo_partitions: int = Field(16, ge=2, description="CSCV blocks S for the PBO (even)")
+    holdout_span: Span | None = Field(
+        None, description="most recent span kept out of everything but one final score")
+    holdout_fraction: float | None = Field(
+        None, gt=0.0, lt=0.5, description="or: this most recent share of the events")
     transaction_cost_bps: float = Field(5.0, ge=0.0)
 
     @model_validator(mode="after")
@@ -278,6 +311,10 @@ class ValidationConfig(_Section):
                 f"n_test_groups must be below n_groups, got n_test_groups={self.n_test_groups}, "
                 f"n_groups={self.n_groups}"
             )
+        if self.holdout_span is not None and self.holdout_fraction is not None:
+            raise ValueError(
+                f"set holdout_span or holdout_fraction, not both, got holdout_span="
+                f"{self.holdout_span}, holdout_fraction={self.holdout_fraction}")
         if self.pbo_partitions % 2:
             raise ValueError(f"pbo_partitions must be even, got pbo_partitions={self.pbo_partitions}")
         if self.walk_forward_train_size is not None and self.walk_forward_mode != "sliding":
