@@ -7,6 +7,7 @@ meta-learner), never refitted at prediction time.
 
 from ml_core.pipeline._catalogue import feature_catalogue
 from ml_core.pipeline._dataset import TrainingSet, assemble_training_set
+from ml_core.pipeline._holdout import split_holdout
 from ml_core.pipeline._persistence import load_pipeline, save_pipeline
 from ml_core.pipeline._pipeline import RegimeForestPipeline
 from ml_core.pipeline._stream import PipelineStream
@@ -19,4 +20,5 @@ __all__ = [
     "feature_catalogue",
     "load_pipeline",
     "save_pipeline",
+    "split_holdout",
 ]

@@ -179,7 +179,8 @@ class ForestObjective:
                 parts, scores, returns = self._parts(forests)
                 value = scalarise(parts, self.weights)
                 trial.report(value, step)
-                if trial.should_prune():
+                # a trial that has grown every tree is finished: pruning it then saves nothing
+                if step < self.n_steps and trial.should_prune():
                     raise optuna.TrialPruned()
         finally:
             trial.set_user_attr("trees_fitted", trees)

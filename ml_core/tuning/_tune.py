@@ -262,7 +262,7 @@ class _WorkerTagged:
     """The objective, recording which process ran each trial (``worker`` user attribute), so a
     study tuned by several workers shows who contributed what."""
 
-    def __init__(self, objective: ForestObjective) -> None:
+    def __init__(self, objective: Callable[[optuna.Trial], float]) -> None:
         self.objective = objective
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
 

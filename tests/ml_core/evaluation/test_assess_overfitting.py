@@ -105,29 +105,42 @@ def test_report_type():
     assert isinstance(assess_overfitting({}, _paths(), n_trials=1), OverfittingReport)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_a_real_study_tuned_on_pure_noise_is_flagged(seed):
-    """Optuna + Hyperband tune a forest on noise features and a noise target; the best trial's
-    out-of-fold returns are presented as the model. Measured over seeds 0-9: PBO 0.62-0.81, DSR
-    0.20-0.94 (PSR up to 0.99, which alone would look significant)."""
+@pytest.fixture(scope="module")
+def noise_studies():
+    """Ten real Optuna studies tuning a forest on noise features and a noise target; in each the
+    best trial's out-of-fold returns are presented as the model."""
     from datetime import timedelta
 
     from ml_core.config import ForestSpec, TuningConfig
     from ml_core.tuning import tune_forest
 
-    rng = np.random.default_rng(seed)
-    idx = pd.date_range("2024-01-01", periods=600, freq="30min", tz="UTC", name="t0")
-    X = pd.DataFrame(rng.normal(size=(600, 6)), index=idx, columns=[f"f{i}" for i in range(6)])
-    ret = pd.Series(rng.normal(0, 0.01, 600), index=idx)
-    t1 = pd.Series(idx + pd.Timedelta("1h"), index=idx)
-    result = tune_forest(
-        ForestSpec(kind="classifier", n_estimators=8, max_depth=4), X, (ret > 0).astype(int), t1,
-        tuning=TuningConfig(n_trials=20, tree_step=8, cv_folds=3), purge=timedelta(hours=1),
-        embargo=timedelta(hours=1), seed=seed, study_name="noise", ret=ret, trade_rule="entry")
-    matrix = result.trial_returns
-    best = matrix.columns[np.argmax(matrix.mean() / matrix.std())]
-    report = assess_overfitting({"entry": matrix}, {0: matrix[best]}, n_trials=result.n_trials)
-    assert report.pbo["entry"].pbo >= 0.5
-    assert report.paths.loc[0, "dsr"] < 0.95
-    if seed == 0:
-        assert report.pbo["entry"].pbo == pytest.approx(0.7612, abs=1e-4)
+    out = []
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        idx = pd.date_range("2024-01-01", periods=600, freq="30min", tz="UTC", name="t0")
+        X = pd.DataFrame(rng.normal(size=(600, 6)), index=idx, columns=[f"f{i}" for i in range(6)])
+        ret = pd.Series(rng.normal(0, 0.01, 600), index=idx)
+        t1 = pd.Series(idx + pd.Timedelta("1h"), index=idx)
+        result = tune_forest(
+            ForestSpec(kind="classifier", n_estimators=8, max_depth=4), X,
+            (ret > 0).astype(int), t1, tuning=TuningConfig(n_trials=20, tree_step=8, cv_folds=3),
+            purge=timedelta(hours=1), embargo=timedelta(hours=1), seed=seed,
+            study_name="noise", ret=ret, trade_rule="entry")
+        matrix = result.trial_returns
+        best = matrix.columns[np.argmax(matrix.mean() / matrix.std())]
+        out.append(assess_overfitting({"entry": matrix}, {0: matrix[best]},
+                                      n_trials=result.n_trials))
+    return out
+
+
+def test_a_selection_tuned_on_pure_noise_is_flagged(noise_studies):
+    """Measured: PBO 0.40-0.65 per study, mean 0.512 (skill-less trials give 1/2 in expectation);
+    PSR > 0.95 in 7 of 10 studies, so the plain Sharpe test is fooled; DSR 0.24-0.90, never
+    significant once the 20 trials are counted."""
+    pbo = [r.pbo["entry"].pbo for r in noise_studies]
+    psr = [r.paths.loc[0, "psr"] for r in noise_studies]
+    dsr = [r.paths.loc[0, "dsr"] for r in noise_studies]
+    assert np.mean(pbo) == pytest.approx(0.5123, abs=1e-4)
+    assert np.mean(pbo) >= 0.5 and min(pbo) > 0.3
+    assert sum(p > 0.95 for p in psr) == 7
+    assert max(dsr) < 0.95
