@@ -6,7 +6,8 @@ the signal on the test events, and recombines the test groups into backtest path
 exit).
 """
 
-from ml_core.evaluation._cpcv import evaluate_cpcv
+from ml_core.evaluation._cpcv import dominant_regime, evaluate_cpcv
+from ml_core.evaluation._holdout import HoldoutReport, evaluate_holdout, reliability_table
 from ml_core.evaluation._overfitting import OverfittingReport, assess_overfitting
 from ml_core.evaluation._report import CVReport
 from ml_core.evaluation._returns import trade_returns
@@ -14,10 +15,14 @@ from ml_core.evaluation._walk_forward import WalkForwardReport, evaluate_walk_fo
 
 __all__ = [
     "CVReport",
+    "HoldoutReport",
     "OverfittingReport",
     "WalkForwardReport",
     "assess_overfitting",
+    "dominant_regime",
     "evaluate_cpcv",
+    "evaluate_holdout",
     "evaluate_walk_forward",
+    "reliability_table",
     "trade_returns",
 ]

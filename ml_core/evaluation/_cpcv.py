@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from ml_core.ensemble import RegimeForestEnsemble
     from ml_core.validation import CombinatorialPurgedCV
 
-__all__ = ["evaluate_cpcv"]
+__all__ = ["REGIME_METRICS", "dominant_regime", "evaluate_cpcv"]
 
 
 def _check_inputs(
@@ -39,6 +39,13 @@ def _check_inputs(
         raise ValueError(
             f"`events_per_year` must be positive, got `events_per_year={events_per_year}`"
         )
+
+
+def _ensemble_accuracy(side: np.ndarray, ret: np.ndarray) -> float:
+    """Share of the traded rows (``side != 0``) whose side is the sign of the realised return;
+    NaN without a trade."""
+    active = side != 0
+    return float(np.mean(np.sign(ret[active]) == side[active])) if active.any() else float("nan")
 
 
 def _split_metrics(
@@ -65,9 +72,7 @@ def _split_metrics(
         row.update({f"{name}_{key}": scores[key] for key in keys})
     side = signal["signal"].to_numpy()
     active = side != 0
-    row["ensemble_accuracy"] = (
-        float(np.mean(np.sign(ret[active]) == side[active])) if active.any() else float("nan")
-    )
+    row["ensemble_accuracy"] = _ensemble_accuracy(side, ret)
     r = returns.to_numpy()
     row["sharpe"] = sharpe_ratio(r, events_per_year) if r.size >= 2 else 0.0
     row["max_drawdown"] = max_drawdown(r)
@@ -87,6 +92,125 @@ def _path_metrics(returns: pd.Series, n_trades: int, events_per_year: float) -> 
         "n_trades": n_trades,
         "n_events": int(r.size),
     }
+
+
+# ------------------------------------------------------------------ per regime
+
+REGIME_METRICS: tuple[str, ...] = (
+    "n_events", "n_trades", "entry_accuracy", "entry_precision", "entry_recall", "roc_auc",
+    "brier", "ensemble_accuracy", "sharpe", "sortino", "max_drawdown", "hit_rate",
+)
+"""Columns of a per-regime table (:attr:`CVReport.per_regime`, ``HoldoutReport.per_regime``)."""
+
+SCORED_COLUMNS: tuple[str, ...] = ("p_entry", "p_long", "signal", "trade_return", "entry", "ret")
+"""What :func:`_key_metrics` reads of each out-of-sample event (see :func:`_scored`)."""
+
+
+def dominant_regime(X: pd.DataFrame) -> tuple[pd.Series | None, str]:
+    """The regime with the largest filtered probability on each row, or None and why not.
+
+    Reads the ``regime_prob_<label>`` columns of ``X`` for every label of
+    :data:`ml_core.regime.REGIME_LABELS` (``bull``, ``bear``, ``sideways``); a tie goes to the
+    label listed first. These are the filtered (causal) probabilities the ensemble was fed, so
+    an event is assigned to the regime the model believed it was in at ``t0``.
+
+    Returns
+    -------
+    regime : pandas.Series of str or None
+        Label per row, named ``regime``, on ``X.index``; None when a column is missing.
+    reason : str
+        Empty, or which columns are missing.
+    """
+    from ml_core.ensemble import REGIME_PREFIX
+    from ml_core.regime import REGIME_LABELS
+
+    columns = [f"{REGIME_PREFIX}{label}" for label in REGIME_LABELS]
+    missing = [c for c in columns if c not in X.columns]
+    if missing:
+        return None, f"the features lack the regime probability columns {missing}"
+    best = np.argmax(X[columns].to_numpy(dtype=float), axis=1)
+    return pd.Series(np.asarray(REGIME_LABELS, dtype=object)[best], index=X.index,
+                     name="regime"), ""
+
+
+def _scored(components: pd.DataFrame, signal: pd.DataFrame, returns: pd.Series,
+            entry: np.ndarray, ret: np.ndarray) -> pd.DataFrame:
+    """One row per predicted event: :data:`SCORED_COLUMNS`, on ``signal.index``."""
+    return pd.DataFrame({
+        "p_entry": components["p_entry"].to_numpy(dtype=float),
+        "p_long": signal["p_long"].to_numpy(dtype=float),
+        "signal": signal["signal"].to_numpy(),
+        "trade_return": returns.to_numpy(dtype=float),
+        "entry": np.asarray(entry, dtype=np.int64),
+        "ret": np.asarray(ret, dtype=float),
+    }, index=signal.index)
+
+
+def _probability_metrics(p: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Brier score and ROC AUC of probabilities ``p`` of the event ``y == 1`` (AUC is NaN when
+    ``y`` holds one class)."""
+    from sklearn.metrics import brier_score_loss, roc_auc_score
+
+    return {
+        "brier": float(brier_score_loss(y, p, pos_label=1)),
+        "roc_auc": float(roc_auc_score(y, p)) if np.unique(y).size == 2 else float("nan"),
+    }
+
+
+def _key_metrics(scored: pd.DataFrame, events_per_year: float) -> dict[str, float]:
+    """:data:`REGIME_METRICS` of some scored events (:func:`_scored`), in time order.
+
+    The entry forest at probability 0.5 against ``entry``; ``roc_auc`` and ``brier`` of the meta
+    probability ``p_long`` against ``entry``; the signal and its trade returns as in
+    :func:`_path_metrics` (Sharpe and Sortino NaN below 2 events).
+    """
+    from ml_core.metrics import classification_metrics, hit_rate, max_drawdown
+
+    entry = scored["entry"].to_numpy(dtype=np.int64)
+    side = scored["signal"].to_numpy()
+    returns = scored["trade_return"]
+    n_trades = int((side != 0).sum())
+    predicted = (scored["p_entry"].to_numpy() >= 0.5).astype(np.int64)
+    scores = classification_metrics(entry, predicted)
+    if len(scored) >= 2:
+        path = _path_metrics(returns, n_trades, events_per_year)
+    else:  # a ratio needs two returns
+        r = returns.to_numpy()
+        path = {"sharpe": float("nan"), "sortino": float("nan"), "max_drawdown": max_drawdown(r),
+                "hit_rate": hit_rate(r)}
+    row = {
+        "n_events": len(scored), "n_trades": n_trades,
+        **{f"entry_{k}": scores[k] for k in ("accuracy", "precision", "recall")},
+        **_probability_metrics(scored["p_long"].to_numpy(), entry),
+        "ensemble_accuracy": _ensemble_accuracy(side, scored["ret"].to_numpy()),
+        **{k: path[k] for k in ("sharpe", "sortino", "max_drawdown", "hit_rate")},
+    }
+    return {k: row[k] for k in REGIME_METRICS}
+
+
+def _regime_rows(scored: pd.DataFrame, regime: pd.Series,
+                 events_per_year: float) -> dict[str, dict[str, float]]:
+    """:func:`_key_metrics` of the events of each regime that has any, in label order."""
+    from ml_core.regime import REGIME_LABELS
+
+    labels = regime.reindex(scored.index).to_numpy()
+    return {label: _key_metrics(scored[labels == label], events_per_year)
+            for label in REGIME_LABELS if (labels == label).any()}
+
+
+def _per_regime_over_paths(path_scored: dict[int, pd.DataFrame], regime: pd.Series | None,
+                           events_per_year: float) -> pd.DataFrame:
+    """Median over backtest paths of each path's :func:`_key_metrics` on each regime's events
+    (index ``regime``); empty without regime columns."""
+    if regime is None:
+        return pd.DataFrame(columns=list(REGIME_METRICS)).rename_axis("regime")
+    rows = [{"regime": label, "path": p, **values}
+            for p, scored in path_scored.items()
+            for label, values in _regime_rows(scored, regime, events_per_year).items()]
+    if not rows:
+        return pd.DataFrame(columns=list(REGIME_METRICS)).rename_axis("regime")
+    table = pd.DataFrame(rows)
+    return table.groupby("regime", sort=False)[list(REGIME_METRICS)].median()
 
 
 def evaluate_cpcv(
@@ -109,6 +233,16 @@ def evaluate_cpcv(
     (:func:`trade_returns`). Each test group's returns then go to its backtest path
     (``cv.path_ids()``); every path holds exactly one out-of-sample return per event, in time
     order, and is scored with :mod:`ml_core.metrics` (annualised with ``events_per_year``).
+
+    **Per regime.** Each event belongs to its dominant regime at ``t0`` (the largest
+    ``regime_prob_*`` column of ``X``, :func:`dominant_regime`). Each path's events of one regime
+    are scored like a path (:data:`REGIME_METRICS`: the entry forest and the meta probability
+    against ``entry``, the signal's trade returns), and :attr:`CVReport.per_regime` holds the
+    median over paths. Per path rather than pooled over splits because a path holds every event
+    exactly once in time order, which a drawdown needs, and the median over paths is what
+    ``cv_sharpe_median`` reports for the whole sample; a regime's Sharpe is annualised with the
+    same ``events_per_year`` (the rate of all events), so it reads "this per-bet quality at the
+    strategy's usual pace".
 
     Parameters
     ----------
@@ -151,6 +285,8 @@ def evaluate_cpcv(
     ret = events["ret"].to_numpy(dtype=float)
     parts: dict[int, list[pd.Series]] = {p: [] for p in range(cv.n_paths)}
     signals: dict[int, list[np.ndarray]] = {p: [] for p in range(cv.n_paths)}
+    scored_parts: dict[int, list[pd.DataFrame]] = {p: [] for p in range(cv.n_paths)}
+    entry = targets["entry"].to_numpy(dtype=np.int64)
     baseline_returns = _baseline_returns(X, events, cost_bps, momentum_column)
     rows: list[dict[str, Any]] = []
     for s, (train_idx, test_idx) in enumerate(cv.split(X, t1=t1)):
@@ -168,11 +304,13 @@ def evaluate_cpcv(
         )
         row.update(n_train=int(train_idx.size), n_test=int(test_idx.size))
         rows.append(row)
+        scored = _scored(components, signal, returns, entry[test_idx], ret[test_idx])
         offset = 0
         for j, g in enumerate(test_groups[s]):
             size = groups[g].size
             parts[int(path_ids[s, j])].append(returns.iloc[offset:offset + size])
             signals[int(path_ids[s, j])].append(signal["signal"].to_numpy()[offset:offset + size])
+            scored_parts[int(path_ids[s, j])].append(scored.iloc[offset:offset + size])
             offset += size
         if progress is not None:
             progress(s + 1, n_splits)
@@ -194,7 +332,12 @@ def evaluate_cpcv(
     ])
     if len(baselines):
         baselines = baselines.set_index(["baseline", "path"])
-    return CVReport(splits=splits, paths=paths, path_returns=path_returns, baselines=baselines)
+    regime, _ = dominant_regime(X)
+    per_regime = _per_regime_over_paths(
+        {p: pd.concat(frames).sort_index() for p, frames in scored_parts.items()}, regime,
+        events_per_year)
+    return CVReport(splits=splits, paths=paths, path_returns=path_returns, baselines=baselines,
+                    per_regime=per_regime)
 
 
 def _baseline_returns(X: pd.DataFrame, events: pd.DataFrame, cost_bps: float,

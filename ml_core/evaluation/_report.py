@@ -35,12 +35,21 @@ class CVReport:
         ``buy_and_hold`` (long every event, full size, no costs: what the market gave) and
         ``momentum`` (the sign of a past-return feature, full size, with costs), so a rising
         market is not mistaken for skill. Empty when not computed.
+    per_regime : pandas.DataFrame
+        One row per dominant regime at ``t0`` that has events (index ``regime``, in
+        ``bull, bear, sideways`` order): the median over paths of each path's metrics on that
+        regime's events -- ``n_events``, ``n_trades``, ``entry_accuracy/precision/recall`` (entry
+        forest at 0.5), ``roc_auc`` and ``brier`` (meta probability ``p_long`` vs ``entry``),
+        ``ensemble_accuracy``, ``sharpe``, ``sortino`` (annualised at the rate of all events),
+        ``max_drawdown``, ``hit_rate``. NaN values are skipped by the median. Empty without the
+        ``regime_prob_*`` columns.
     """
 
     splits: pd.DataFrame
     paths: pd.DataFrame
     path_returns: dict[int, pd.Series] = field(repr=False)
     baselines: pd.DataFrame = field(default_factory=pd.DataFrame)
+    per_regime: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def summary(self) -> dict[str, float]:
         """Flat metrics for logging and promotion.
@@ -51,6 +60,8 @@ class CVReport:
         - ``cv_sharpe_median``, ``cv_sharpe_mean``, ``cv_sharpe_std`` (ddof=1; 0.0 with one path),
           ``cv_max_drawdown_median``, ``cv_sortino_median``, ``cv_hit_rate_median`` over paths;
         - ``cv_baseline_<name>_sharpe_median`` and ``..._max_drawdown_median`` per baseline;
+        - ``cv_<regime>_<metric>`` for every cell of :attr:`per_regime` (e.g.
+          ``cv_bull_sharpe``, the median over paths; NaN where undefined);
         - ``cv_n_splits``, ``cv_n_paths``.
         """
         out: dict[str, float] = {}
@@ -69,6 +80,8 @@ class CVReport:
                 out[f"cv_baseline_{name}_sharpe_median"] = float(frame["sharpe"].median())
                 out[f"cv_baseline_{name}_max_drawdown_median"] = float(
                     frame["max_drawdown"].median())
+        for regime, row in self.per_regime.iterrows():
+            out.update({f"cv_{regime}_{col}": float(value) for col, value in row.items()})
         out["cv_n_splits"] = float(len(self.splits))
         out["cv_n_paths"] = float(len(self.paths))
         return out

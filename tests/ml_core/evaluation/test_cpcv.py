@@ -188,3 +188,90 @@ def test_momentum_baseline_trades_the_sign_of_its_feature_with_costs(synthetic, 
                                rtol=1e-12)
     # x0 drives the synthetic returns, so its sign beats holding the market
     assert momentum["sharpe"].iloc[0] > report.baselines.loc["buy_and_hold", "sharpe"].iloc[0]
+
+
+# ------------------------------------------------------------------ per regime
+def test_per_regime_is_the_median_over_paths_of_each_regimes_events(run, synthetic):
+    from ml_core.evaluation._cpcv import REGIME_METRICS, dominant_regime
+    from ml_core.metrics import hit_rate, max_drawdown, sharpe_ratio
+
+    report, _, _ = run
+    X, targets, _ = synthetic
+    regime, reason = dominant_regime(X)
+    table = report.per_regime
+    assert reason == "" and table.index.name == "regime"
+    assert table.index.tolist() == ["bull", "bear", "sideways"]
+    assert table.columns.tolist() == list(REGIME_METRICS)
+    summary = report.summary()
+    for label in ("bull", "bear", "sideways"):
+        mask = (regime == label).to_numpy()
+        paths = [returns[mask] for returns in report.path_returns.values()]
+        assert table.loc[label, "n_events"] == mask.sum()
+        for column, metric in (("sharpe", lambda r: sharpe_ratio(r, EVENTS_PER_YEAR)),
+                               ("max_drawdown", max_drawdown), ("hit_rate", hit_rate),
+                               ("n_trades", lambda r: (r != 0).sum())):
+            expected = np.median([metric(r) for r in paths])
+            assert table.loc[label, column] == pytest.approx(expected, rel=1e-12), (label, column)
+        for column in REGIME_METRICS:
+            assert summary[f"cv_{label}_{column}"] == pytest.approx(
+                float(table.loc[label, column]), nan_ok=True)
+    assert table["n_events"].sum() == len(X)
+    # the regime probabilities carry part of the synthetic signal, learnable in every regime
+    assert (table["roc_auc"] > 0.7).all()
+    # the keys that existed before are unchanged
+    assert {"cv_entry_precision", "cv_split_sharpe", "cv_sharpe_median", "cv_n_paths"} <= set(
+        summary)
+
+
+def _scored_path(signal, p_long, ret, index):  # noqa: ANN001, ANN202
+    ret = np.asarray(ret, dtype=float)
+    side = np.asarray(signal)
+    return pd.DataFrame({"p_entry": p_long, "p_long": p_long, "signal": side,
+                         "trade_return": side * ret, "entry": (ret > 0).astype(int),
+                         "ret": ret}, index=index)
+
+
+def test_per_regime_table_by_hand():
+    """Two paths over five events (bull, bull, bull, bear, bear; no sideways): the table holds
+    the median over the paths of each regime's metrics."""
+    from ml_core.evaluation._cpcv import REGIME_METRICS, _per_regime_over_paths
+
+    idx = pd.date_range("2024-01-01", periods=5, freq="h", name="t0")
+    regime = pd.Series(["bull", "bull", "bull", "bear", "bear"], index=idx)
+    ret = [0.01, -0.02, 0.03, -0.01, 0.02]
+    paths = {
+        0: _scored_path([1, 1, 1, -1, 0], [0.9, 0.8, 0.7, 0.2, 0.5], ret, idx),  # bull 2 of 3
+        1: _scored_path([1, -1, 0, -1, 1], [0.9, 0.2, 0.5, 0.2, 0.8], ret, idx),  # bull 2 of 2
+    }
+    table = _per_regime_over_paths(paths, regime, events_per_year=1.0)
+    assert table.index.tolist() == ["bull", "bear"]
+    assert table.loc["bull", "ensemble_accuracy"] == pytest.approx((2 / 3 + 1.0) / 2)
+    assert table.loc["bull", "n_trades"] == 2.5 and table.loc["bear", "n_trades"] == 1.5
+    assert table.loc["bull", "hit_rate"] == pytest.approx((2 / 3 + 1.0) / 2)
+    assert table.loc["bear", "ensemble_accuracy"] == 1.0
+    assert table.loc["bear", "n_events"] == 2
+    # bull path 0: returns .01, -.02, .03: equity 1.01 then a 2% fall
+    assert table.loc["bull", "max_drawdown"] == pytest.approx((0.02 + 0.0) / 2)
+    empty = _per_regime_over_paths(paths, None, events_per_year=1.0)
+    assert empty.empty and empty.columns.tolist() == list(REGIME_METRICS)
+
+
+def test_dominant_regime_takes_the_largest_probability_first_label_on_ties():
+    from ml_core.evaluation._cpcv import dominant_regime
+
+    X = pd.DataFrame({"regime_prob_bull": [0.5, 0.2, 0.1, 0.4],
+                      "regime_prob_bear": [0.3, 0.7, 0.1, 0.4],
+                      "regime_prob_sideways": [0.2, 0.1, 0.8, 0.2]})
+    regime, reason = dominant_regime(X)
+    assert regime.tolist() == ["bull", "bear", "sideways", "bull"] and reason == ""
+    regime, reason = dominant_regime(X.drop(columns="regime_prob_sideways"))
+    assert regime is None and "['regime_prob_sideways']" in reason
+
+
+def test_without_regime_columns_the_report_has_no_regime_keys():
+    splits = pd.DataFrame({"sharpe": [0.0, 0.0], "max_drawdown": [0.0, 0.0]})
+    paths = pd.DataFrame({"sharpe": [0.0], "sortino": [0.0], "max_drawdown": [0.0],
+                          "hit_rate": [0.0], "n_trades": [0], "n_events": [10]})
+    report = CVReport(splits, paths, {0: pd.Series(np.zeros(10))})
+    assert report.per_regime.empty
+    assert not [k for k in report.summary() if k.startswith(("cv_bull", "cv_bear", "cv_side"))]
