@@ -31,20 +31,26 @@ def fold_score(model: Any, X: pd.DataFrame, y: np.ndarray) -> float:
     consumes. When the test fold holds a single class, or a class the model never saw, AUC is
     undefined and balanced accuracy is used instead.
     """
+    return _score(model, X, y, _prediction(model, X))
+
+
+def _score(model: Any, X: pd.DataFrame, y: np.ndarray, prediction: np.ndarray) -> float:
+    """:func:`fold_score` from an already computed :func:`_prediction` (one pass over the trees
+    serves both the score and the trade rule)."""
     if isinstance(model, RandomForestRegressor):
-        return float(r2_score(y, model.predict(X)))
+        return float(r2_score(y, prediction))
     present = np.unique(y)
     classes = model.classes_
     if present.size >= 2 and np.isin(present, classes).all() and present.size == classes.size:
-        proba = model.predict_proba(X)
         if classes.size == 2:
-            return float(roc_auc_score(y, proba[:, 1]))
-        return float(roc_auc_score(y, proba, multi_class="ovr", labels=classes))
+            return float(roc_auc_score(y, prediction))
+        return float(roc_auc_score(y, model.predict_proba(X), multi_class="ovr", labels=classes))
     return float(balanced_accuracy_score(y, model.predict(X)))
 
 
 def _prediction(forest: Any, X: pd.DataFrame) -> np.ndarray:
-    """What the trade rule reads: P(class 1) of a classifier, the value of a regressor."""
+    """What the score and the trade rule read: P(class 1) of a classifier, the value of a
+    regressor."""
     if isinstance(forest, RandomForestRegressor):
         return forest.predict(X)
     classes = list(forest.classes_)
@@ -152,10 +158,10 @@ class ForestObjective:
         scores, returns = [], []
         for forest, (_, test) in zip(forests, self.folds, strict=True):
             X_test = self.X.iloc[test]
-            scores.append(fold_score(forest, X_test, self.y[test]))
+            prediction = _prediction(forest, X_test)
+            scores.append(_score(forest, X_test, self.y[test], prediction))
             if self.rule is not None:
-                returns.append(rule_returns(self.rule, _prediction(forest, X_test),
-                                            self.ret[test], self.cost_bps))
+                returns.append(rule_returns(self.rule, prediction, self.ret[test], self.cost_bps))
         parts = {"accuracy": float(np.mean(scores))}
         r = np.concatenate(returns) if returns else np.empty(0)
         if r.size >= 2:
