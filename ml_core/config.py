@@ -240,7 +240,7 @@ class EnsembleConfig(_Section):
     confidence_threshold: float = Field(0.6, ge=0.5, le=1.0)
     n_jobs: int = Field(-1, description="cores per forest (-1: all)")
     calibration: Literal["isotonic", "sigmoid", "none"] = Field(
-        "isotonic", description="calibrate the meta probability on cross-fitted OOF predictions")
+        "sigmoid", description="calibrate the meta probability on cross-fitted OOF predictions")
     kelly_fraction: float = Field(
         0.5, gt=0.0, le=1.0, description="size cap: this fraction of the Kelly bet (0.5 = half)")
     cvar_budget: float | None = Field(

@@ -12,6 +12,10 @@ from ml_core.ensemble._signal import MODEL_NAMES
 __all__: list[str] = []
 
 CLASSIFIER_TARGETS = ("entry", "exit")
+CALIBRATIONS: tuple[str, ...] = ("isotonic", "sigmoid", "none")
+"""Values of the ensemble's ``calibration``."""
+IMBALANCE_METHODS: tuple[str, ...] = ("class_weight", "smote")
+"""Values of the ensemble's ``imbalance``."""
 MIN_ROWS_PER_FOLD = 10
 """Fewest events per meta fold that ``fit`` accepts (``n_events >= 10 * meta_folds``)."""
 
@@ -38,9 +42,11 @@ def check_features(X: Any, columns: np.ndarray | None = None) -> np.ndarray:
     bad = ~np.isfinite(values)
     if bad.any():
         cols = [str(c) for c in X.columns[bad.any(axis=0)]]
+        first = int(np.flatnonzero(bad.any(axis=1))[0])
         raise ValueError(
-            f"`X` has NaN or infinite values in columns {cols} ({int(bad.sum())} cells); "
-            "drop or fill the warm-up rows of the features before fitting or predicting"
+            f"`X` has NaN or infinite values in columns {cols} ({int(bad.sum())} cells, first in "
+            f"row {first}, index {X.index[first]}); drop or fill the warm-up rows of the "
+            "features before fitting or predicting"
         )
     return values
 
@@ -73,9 +79,10 @@ def check_targets(targets: Any, index: pd.Index) -> dict[str, np.ndarray]:
     for name in MODEL_NAMES:
         values = targets[name].to_numpy(dtype=np.float64, na_value=np.nan)
         if not np.isfinite(values).all():
+            first = int(np.flatnonzero(~np.isfinite(values))[0])
             raise ValueError(
                 f"`targets['{name}']` has {int((~np.isfinite(values)).sum())} NaN or "
-                "infinite values"
+                f"infinite values, first in row {first}, index {index[first]}"
             )
         if name in CLASSIFIER_TARGETS:
             classes = np.unique(values)

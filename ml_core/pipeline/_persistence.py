@@ -84,9 +84,10 @@ def _load_skops(path: Path) -> Any:
 def _nested_classes() -> dict[str, type[BaseEstimator]]:
     """ml_core estimators stored inside the ensemble as JSON + Parquet (no skops, no pickle):
     an allow-list by class name, so a manifest cannot name any other class."""
+    from ml_core.ensemble._calibration import ProbabilityCalibrator
     from ml_core.selection import FeatureSelector
 
-    return {"FeatureSelector": FeatureSelector}
+    return {"FeatureSelector": FeatureSelector, "ProbabilityCalibrator": ProbabilityCalibrator}
 
 
 def _save_attributes(estimator: BaseEstimator, directory: Path) -> dict[str, Any]:
@@ -161,7 +162,11 @@ def _load_ensemble(spec: dict[str, Any], directory: Path) -> BaseEstimator:
 
     if spec["class"].split(":")[-1] != RegimeForestEnsemble.__qualname__:
         raise ValueError(f"unknown ensemble class {spec['class']!r}")
-    ensemble = RegimeForestEnsemble(**_from_jsonable(spec["params"]))
+    params = _from_jsonable(spec["params"])
+    if "calibration" not in params:
+        # saved before calibration existed: its meta probabilities were served uncalibrated
+        params["calibration"] = "none"
+    ensemble = RegimeForestEnsemble(**params)
     _load_attributes(ensemble, spec["attributes"], directory)
     if "forests_" in spec["attributes"] and "forest_features_" not in spec["attributes"]:
         # saved before feature selection existed: every column fed the forests

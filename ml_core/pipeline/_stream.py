@@ -34,6 +34,7 @@ class PipelineStream:
         self._regime = pipeline.regime.stream()
         self.columns: list[str] = [*self._features.columns, *self._regime.columns]
         self._index = pd.Index(self.columns)
+        self._smoother_state = None  # the signal smoother's memory, carried bar to bar
 
     @property
     def n_bars(self) -> int:
@@ -51,14 +52,20 @@ class PipelineStream:
                          index=self._index, name=ts)
 
     def signal(self, row: pd.Series) -> pd.DataFrame | None:
-        """The ensemble's signal for a row from :meth:`update`; None while a feature warms up."""
+        """The ensemble's signal for a row from :meth:`update`; None while a feature warms up.
+
+        Signal smoothing (``ensemble.smoothing``) continues from the previous signalled bar, so
+        the stream's signals equal one ``predict`` over the same rows."""
         ensemble = self.pipeline.ensemble
         if ensemble is None:
             raise ValueError("this pipeline has no ensemble; it can only compute features")
         features = row[self.pipeline.feature_columns]
         if features.isna().any():
             return None
-        return self.pipeline.predict_rows(features.to_frame().T)
+        frame = features.to_frame().T.astype("float64")
+        signals, self._smoother_state = ensemble.predict_from(frame, self._smoother_state)
+        regime_cols = [c for c in frame.columns if c.startswith("regime_prob_")]
+        return pd.concat([signals, frame[regime_cols]], axis=1)
 
     def update_frame(self, bars: pd.DataFrame) -> pd.DataFrame:
         """:meth:`update` on every row of ``bars``, in order; the rows as a frame."""

@@ -248,7 +248,8 @@ class _PipelineObjective:
         try:
             for k, (train, test) in enumerate(folds, start=1):
                 model = RegimeForestEnsemble.from_config(
-                    ens, v, config.seed, selection=trial_config.features.selection)
+                    ens, v, config.seed, selection=trial_config.features.selection,
+                    labels=trial_config.labels)
                 # LEAKAGE GUARD: the ensemble (selector, forests, meta-learner) sees only the
                 # purged training rows of this fold; the test rows are predicted, never fitted
                 model.fit(data.X.iloc[train], data.targets.iloc[train], t1.iloc[train])

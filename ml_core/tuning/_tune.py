@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -139,6 +140,7 @@ def tune_forest(
     cost_bps: float = 0.0,
     events_per_year: float | None = None,
     pruner: optuna.pruners.BasePruner | None = None,
+    sampler_seed: int | None = None,
 ) -> TuningResult:
     """Tune a forest's shape by purged CV; Hyperband prunes on the number of trees grown.
 
@@ -193,6 +195,9 @@ def tune_forest(
     pruner : optuna.pruners.BasePruner, optional
         Replaces the Hyperband pruner of a NEW study (e.g. ``NopPruner()`` for the unpruned arm
         of the benchmark); None uses Hyperband as described above.
+    sampler_seed : int, optional
+        Seed of the TPE sampler (None: ``seed``). Workers sharing a study pass different seeds so
+        they do not repeat each other's random start-up trials; the forests keep ``seed``.
 
     Returns
     -------
@@ -231,7 +236,7 @@ def tune_forest(
         study = optuna.create_study(
             study_name=study_name,
             storage=_storage(storage),
-            sampler=optuna.samplers.TPESampler(seed=seed),
+            sampler=_sampler(seed if sampler_seed is None else sampler_seed),
             pruner=pruner or optuna.pruners.HyperbandPruner(
                 min_resource=1, max_resource=n_steps, reduction_factor=tuning.reduction_factor
             ),
@@ -256,6 +261,15 @@ def tune_forest(
             )
     tested = X.index[np.concatenate([test for _, test in folds])]
     return _result(study, tested)
+
+
+def _sampler(seed: int) -> optuna.samplers.TPESampler:
+    """TPE with the constant liar: a trial still running elsewhere counts as a poor result, so
+    parallel workers spread out instead of sampling next to each other (no effect on a
+    single-process study, which never samples while a trial runs)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
 
 
 class _WorkerTagged:

@@ -49,18 +49,35 @@ def test_estimator_contract_get_params_clone_and_fit_returns_self(synthetic, tin
     learned = set(vars(twin)) - before
     assert learned and all(name.endswith("_") for name in learned)
     assert {"forests_", "meta_", "meta_features_", "feature_names_in_", "oof_predictions_",
-            "meta_coef_"} <= learned
+            "meta_coef_", "meta_coef_folds_", "calibrator_", "calibration_",
+            "brier_uncalibrated_", "brier_calibrated_", "regime_mode_", "regime_meta_",
+            "regime_models_"} <= learned
 
 
 def test_from_config_maps_the_sections():
     ens = EnsembleConfig(entry=ForestSpec(kind="classifier", n_estimators=3), meta_C=2.0,
-                         meta_folds=5, confidence_threshold=0.65, n_jobs=2)
+                         meta_folds=5, confidence_threshold=0.65, n_jobs=2, calibration="sigmoid",
+                         imbalance="smote", regime_mode="thresholds",
+                         regime_thresholds={"bear": 0.7}, min_regime_events=20)
     val = ValidationConfig(purge="6h", embargo="2h")
     model = RegimeForestEnsemble.from_config(ens, val, random_state=7)
     assert model.entry.n_estimators == 3 and model.position == ens.position
     assert (model.meta_C, model.meta_folds, model.confidence_threshold) == (2.0, 5, 0.65)
     assert (model.purge, model.embargo) == (timedelta(hours=6), timedelta(hours=2))
     assert (model.n_jobs, model.random_state) == (2, 7)
+    assert (model.calibration, model.imbalance, model.regime_mode) == (
+        "sigmoid", "smote", "thresholds")
+    assert model.regime_thresholds == {"bear": 0.7} and model.min_regime_events == 20
+    assert model.regime_thresholds is not ens.regime_thresholds  # a copy: the config stays frozen
+
+
+def test_defaults_match_the_config_defaults():
+    model = RegimeForestEnsemble.from_config(EnsembleConfig(), ValidationConfig(), 0)
+    default = RegimeForestEnsemble()
+    for name in ("meta_C", "meta_folds", "confidence_threshold", "calibration", "imbalance",
+                 "regime_mode", "min_regime_events"):
+        assert getattr(model, name) == getattr(default, name), name
+    assert model.regime_thresholds == {} and default.regime_thresholds is None
 
 
 def test_learned_attributes(fitted, synthetic):
@@ -76,6 +93,12 @@ def test_learned_attributes(fitted, synthetic):
     assert fitted.classes_.tolist() == [0, 1]
     # each forest its own seed
     assert len(set(fitted.random_states_.values())) == 4
+    # calibration (default sigmoid) and regime mode (default global)
+    assert fitted.calibrator_.method == "sigmoid"
+    assert fitted.calibration_.index.equals(X.index)
+    assert fitted.meta_coef_folds_.shape == (3, 7)
+    assert 0 < fitted.brier_calibrated_ < 0.25 and 0 < fitted.brier_uncalibrated_ < 0.25
+    assert (fitted.regime_mode_, fitted.regime_meta_, fitted.regime_models_) == ("global", {}, [])
 
 
 def test_meta_features_without_regime_columns(synthetic, tiny):
@@ -146,6 +169,8 @@ def test_same_seed_same_predictions_other_seed_differs(synthetic, tiny):
     c = tiny(random_state=12).fit(X, targets, events["t1"])
     pd.testing.assert_frame_equal(a.predict(X), b.predict(X))
     pd.testing.assert_frame_equal(a.oof_predictions_, b.oof_predictions_)
+    pd.testing.assert_frame_equal(a.calibration_, b.calibration_)
+    assert a.brier_calibrated_ == b.brier_calibrated_
     assert not np.allclose(a.predict_proba(X), c.predict_proba(X))
 
 
@@ -229,8 +254,18 @@ def test_nan_in_X_names_the_columns(synthetic, tiny):
     bad = X.copy()
     bad.iloc[3, 1] = np.nan
     bad.iloc[5, 4] = np.inf
-    with pytest.raises(ValueError, match=r"\['x1', 'regime_prob_bear'\]"):
+    with pytest.raises(ValueError, match=r"\['x1', 'regime_prob_bear'\] \(2 cells, first in row 3, "
+                                         r"index 2024-01-01 09:00:00\+00:00\)"):
         tiny().fit(bad, targets, events["t1"])
+
+
+def test_nan_in_a_target_names_the_row(synthetic, tiny):
+    X, targets, events = synthetic
+    bad = targets.copy()
+    bad.iloc[7, bad.columns.get_loc("profit")] = np.nan
+    with pytest.raises(ValueError, match=r"`targets\['profit'\]` has 1 NaN or infinite values, "
+                                         r"first in row 7, index 2024-01-01 21:00:00\+00:00"):
+        tiny().fit(X, bad, events["t1"])
 
 
 @pytest.mark.parametrize("name", ["entry", "exit"])
@@ -268,6 +303,8 @@ def test_misaligned_inputs(synthetic, tiny):
         ({"confidence_threshold": 0.4}, "`confidence_threshold=0.4`"),
         ({"n_jobs": 0}, "`n_jobs=0`"),
         ({"entry": REG}, "`entry` must be a ForestSpec of kind 'classifier'"),
+        ({"calibration": "platt"}, r"`calibration` must be one of \['isotonic', 'sigmoid', "
+                                   r"'none'\], got `calibration='platt'`"),
     ],
 )
 def test_bad_parameters_fail_in_fit(synthetic, params, message, tiny):
@@ -287,14 +324,27 @@ def test_predict_before_fit_and_missing_columns(fitted, synthetic, tiny):
         fitted.predict_proba(X.assign(x0=np.nan))
 
 
-def test_works_on_a_small_cv_training_set_without_both_classes_per_fold(tiny, make_synthetic):
-    # 40 events whose first 30 are all class 0 for `exit`: a fold forest sees a single class.
+@pytest.mark.parametrize("imbalance", ["class_weight", "smote"])
+def test_a_single_class_in_one_folds_training_rows_is_a_logged_constant(
+        tiny, make_synthetic, caplog, imbalance):
+    """40 events whose first 30 are all class 0 for ``exit``: fold 3 (the last 10 events) trains
+    its forests on class 0 only. Not an error (both classes occur overall): that fold's exit
+    forest predicts the constant probability 0.0, and the fallback is logged naming the fold."""
+    if imbalance == "smote":
+        pytest.importorskip("imblearn")
     X, targets, events = make_synthetic(n=40)
     targets = targets.assign(exit=np.r_[np.zeros(30, dtype=int), np.ones(10, dtype=int)])
-    model = tiny(meta_folds=4, purge=timedelta(0), embargo=timedelta(0))
-    model.fit(X, targets, events["t1"])
-    p_exit = model.oof_predictions_["p_exit"]
-    assert np.isfinite(p_exit).all() and p_exit.between(0, 1).all()
+    model = tiny(meta_folds=4, purge=timedelta(0), embargo=timedelta(0), imbalance=imbalance)
+    with caplog.at_level("WARNING", logger="ml_core.ensemble"):
+        model.fit(X, targets, events["t1"])
+    oof = model.oof_predictions_
+    n_train = int(model.oof_train_mask_["fold_3"].sum())
+    assert (f"meta fold 3: targets['exit'] has a single class 0 among the fold's {n_train} "
+            "training events; the fold's exit forest predicts the constant probability 0.0 for "
+            "its 10 events") in caplog.text
+    assert "meta fold 0: targets['exit']" not in caplog.text
+    np.testing.assert_array_equal(oof.loc[oof["fold"] == 3, "p_exit"], 0.0)
+    assert oof["p_exit"].between(0, 1).all() and (oof.loc[oof["fold"] < 3, "p_exit"] > 0).any()
 
 
 # -------------------------------------------------------------------- real sample
@@ -451,6 +501,56 @@ def test_round_trip_with_a_selector_without_pickle(synthetic, tiny, tmp_path):
         load_pipeline(directory)
 
 
+@pytest.mark.parametrize(
+    "params",
+    [{"calibration": "isotonic", "regime_mode": "models", "min_regime_events": 10},
+     {"calibration": "sigmoid", "regime_mode": "thresholds", "regime_thresholds": {"bear": 0.7}},
+     {"calibration": "none"}],
+)
+def test_round_trip_of_calibration_and_regime_attributes(synthetic, tiny, tmp_path, params):
+    from ml_core.pipeline import load_pipeline
+
+    X, targets, events = synthetic
+    model = tiny(**params).fit(X, targets, events["t1"])
+    directory = _save(model, X.columns, tmp_path / "model")
+    assert not list(directory.rglob("*.pkl"))
+    loaded = load_pipeline(directory).ensemble
+    assert loaded.get_params()["calibration"] == params["calibration"]
+    pd.testing.assert_frame_equal(loaded.predict(X), model.predict(X), check_exact=True)
+    pd.testing.assert_frame_equal(loaded.calibration_, model.calibration_, check_freq=False)
+    pd.testing.assert_frame_equal(loaded.meta_coef_folds_, model.meta_coef_folds_)
+    assert (loaded.brier_uncalibrated_, loaded.brier_calibrated_) == (
+        model.brier_uncalibrated_, model.brier_calibrated_)
+    assert loaded.regime_mode_ == model.regime_mode_
+    assert loaded.regime_models_ == model.regime_models_ == list(loaded.regime_meta_)
+    if model.calibrator_ is None:
+        assert loaded.calibrator_ is None
+    else:
+        assert type(loaded.calibrator_) is type(model.calibrator_)
+        assert vars(loaded.calibrator_).keys() == vars(model.calibrator_).keys()
+
+
+def test_a_model_saved_before_calibration_existed_loads_uncalibrated(synthetic, tiny, tmp_path):
+    import json
+
+    from ml_core.pipeline import load_pipeline
+
+    X, targets, events = synthetic
+    model = tiny(calibration="none").fit(X, targets, events["t1"])
+    directory = _save(model, X.columns, tmp_path / "model")
+    manifest = json.loads((directory / "manifest.json").read_text())
+    for name in ("calibration", "imbalance", "regime_mode", "regime_thresholds",
+                 "min_regime_events"):
+        del manifest["ensemble"]["params"][name]
+    for name in ("calibrator_", "calibration_", "meta_coef_folds_", "brier_uncalibrated_",
+                 "brier_calibrated_", "regime_mode_", "regime_meta_", "regime_models_"):
+        del manifest["ensemble"]["attributes"][name]
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    loaded = load_pipeline(directory).ensemble
+    assert loaded.calibration == "none"
+    pd.testing.assert_frame_equal(loaded.predict(X), model.predict(X), check_exact=True)
+
+
 def test_a_model_saved_before_selection_existed_still_loads(fitted, synthetic, tmp_path):
     import json
 
@@ -465,3 +565,57 @@ def test_a_model_saved_before_selection_existed_still_loads(fitted, synthetic, t
     loaded = load_pipeline(directory).ensemble
     assert loaded.selector_ is None and loaded.forest_features_ == X.columns.tolist()
     pd.testing.assert_frame_equal(loaded.predict(X), fitted.predict(X))
+
+
+def test_from_config_carries_the_size_caps_and_the_smoother():
+    from ml_core.config import LabelConfig
+
+    config = EnsembleConfig(kelly_fraction=0.25, cvar_budget=0.01, smoothing="hysteresis",
+                            hysteresis_band=0.1)
+    model = RegimeForestEnsemble.from_config(config, ValidationConfig(), 0,
+                                             labels=LabelConfig(take_profit=3.0, stop_loss=1.5))
+    assert (model.payoff_ratio, model.kelly_fraction, model.cvar_budget) == (2.0, 0.25, 0.01)
+    assert (model.smoothing, model.hysteresis_band) == ("hysteresis", 0.1)
+
+
+def test_sizes_respect_the_kelly_and_cvar_caps(synthetic, tiny):
+    from ml_core.ensemble._sizing import size_caps
+
+    X, targets, events = synthetic
+    capped = tiny(kelly_fraction=0.5, cvar_budget=0.005).fit(X, targets, events["t1"])
+    out = capped.predict(X)
+    caps = size_caps(out["p_long"].to_numpy(), payoff_ratio=1.0, kelly_fraction=0.5,
+                     tail_loss=capped.tail_loss_, cvar_budget=0.005)
+    assert capped.tail_loss_ > 0
+    assert (out["size"].to_numpy() <= caps + 1e-15).all()
+    free = tiny().fit(X, targets, events["t1"]).predict(X)
+    assert out["size"].sum() < free["size"].sum()  # the caps bind somewhere
+    pd.testing.assert_series_equal(out["signal"], free["signal"])  # caps size, never side
+
+
+def test_a_stream_of_one_row_calls_equals_one_call_with_smoothing(synthetic, tiny):
+    X, targets, events = synthetic
+    model = tiny(smoothing="hysteresis", hysteresis_band=0.1).fit(X, targets, events["t1"])
+    whole = model.predict(X.iloc[:120])
+    state, rows = None, []
+    for i in range(120):
+        row, state = model.predict_from(X.iloc[i:i + 1], state)
+        rows.append(row)
+    # one-row and many-row BLAS products may differ in the last bit; the signals may not
+    pd.testing.assert_frame_equal(pd.concat(rows), whole, check_exact=False, rtol=1e-12)
+    pd.testing.assert_series_equal(pd.concat(rows)["signal"], whole["signal"])
+    raw = tiny().fit(X, targets, events["t1"]).predict(X.iloc[:120])
+    assert (whole["signal"] != raw["signal"]).any()  # hysteresis held some positions
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"smoothing": "kalman"}, "`smoothing='kalman'`"),
+     ({"kelly_fraction": 1.5}, "`kelly_fraction=1.5`"),
+     ({"cvar_budget": 0.0}, "`cvar_budget=0.0`"),
+     ({"payoff_ratio": -1.0}, "`payoff_ratio=-1.0`")],
+)
+def test_bad_signal_parameters_are_named(kwargs, message, synthetic, tiny):
+    X, targets, events = synthetic
+    with pytest.raises(ValueError, match=message):
+        tiny(**kwargs).fit(X, targets, events["t1"])

@@ -52,3 +52,68 @@ def test_threshold_out_of_range(threshold):
 def test_shape_mismatch():
     with pytest.raises(ValueError, match="same length"):
         apply_signal_rule([0.5, 0.6], [0.5], [0.5], confidence_threshold=0.6)
+
+
+# ---------------------------------------------------------------- per-row thresholds and caps
+
+def test_per_row_thresholds_exact():
+    # row 1: 0.7 < 0.75 -> HOLD; row 3: 1 - 0.2 = 0.8 < 0.85 -> HOLD
+    out = apply_signal_rule([0.75, 0.75, 0.25, 0.25], [0.0, 0.0, 0.5, 0.5], [1.0] * 4,
+                            confidence_threshold=[0.625, 0.875, 0.75, 0.875])
+    assert out["signal"].tolist() == [1, 0, -1, 0]
+    assert out["size"].tolist() == [0.5, 0.0, 0.5, 0.0]
+    assert out["confidence"].tolist() == [0.75, 0.75, 0.75, 0.75]
+
+
+def test_max_size_caps_each_row_and_leaves_hold_at_zero():
+    out = apply_signal_rule([0.875, 0.875, 0.125, 0.5], [0.0, 0.0, 1.0, 0.0], [1.0, 0.5, 1.0, 1.0],
+                            confidence_threshold=0.75, max_size=[0.5, 0.5, 0.0, 0.25])
+    # scaled sizes 0.75, 0.375, 0.75, (HOLD) -> min with the caps
+    assert out["signal"].tolist() == [1, 1, -1, 0]
+    assert out["size"].tolist() == [0.5, 0.375, 0.0, 0.0]
+    scalar = apply_signal_rule([0.875, 0.125], [0.0, 1.0], [1.0, 1.0], confidence_threshold=0.75,
+                               max_size=0.25)
+    assert scalar["size"].tolist() == [0.25, 0.25]
+
+
+def test_per_row_rule_equals_the_rule_row_by_row():
+    rng = np.random.default_rng(7)
+    n = 200
+    p, p_exit, size = rng.uniform(size=n), rng.uniform(size=n), rng.uniform(size=n)
+    threshold = rng.choice([0.55, 0.6, 0.7], n)
+    cap = rng.uniform(size=n)
+    out = apply_signal_rule(p, p_exit, size, confidence_threshold=threshold, max_size=cap)
+    rows = pd.concat([
+        apply_signal_rule(p[i:i + 1], p_exit[i:i + 1], size[i:i + 1],
+                          confidence_threshold=float(threshold[i]), max_size=float(cap[i]),
+                          index=[i])
+        for i in range(n)
+    ])
+    pd.testing.assert_frame_equal(out, rows, check_exact=True, check_index_type=False)
+    # one threshold repeated per row is the scalar rule
+    pd.testing.assert_frame_equal(
+        apply_signal_rule(p, p_exit, size, confidence_threshold=np.full(n, 0.6)),
+        apply_signal_rule(p, p_exit, size, confidence_threshold=0.6), check_exact=True)
+
+
+@pytest.mark.parametrize(("threshold", "message"), [
+    ([0.6, 0.4, 1.2], r"`confidence_threshold` must be in \[0.5, 1\], got "
+                      r"`confidence_threshold\[1\]=0.4`"),
+    ([np.nan, 0.6, 0.6], r"`confidence_threshold\[0\]=nan`"),
+    ([0.6, 0.6], r"`confidence_threshold` must be one value or one per row \(3 rows\), "
+                 r"got shape \(2,\)"),
+])
+def test_per_row_threshold_errors_name_the_first_bad_row(threshold, message):
+    with pytest.raises(ValueError, match=message):
+        apply_signal_rule([0.5] * 3, [0.5] * 3, [0.5] * 3, confidence_threshold=threshold)
+
+
+@pytest.mark.parametrize(("cap", "message"), [
+    (1.5, r"`max_size` must be in \[0, 1\], got `max_size=1.5`"),
+    ([0.5, -0.1], r"`max_size` must be in \[0, 1\], got `max_size\[1\]=-0.1`"),
+    ([0.5], r"`max_size` must be one value or one per row \(2 rows\), got shape \(1,\)"),
+])
+def test_max_size_errors(cap, message):
+    with pytest.raises(ValueError, match=message):
+        apply_signal_rule([0.5] * 2, [0.5] * 2, [0.5] * 2, confidence_threshold=0.6,
+                          max_size=cap)
