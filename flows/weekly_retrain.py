@@ -1,6 +1,6 @@
-"""The weekly retrain DAG: validate -> features -> regime -> labels -> tune -> train -> CPCV,
-walk-forward, overfitting -> register -> promote. Only wiring lives here; every step is a task in
-``tasks/``."""
+"""The weekly retrain DAG: validate -> features -> regime -> tune the pipeline -> labels (final
+holdout apart) -> tune the forests -> train -> CPCV, walk-forward, overfitting, holdout ->
+register -> promote. Only wiring lives here; every step is a task in ``tasks/``."""
 
 import tempfile
 from pathlib import Path
@@ -10,7 +10,8 @@ from prefect import flow
 from ml_core.data import as_bars
 from tasks.data import data_source, frame_hash, load_data, resolve_profile, select_span
 from tasks.features import build_features, choose_feature_settings, evaluate_regime, fit_regime
-from tasks.labels import make_training_set
+from tasks.holdout import evaluate_final_holdout, log_holdout
+from tasks.labels import make_training_set, split_final_holdout
 from tasks.publish import (log_features, log_quality, log_regime, log_regime_evaluation,
                            log_run_inputs, log_training, promote_model, promotion_score,
                            register_model, validation_results)
@@ -18,7 +19,7 @@ from tasks.quality import require_passed, validate_data
 from tasks.registry import Tracker, run_name, tracked_run
 from tasks.summary import RetrainSummary, publish_summary
 from tasks.training import assess_overfitting, cross_validate, train_ensemble, walk_forward
-from tasks.tuning import tune_models, tuned_ensemble_config
+from tasks.tuning import log_tuning, tune_models, tune_pipeline_settings, tuned_ensemble_config
 from tasks.validation import log_validation
 
 DEFAULT_CONFIG = "configs/demo.yaml"
@@ -50,17 +51,23 @@ def weekly_retrain(config_path: str = DEFAULT_CONFIG, data: str | None = None,
         regime, regime_features, persistence = fit_regime(bars, config)
         log_regime(tracker, run_id, bars, regime, regime_features, persistence)
         log_regime_evaluation(tracker, run_id, persistence, evaluate_regime(bars, config))
-        log_features(tracker, run_id, config, features.join(regime_features))
-        dataset = make_training_set(bars, features.join(regime_features), config)
+        inputs = features.join(regime_features)
+        log_features(tracker, run_id, config, inputs)
 
+        config, pipeline_study = tune_pipeline_settings(bars, inputs, config, data_hash)
+        dataset, holdout = split_final_holdout(make_training_set(bars, inputs, config), config)
         tuned = tune_models(dataset, config, data_hash)
+        studies = {**({"pipeline": pipeline_study} if pipeline_study else {}), **tuned}
+        log_tuning(tracker, run_id, studies)
         ensemble_config = tuned_ensemble_config(config, tuned)
         pipeline = train_ensemble(dataset, regime, ensemble_config, config,
                                   {"data_hash": data_hash, "run_id": run_id})
         cv_report = cross_validate(dataset, ensemble_config, config)
         wf_report = walk_forward(dataset, ensemble_config, config)
-        overfitting = assess_overfitting(tuned, cv_report, config)
-        cv_summary = log_training(tracker, run_id, dataset, tuned, pipeline, cv_report)
+        overfitting = assess_overfitting(studies, cv_report, config)
+        cv_summary = log_training(tracker, run_id, dataset, pipeline, cv_report)
+        holdout_metrics = {} if holdout is None else log_holdout(
+            tracker, run_id, evaluate_final_holdout(pipeline, holdout, config), pipeline.ensemble)
         results = validation_results(cv_summary, wf_report, overfitting)
         score = promotion_score(results, config.registry.promotion_metric)
         log_validation(tracker, run_id, cv_report, wf_report, overfitting,
@@ -68,4 +75,5 @@ def weekly_retrain(config_path: str = DEFAULT_CONFIG, data: str | None = None,
         version = register_model(tracker, run_id, pipeline, score, config, data_hash, results)
     decision = promote_model(tracker, run_id, version, score, config)
     return publish_summary(RetrainSummary.collect(config, tracker, run_id, report, dataset,
-                                                  persistence, results, decision))
+                                                  persistence, {**results, **holdout_metrics},
+                                                  decision))

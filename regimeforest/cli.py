@@ -134,6 +134,8 @@ def retrain(
 
 
 def _print_summary(s) -> None:  # noqa: ANN001 - a RetrainSummary
+    from tasks.summary import row_label
+
     table = Table(title="weekly retrain", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
@@ -146,7 +148,7 @@ def _print_summary(s) -> None:  # noqa: ANN001 - a RetrainSummary
         for label, row in s.regime_persistence.items())
     table.add_row("regime persistence", persistence)
     for model, scores in s.cv_scores.items():
-        table.add_row(f"CV {model}", ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+        table.add_row(row_label(model), ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
     table.add_row("score", f"{s.promotion_metric} = {s.score:.4f}")
     alias = s.alias or "no alias"
     champion = ("[green]is the champion[/]" if s.alias == "champion"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 from typing import TYPE_CHECKING
 
 import matplotlib
@@ -259,3 +261,263 @@ def walk_forward_sharpe(windows: pd.DataFrame, sharpe_threshold: float,
     bottom.set_xlabel("test window start")
     fig.tight_layout()
     return fig
+
+
+def optimisation_history(trials: pd.DataFrame) -> Figure:
+    """The objective of every finished trial in trial order, with the best so far.
+
+    ``trials`` is :attr:`~ml_core.tuning.TuningResult.trials` (``number``, ``state``, ``value``).
+    Complete trials are dots; pruned trials are crosses at the value Hyperband last saw (fewer
+    trees, so not comparable with a complete trial's); the line is the best complete value up to
+    each trial, what the study would have returned had it stopped there. Without a finished
+    trial the figure says so.
+    """
+    title = "Optimisation history"
+    if trials.empty or "value" not in trials:
+        return _placeholder("no finished trial: nothing to draw", title)
+    frame = trials.sort_values("number")
+    number = frame["number"].to_numpy()
+    value = frame["value"].to_numpy(dtype=float)
+    complete = (frame["state"] == "COMPLETE").to_numpy() & np.isfinite(value)
+    pruned = (frame["state"] == "PRUNED").to_numpy() & np.isfinite(value)
+    if not (complete | pruned).any():
+        return _placeholder("no finished trial: nothing to draw", title)
+    fig, ax = plt.subplots(figsize=(8, 4))
+    if complete.any():
+        ax.scatter(number[complete], value[complete], color="#1565c0", zorder=3,
+                   label=f"complete ({int(complete.sum())})")
+    if pruned.any():
+        ax.scatter(number[pruned], value[pruned], marker="x", color="#9e9e9e", zorder=3,
+                   label=f"pruned ({int(pruned.sum())}), last reported value")
+    if complete.any():
+        best = np.fmax.accumulate(np.where(complete, value, np.nan))
+        ax.step(number, best, where="post", color="#c62828", lw=1.2, label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("objective")
+    ax.set_title(title)
+    ax.legend(loc="best", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def param_importances(importances: pd.Series, n_trials: int | None = None) -> Figure:
+    """One horizontal bar per tuned parameter, most important on top.
+
+    ``importances`` maps parameter names to importances (see
+    :func:`tasks.tuning.param_importances`); ``n_trials`` (the complete trials they come from) goes
+    in the title. Empty ``importances`` (fewer than two complete trials, or every trial scored
+    the same) draws a placeholder saying so.
+    """
+    title = "Parameter importances"
+    if importances.empty:
+        return _placeholder("fewer than two complete trials with different objectives: "
+                            "nothing to attribute", title)
+    order = importances.sort_values(ascending=True)
+    fig, ax = plt.subplots(figsize=(7, max(2.5, 0.35 * len(order) + 1)))
+    ax.barh([str(name) for name in order.index], order.to_numpy(dtype=float), color="#1565c0")
+    ax.set_xlim(0, max(1.0, float(order.max())))
+    ax.set_xlabel("share of the objective's variance explained by the parameter alone")
+    ax.set_title(title if n_trials is None else f"{title} ({n_trials} complete trials)")
+    fig.tight_layout()
+    return fig
+
+
+def pareto_front(pareto: pd.DataFrame) -> Figure:
+    """Accuracy against Sharpe of every complete trial, coloured by max drawdown, the Pareto
+    front (no trial better on all three at once) ringed and labelled with its trial numbers.
+
+    ``pareto`` is :attr:`~ml_core.tuning.TuningResult.pareto` (index ``number``; ``accuracy``,
+    ``sharpe``, ``max_drawdown``, ``pareto``). Without a Sharpe ratio (tuned without returns) the
+    figure says so.
+    """
+    title = "Pareto front: accuracy, Sharpe, drawdown"
+    if pareto.empty or not {"accuracy", "sharpe"} <= set(pareto.columns):
+        return _placeholder("no Sharpe ratio per trial (tuned without returns): no front to draw",
+                            title)
+    frame = pareto.dropna(subset=["accuracy", "sharpe"])
+    if frame.empty:
+        return _placeholder("no complete trial with accuracy and Sharpe: no front to draw", title)
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    front = frame.get("pareto", pd.Series(False, index=frame.index)).astype(bool).to_numpy()
+    x, y = frame["accuracy"].to_numpy(dtype=float), frame["sharpe"].to_numpy(dtype=float)
+    if "max_drawdown" in frame and frame["max_drawdown"].notna().any():
+        points = ax.scatter(x, y, c=frame["max_drawdown"].to_numpy(dtype=float), cmap="viridis_r",
+                            s=40, zorder=3)
+        fig.colorbar(points, ax=ax, label="max drawdown (lower is better)")
+    else:
+        ax.scatter(x, y, color="#1565c0", s=40, zorder=3)
+    if front.any():
+        ax.scatter(x[front], y[front], s=160, facecolors="none", edgecolors="#c62828", lw=1.5,
+                   zorder=4, label=f"Pareto front ({int(front.sum())} trials)")
+        labels: dict[tuple[float, float], list[str]] = {}  # trials that scored alike share one
+        for number, xi, yi in zip(frame.index[front], x[front], y[front]):
+            labels.setdefault((xi, yi), []).append(str(number))
+        for (xi, yi), numbers in labels.items():
+            ax.annotate(", ".join(numbers), (xi, yi), textcoords="offset points", xytext=(6, 6),
+                        fontsize="small")
+        ax.legend(loc="best", fontsize="small")
+    ax.set_xlabel("accuracy (ROC AUC or R², higher is better)")
+    ax.set_ylabel("Sharpe ratio (higher is better)")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_matrices(confusion: dict[str, pd.DataFrame]) -> Figure:
+    """One panel of counts per confusion matrix (e.g. the holdout's ``entry``, ``exit`` and
+    ``ensemble``), rows and columns labelled with the frame's axes; each cell also shows its
+    share of the row, so a rare class's errors stay visible."""
+    fig, axes = plt.subplots(1, len(confusion), figsize=(4.2 * len(confusion), 3.8),
+                             squeeze=False)
+    for ax, (name, frame) in zip(axes[0], confusion.items()):
+        counts = frame.to_numpy(dtype=float)
+        rows = counts.sum(axis=1, keepdims=True)
+        share = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
+        ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+        for i in range(counts.shape[0]):
+            for j in range(counts.shape[1]):
+                ax.text(j, i, f"{int(counts[i, j])}\n({share[i, j]:.0%})", ha="center",
+                        va="center", color="white" if share[i, j] > 0.5 else "black")
+        ax.set_xticks(range(counts.shape[1]), [str(c) for c in frame.columns])
+        ax.set_yticks(range(counts.shape[0]), [str(i) for i in frame.index])
+        ax.set_xlabel(str(frame.columns.name or ""))
+        ax.set_ylabel(str(frame.index.name or ""))
+        ax.set_title(f"{name} (n={int(counts.sum())})")
+    fig.suptitle("Holdout confusion matrices (share of the row in brackets)")
+    fig.tight_layout()
+    return fig
+
+
+def reliability_diagram(reliability: pd.DataFrame, brier: float) -> Figure:
+    """Calibration of the meta probability: observed frequency against mean predicted
+    probability per bin (the diagonal is perfect calibration), and the count per bin below.
+
+    ``reliability`` is :func:`ml_core.evaluation._holdout.reliability_table` (``lower``,
+    ``upper``, ``mean_predicted``, ``observed_frequency``, ``count``); empty bins are skipped.
+    The Brier score is in the title.
+    """
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(5.5, 6.5), sharex=True,
+                                      gridspec_kw={"height_ratios": [3, 1]})
+    filled = reliability[reliability["count"] > 0]
+    top.plot([0, 1], [0, 1], color="black", ls="--", lw=0.8, label="perfectly calibrated")
+    top.plot(filled["mean_predicted"], filled["observed_frequency"], marker="o",
+             color="#1565c0", label="holdout")
+    top.set_xlim(0, 1)
+    top.set_ylim(0, 1)
+    top.set_ylabel("observed frequency of entry = 1")
+    top.set_title(f"Reliability of p_long on the holdout (Brier {brier:.4f})")
+    top.legend(loc="upper left", fontsize="small")
+    width = (reliability["upper"] - reliability["lower"]).to_numpy(dtype=float)
+    bottom.bar(reliability["lower"], reliability["count"], width=width, align="edge",
+               color="#9e9e9e", edgecolor="white")
+    bottom.set_xlabel("predicted probability p_long")
+    bottom.set_ylabel("events")
+    fig.tight_layout()
+    return fig
+
+
+def permutation_vs_impurity(importances: pd.DataFrame, top: int = 20,
+                            reason: str = "") -> Figure:
+    """The entry forest's permutation importance on the holdout (mean ± std over shuffles)
+    beside its impurity importance from training, for the ``top`` features by permutation.
+
+    ``importances`` has ``permutation_mean``, ``permutation_std`` and ``impurity_entry`` per
+    feature. A feature high on the right but near 0 on the left helped fit the training rows
+    and does nothing on unseen events. Without permutation values (``reason`` says why) the
+    features are ranked by impurity and the left panel says so.
+    """
+    permutation = importances["permutation_mean"].astype(float)
+    has_permutation = bool(permutation.notna().any())
+    key = permutation if has_permutation else importances["impurity_entry"].astype(float)
+    order = key.sort_values(ascending=True).index[-top:]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, max(3.5, 0.32 * len(order) + 1.5)),
+                                      sharey=True)
+    labels = [str(name) for name in order]
+    if has_permutation:
+        left.barh(labels, permutation.loc[order],
+                  xerr=importances.loc[order, "permutation_std"].astype(float),
+                  color="#1565c0", capsize=2)
+        left.axvline(0.0, color="black", lw=0.5)
+    else:
+        left.barh(labels, np.zeros(len(order)), color="#1565c0")
+        left.text(0.5, 0.5, reason or "no permutation importance", ha="center", va="center",
+                  wrap=True, transform=left.transAxes)
+    left.set_xlabel("drop in holdout ROC AUC when shuffled")
+    left.set_title("Permutation (holdout rows)")
+    right.barh(labels, importances.loc[order, "impurity_entry"].astype(float), color="#757575")
+    right.set_xlabel("mean decrease in impurity")
+    right.set_title("Impurity (training rows)")
+    fig.suptitle(f"Entry forest: top {len(order)} features")
+    fig.tight_layout()
+    return fig
+
+
+def regime_sharpe(per_regime: pd.DataFrame, reason: str = "",
+                  title: str = "Holdout Sharpe per regime") -> Figure:
+    """One bar per regime: the annualised Sharpe of the trade returns of its events, with the
+    events and trades per regime under each bar. Without regimes the figure says why."""
+    if per_regime.empty:
+        return _placeholder(reason or "no regime probabilities in the features", title)
+    labels = [str(r) for r in per_regime.index]
+    sharpe = per_regime["sharpe"].to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.6 * len(labels) + 2), 4))
+    ax.bar(labels, np.nan_to_num(sharpe),
+           color=[_REGIME_COLOURS.get(label, "#1565c0") for label in labels])
+    ax.axhline(0.0, color="black", lw=0.5)
+    ax.set_xticks(range(len(labels)), [
+        f"{label}\n{int(row.n_events)} events, {int(row.n_trades)} trades"
+        for label, row in zip(labels, per_regime.itertuples())])
+    ax.set_ylabel("annualised Sharpe")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def meta_weights(coef: pd.Series, folds: pd.DataFrame | None = None) -> Figure:
+    """The meta-learner's weight on each (standardised) meta feature.
+
+    With ``folds`` (one row per fold, one column per meta feature, e.g. the ensemble's
+    ``meta_coef_folds_``): bars at the mean over folds with ± one standard deviation, the
+    folds as dots, so a weight whose sign flips between folds is not read as a finding, and
+    ``coef`` (the final fit on all rows) as red diamonds. Otherwise the bars are ``coef``.
+    """
+    stable = folds is not None and len(folds) > 0
+    columns = folds.columns if stable else coef.index  # the folds' own features if given
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.7 * len(columns) + 2), 4))
+    names = [str(n) for n in columns]
+    x = np.arange(len(names))
+    if stable:
+        values = folds.astype(float)
+        mean, std = values.mean(axis=0), values.std(axis=0, ddof=1).fillna(0.0)
+        ax.bar(x, mean, yerr=std, color="#1565c0", capsize=3, alpha=0.8,
+               label=f"mean ± std over {len(values)} folds")
+        for _, row in values.iterrows():
+            ax.scatter(x, row.to_numpy(), color="black", s=10, zorder=3)
+        ax.scatter([], [], color="black", s=10, label="one fold")
+        if len(coef):
+            ax.scatter(x, coef.reindex(columns).to_numpy(dtype=float), marker="D",
+                       color="#c62828", s=22, zorder=4, label="final fit")
+        ax.set_title("Meta-learner weights and their stability across folds")
+        ax.legend(loc="best", fontsize="small")
+    else:
+        ax.bar(x, coef.to_numpy(dtype=float), color="#1565c0")
+        ax.set_title("Meta-learner weights (final fit)")
+    ax.axhline(0.0, color="black", lw=0.5)
+    ax.set_xticks(x, names, rotation=30, ha="right")
+    ax.set_ylabel("coefficient (standardised input)")
+    fig.tight_layout()
+    return fig
+
+
+def render_png(figures: dict[str, Figure]) -> dict[str, bytes]:
+    """PNG bytes of each figure (100 dpi, tight), closing every figure even if one fails."""
+    try:
+        out = {}
+        for name, figure in figures.items():
+            buffer = io.BytesIO()
+            figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+            out[name] = buffer.getvalue()
+        return out
+    finally:
+        for figure in figures.values():
+            plt.close(figure)

@@ -165,30 +165,19 @@ def log_features(tracker: Tracker, run_id: str, config: Config, features: pd.Dat
 
 
 @task(name="log-training", cache_policy=NO_CACHE)
-def log_training(tracker: Tracker, run_id: str, dataset: TrainingSet, tuned: dict[str, object],
+def log_training(tracker: Tracker, run_id: str, dataset: TrainingSet,
                  pipeline: RegimeForestPipeline, cv_report: object) -> dict[str, float]:
-    """Tuning results, CPCV metrics and plots, feature importances. Returns the CV summary."""
+    """CPCV metrics and plots, feature importances, the selection. Returns the CV summary
+    (tuning is logged by ``tasks.tuning.log_tuning``, one child run per study)."""
     metrics: dict[str, float] = {
         "n_events": len(dataset.X),
         "n_features": dataset.X.shape[1],
         "n_dropped_warmup": dataset.n_dropped_warmup,
         "entry_base_rate": float(dataset.targets["entry"].mean()),
     }
-    params: dict[str, object] = {}
-    for name, result in tuned.items():
-        metrics.update({
-            f"tune_{name}_best_score": result.best_value,
-            f"tune_{name}_trials": result.n_trials,
-            f"tune_{name}_pruned": result.n_pruned,
-            f"tune_{name}_trees_fitted": result.trees_fitted,
-        })
-        params.update({f"tuned.{name}.{k}": v for k, v in result.best_params.items()})
-        tracker.log_table(run_id, result.trials, f"tuning_trials_{name}.csv")
     summary = cv_report.summary()
     metrics.update(summary)
     tracker.log_metrics(run_id, metrics)
-    if params:
-        tracker.log_params(run_id, params)
     for step, row in enumerate(cv_report.splits.itertuples(index=False)):
         tracker.log_metrics(run_id, {f"split_{k}": v for k, v in row._asdict().items()
                                      if isinstance(v, (int, float))}, step=step)

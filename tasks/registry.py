@@ -158,6 +158,42 @@ class Tracker:
     def run_status(self, run_id: str) -> str:
         return self.client.get_run(run_id).info.status
 
+    def start_child_run(self, parent_run_id: str, run_name: str,
+                        tags: Mapping[str, Any] | None = None) -> str:
+        """A run nested under ``parent_run_id``: same experiment, tag ``mlflow.parentRunId``.
+
+        That tag is how MLflow (``mlflow.start_run(nested=True)``) links a child to its parent;
+        the UI folds the children under the parent in the runs table.
+        """
+        from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+        parent = self.client.get_run(parent_run_id)
+        run = self.client.create_run(
+            parent.info.experiment_id, run_name=run_name,
+            tags={**{k: str(v) for k, v in (tags or {}).items()},
+                  MLFLOW_PARENT_RUN_ID: parent_run_id})
+        return run.info.run_id
+
+    @contextmanager
+    def child_run(self, parent_run_id: str, run_name: str,
+                  tags: Mapping[str, Any] | None = None) -> Iterator[str]:
+        """:meth:`start_child_run` that ends FINISHED when the block completes, FAILED (tag
+        ``failure``) when it raises, like :func:`tracked_run`."""
+        with _ending(self, self.start_child_run(parent_run_id, run_name, tags)) as run_id:
+            yield run_id
+
+    def child_runs(self, parent_run_id: str) -> dict[str, str]:
+        """``{run name: run id}`` of the runs nested under ``parent_run_id``, oldest first (a
+        later child of the same name wins)."""
+        from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+        parent = self.client.get_run(parent_run_id)
+        runs = self.client.search_runs(
+            [parent.info.experiment_id],
+            filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}'",
+            order_by=["attributes.start_time ASC"], max_results=1000)
+        return {run.info.run_name: run.info.run_id for run in runs}
+
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
 
@@ -327,7 +363,14 @@ def run_name(config: Any) -> str:
 def tracked_run(tracker: Tracker, experiment: str, run_name: str,
                 tags: Mapping[str, str]) -> Iterator[str]:
     """A run that ends FINISHED when the block completes and FAILED when it raises."""
-    run_id = tracker.start_run(experiment, run_name, tags)
+    with _ending(tracker, tracker.start_run(experiment, run_name, tags)) as run_id:
+        yield run_id
+
+
+@contextmanager
+def _ending(tracker: Tracker, run_id: str) -> Iterator[str]:
+    """End ``run_id`` FINISHED when the block completes, FAILED (tag ``failure``) when it
+    raises; a model from a failed run is never promoted."""
     try:
         yield run_id
     except BaseException as exc:

@@ -21,7 +21,19 @@ _MODEL_METRICS = {
     "baselines": ("baseline_buy_and_hold_sharpe_median", "baseline_momentum_sharpe_median"),
     "walk-forward": ("wf_sharpe_consistency", "wf_drawdown_control", "wf_sharpe_median"),
     "overfitting": ("pbo", "dsr_median", "psr_median", "dsr_n_trials"),
+    # the final holdout: recent events no tuning, selection or meta-learner saw, scored once
+    "holdout": ("holdout_ensemble_sharpe", "holdout_ensemble_accuracy",
+                "holdout_ensemble_n_trades", "holdout_buy_and_hold_sharpe",
+                "holdout_n_events"),
 }
+
+
+_CV_ROWS = ("entry", "position", "exit", "profit", "ensemble", "baselines")
+
+
+def row_label(group: str) -> str:
+    """``CV entry`` for the CPCV figures; walk-forward, overfitting and holdout by name."""
+    return f"CV {group}" if group in _CV_ROWS else group
 
 
 @dataclass
@@ -104,7 +116,7 @@ class RetrainSummary:
             *[(f"regime {label}", f"p_stay {row['p_stay']:.3f}, expected "
                                   f"{row['expected_duration_bars']:.1f} bars")
               for label, row in self.regime_persistence.items()],
-            *[(f"CV {model}", ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+            *[(row_label(model), ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
               for model, scores in self.cv_scores.items()],
             ("score", f"`{self.promotion_metric}` = {self.score:.4f}"),
             ("registered", f"{self.model_name} v{self.version} → {self.alias or 'no alias'}"),

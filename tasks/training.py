@@ -28,7 +28,8 @@ def build_ensemble(ensemble_config: EnsembleConfig, config: Config) -> RegimeFor
     from ml_core.ensemble import RegimeForestEnsemble
 
     return RegimeForestEnsemble.from_config(ensemble_config, config.validation, config.seed,
-                                            selection=config.features.selection)
+                                            selection=config.features.selection,
+                                            labels=config.labels)
 
 
 @task(name="train-ensemble", cache_policy=NO_CACHE)

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import math
 import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -228,12 +226,6 @@ def validation_figures(cv_report: CVReport, walk_forward: WalkForwardReport | No
     return figures
 
 
-def _png(figure: Figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    return buffer.getvalue()
-
-
 def _markdown_to_html(text: str) -> str:
     try:
         import markdown
@@ -264,7 +256,7 @@ def validation_html(markdown_text: str, figures: Mapping[str, Figure]) -> str:
     """One self-contained HTML page: the markdown rendered (tables included) with every figure
     embedded as a base64 PNG at its ``<!-- figure:<name> -->`` marker, or under a closing
     "Figures" heading when the text has no marker for it. The figures are not closed."""
-    return _html_page(markdown_text, {name: _png(fig) for name, fig in figures.items()})
+    return _html_page(markdown_text, plots.render_png(dict(figures)))
 
 
 def validation_metrics(walk_forward: WalkForwardReport | None,
@@ -304,11 +296,7 @@ def log_validation(tracker: Tracker, run_id: str, cv_report: CVReport,
     text = validation_markdown(cv_report, walk_forward, overfitting,
                                promotion_metric=promotion_metric, score=score, skipped=skipped)
     figures = validation_figures(cv_report, walk_forward, overfitting)
-    try:
-        images = {name: _png(fig) for name, fig in figures.items()}
-    finally:
-        for fig in figures.values():
-            plt.close(fig)
+    images = plots.render_png(figures)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "report.md").write_text(text, encoding="utf-8")

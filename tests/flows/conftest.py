@@ -23,8 +23,8 @@ TINY = {
         "meta_folds": 2, "n_jobs": 1,
     },
     "validation": {"n_groups": 4, "n_test_groups": 2, "purge": "12h", "embargo": "6h",
-                   "walk_forward_windows": 3},
-    "tuning": {"n_trials": 2, "tree_step": 5, "cv_folds": 2},
+                   "walk_forward_windows": 3, "holdout_fraction": 0.2},
+    "tuning": {"n_trials": 2, "tree_step": 5, "cv_folds": 2, "pipeline_trials": 2},
 }
 
 

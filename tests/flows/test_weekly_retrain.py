@@ -55,7 +55,15 @@ def test_two_retrains_register_champion_then_challenger(
     assert str(client.get_model_version_by_alias("tiny", "champion").version) == "1"
     # validation: walk-forward windows, PSR/DSR at the real trial count, the report
     assert metrics["wf_n_windows"] == 3 and 0.0 <= metrics["wf_sharpe_consistency"] <= 1.0
-    assert metrics["dsr_n_trials"] == 8  # 2 trials x 4 models, pruned ones included
+    # 2 pipeline trials + 2 trials x 4 forests, pruned ones included
+    assert metrics["dsr_n_trials"] == 10
+    # one child run per study; the final holdout logged apart from the CV figures
+    children = Tracker(uri).child_runs(first.run_id)
+    assert set(children) == {f"tune-{m}" for m in ("pipeline", "entry", "position", "exit",
+                                                     "profit")}
+    assert metrics["holdout_n_events"] >= 20 and "holdout_ensemble_sharpe" in metrics
+    holdout_files = {a.path for a in client.list_artifacts(first.run_id, "holdout")}
+    assert {"holdout/report.md", "holdout/reliability.png"} <= holdout_files
     assert 0.0 <= metrics["dsr_median"] <= metrics["psr_median"] <= 1.0
     validation = {a.path for a in client.list_artifacts(first.run_id, "validation")}
     assert {"validation/report.html", "validation/report.md"} <= validation

@@ -101,7 +101,8 @@ def _tuned(n_trials: int, columns: int) -> dict:
 
     rng = np.random.default_rng(1)
     frame = pd.DataFrame(rng.normal(0, 0.01, size=(64, columns)))
-    return {"entry": TuningResult({}, 0.5, n_trials, 0, columns, 0, pd.DataFrame(), "s", frame)}
+    return {"entry": TuningResult({}, 0.5, n_trials, 0, columns, 0, pd.DataFrame(), "s", frame,
+                                  pd.DataFrame())}
 
 
 @pytest.mark.usefixtures("prefect_harness")
