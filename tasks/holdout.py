@@ -171,6 +171,11 @@ def holdout_markdown(report: HoldoutReport, ensemble: Any) -> str:
         ranked = report.importances.sort_values("permutation_mean", ascending=False)
     columns = ["permutation_mean", "permutation_std", "impurity_entry"]
     lines += [markdown_table(ranked[columns].head(10).reset_index()), ""]
+    if not report.smoothing.empty:
+        lines += ["### Signal smoothing: turnover against Sharpe", "",
+                  "The same fitted model traded with each smoother on these events "
+                  "(`ensemble.smoothing` chooses the one served).", "",
+                  markdown_table(report.smoothing.reset_index()), ""]
     weights = meta_weight_table(ensemble)
     if weights is not None:
         lines += ["### Meta-learner weights (standardised inputs)", "",
@@ -208,6 +213,7 @@ def log_holdout(tracker: Tracker, run_id: str, report: HoldoutReport,
             (folder / f"{name}.png").write_bytes(png)
         report.metrics.to_csv(folder / "metrics.csv")
         report.per_regime.to_csv(folder / "per_regime.csv")
+        report.smoothing.to_csv(folder / "smoothing.csv")
         for name, frame in report.confusion.items():
             _write_confusion(frame, folder / f"confusion_{name}.csv")
         report.reliability.to_csv(folder / "reliability.csv")

@@ -11,6 +11,7 @@ from ml_core.evaluation._holdout import HoldoutReport, evaluate_holdout, reliabi
 from ml_core.evaluation._overfitting import OverfittingReport, assess_overfitting
 from ml_core.evaluation._report import CVReport
 from ml_core.evaluation._returns import trade_returns
+from ml_core.evaluation._smoothing_effect import smoothing_effect
 from ml_core.evaluation._walk_forward import WalkForwardReport, evaluate_walk_forward
 
 __all__ = [
@@ -24,5 +25,6 @@ __all__ = [
     "evaluate_holdout",
     "evaluate_walk_forward",
     "reliability_table",
+    "smoothing_effect",
     "trade_returns",
 ]

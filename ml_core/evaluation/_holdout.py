@@ -80,6 +80,9 @@ class HoldoutReport:
         The holdout's trade returns (:func:`trade_returns`), in time order.
     per_regime_reason, importance_reason : str
         Why a part is empty or NaN; empty strings when it is not.
+    smoothing : pandas.DataFrame
+        The same model traded with each smoothing method on the holdout
+        (:func:`~ml_core.evaluation.smoothing_effect`): turnover cut against Sharpe cost.
     """
 
     metrics: pd.DataFrame
@@ -91,6 +94,7 @@ class HoldoutReport:
     returns: pd.Series = field(repr=False)
     per_regime_reason: str = ""
     importance_reason: str = ""
+    smoothing: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def n_events(self) -> int:
@@ -124,6 +128,9 @@ class HoldoutReport:
                         for col in columns})
         for regime, row in self.per_regime.iterrows():
             out.update({f"holdout_{regime}_{col}": float(value) for col, value in row.items()})
+        for method, row in self.smoothing.iterrows():
+            out[f"holdout_smoothing_{method}_turnover"] = float(row["turnover"])
+            out[f"holdout_smoothing_{method}_sharpe"] = float(row["sharpe"])
         out["holdout_n_events"] = float(self.n_events)
         return out
 
@@ -345,8 +352,12 @@ def evaluate_holdout(
         "ensemble": _signal_confusion(side, ret),
     }
     importances, importance_reason = _importances(model, X, entry, n_repeats, random_state)
+    from ml_core.evaluation._smoothing_effect import smoothing_effect
+
     return HoldoutReport(
         metrics=metrics, per_regime=per_regime, confusion=confusion,
         reliability=reliability_table(p_long, entry), brier=float(rows["ensemble"]["brier"]),
         importances=importances, returns=returns, per_regime_reason=per_regime_reason,
-        importance_reason=importance_reason)
+        importance_reason=importance_reason,
+        smoothing=smoothing_effect(model, holdout.X, holdout.events, cost_bps=cost_bps,
+                                   events_per_year=events_per_year))

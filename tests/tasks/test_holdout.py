@@ -157,7 +157,7 @@ def _artifacts(tracker: Tracker, run_id: str) -> set[str]:
     return {a.path for a in tracker.client.list_artifacts(run_id, "holdout")}
 
 
-TABLES = {"metrics.csv", "per_regime.csv", "confusion_entry.csv", "confusion_exit.csv",
+TABLES = {"metrics.csv", "per_regime.csv", "smoothing.csv", "confusion_entry.csv", "confusion_exit.csv",
           "confusion_ensemble.csv", "reliability.csv", "importances.csv", "returns.csv"}
 FIGURES = {"confusion.png", "reliability.png", "importances.png", "regime_sharpe.png"}
 

@@ -217,6 +217,8 @@ def test_summary_has_a_fixed_set_of_holdout_keys(report):
     summary = report.summary()
     expected = ({f"holdout_{m}_{c}" for m, cols in HOLDOUT_METRICS.items() for c in cols}
                 | {f"holdout_{r}_{c}" for r in ("bull", "bear") for c in REGIME_METRICS}
+                | {f"holdout_smoothing_{m}_{c}" for m in ("none", "ewma", "hysteresis")
+                   for c in ("turnover", "sharpe")}
                 | {"holdout_n_events"})
     assert set(summary) == expected
     assert all(isinstance(v, float) for v in summary.values())
@@ -323,3 +325,22 @@ def test_permutation_importance_is_measured_on_the_holdout_rows(ensemble, make_s
     assert abs(noise.loc["x0", "permutation_mean"]) < 0.05
     # the impurity importances come from training and do not change with the holdout
     pd.testing.assert_series_equal(noise["impurity_entry"], signal["impurity_entry"])
+
+
+def test_smoothing_effect_compares_methods_on_the_same_fitted_model(synthetic, tiny):
+    from ml_core.ensemble import turnover
+    from ml_core.evaluation import smoothing_effect
+
+    X, targets, events = synthetic
+    train, test = slice(0, 400), slice(400, None)
+    model = tiny(hysteresis_band=0.1).fit(X.iloc[train], targets.iloc[train],
+                                         events["t1"].iloc[train])
+    effect = smoothing_effect(model, X.iloc[test], events.iloc[test], cost_bps=5.0,
+                              events_per_year=2920)
+    assert effect.index.tolist() == ["none", "ewma", "hysteresis"]
+    assert model.smoothing == "none"  # the fitted model is untouched
+    assert effect.loc["none", "turnover"] == turnover(model.predict(X.iloc[test]))
+    assert effect.loc["none", "turnover_vs_none"] == 1.0
+    assert effect.loc["hysteresis", "turnover"] < effect.loc["none", "turnover"]
+    assert effect.loc["ewma", "sharpe_vs_none"] == pytest.approx(
+        effect.loc["ewma", "sharpe"] - effect.loc["none", "sharpe"])
