@@ -10,7 +10,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: install run test bench ui clean
+.PHONY: install run test bench bench-tuning ui clean
 
 install: $(VENV)/.installed
 
@@ -31,6 +31,9 @@ bench: install  ## install the `bench` extra (TA-Lib, ta), then run the benchmar
 	$(UV) pip install --quiet --python $(BIN)/python -r pyproject.toml --extra bench -c requirements.lock
 	$(BIN)/python benchmarks/features.py
 	$(BIN)/python benchmarks/regimes.py
+
+bench-tuning: install  ## Hyperband against no pruning on BTC 5m (60 trials x 3 seeds, ~30 min)
+	$(BIN)/python benchmarks/tuning.py
 
 ui: install  ## open the MLflow UI on the project's store
 	$(BIN)/regimeforest ui
