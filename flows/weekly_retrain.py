@@ -55,7 +55,8 @@ def weekly_retrain(config_path: str = DEFAULT_CONFIG, data: str | None = None,
         log_features(tracker, run_id, config, inputs)
 
         config, pipeline_study = tune_pipeline_settings(bars, inputs, config, data_hash)
-        dataset, holdout = split_final_holdout(make_training_set(bars, inputs, config), config)
+        labelled = make_training_set(bars, inputs, config)
+        dataset, holdout = split_final_holdout(labelled, config)
         tuned = tune_models(dataset, config, data_hash)
         studies = {**({"pipeline": pipeline_study} if pipeline_study else {}), **tuned}
         log_tuning(tracker, run_id, studies)
@@ -68,6 +69,10 @@ def weekly_retrain(config_path: str = DEFAULT_CONFIG, data: str | None = None,
         cv_summary = log_training(tracker, run_id, dataset, pipeline, cv_report)
         holdout_metrics = {} if holdout is None else log_holdout(
             tracker, run_id, evaluate_final_holdout(pipeline, holdout, config), pipeline.ensemble)
+        if holdout is not None and config.validation.refit_on_all:
+            pipeline = train_ensemble(labelled, regime, ensemble_config, config,
+                                      {"data_hash": data_hash, "run_id": run_id,
+                                       "refit_on_all": True})
         results = validation_results(cv_summary, wf_report, overfitting)
         score = promotion_score(results, config.registry.promotion_metric)
         log_validation(tracker, run_id, cv_report, wf_report, overfitting,

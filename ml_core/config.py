@@ -302,6 +302,9 @@ class ValidationConfig(_Section):
         None, description="most recent span kept out of everything but one final score")
     holdout_fraction: float | None = Field(
         None, gt=0.0, lt=0.5, description="or: this most recent share of the events")
+    refit_on_all: bool = Field(
+        False, description="after scoring the holdout, serve a refit on every event (the "
+        "holdout then measures the procedure, not the served weights)")
     transaction_cost_bps: float = Field(5.0, ge=0.0)
 
     @model_validator(mode="after")

@@ -142,8 +142,10 @@ def test_bad_data_stops_before_training_and_registers_nothing(
 def test_the_registered_model_serves_through_mlflow_pyfunc(
     tiny_profile: tuple[Path, str], tiny_bars_file: Path
 ) -> None:
-    """What a serving process does: load the champion as pyfunc and send it bars."""
+    """What a serving process does: load the champion as pyfunc and send it bars. This run
+    also refits the served model on every event once the holdout is scored."""
     import mlflow
+    import yaml
 
     from flows.weekly_retrain import weekly_retrain
     from ml_core.data import as_bars, load_bars
@@ -151,7 +153,10 @@ def test_the_registered_model_serves_through_mlflow_pyfunc(
     from tasks.registry import Tracker
 
     config_path, uri = tiny_profile
-    weekly_retrain(config_path=str(config_path), data=str(tiny_bars_file))
+    profile = yaml.safe_load(config_path.read_text())
+    profile["validation"]["refit_on_all"] = True
+    config_path.write_text(yaml.safe_dump(profile))
+    summary = weekly_retrain(config_path=str(config_path), data=str(tiny_bars_file))
     mlflow.set_tracking_uri(uri)
     model = mlflow.pyfunc.load_model("models:/tiny@champion")
     frame = load_bars(tiny_bars_file)
@@ -162,6 +167,10 @@ def test_the_registered_model_serves_through_mlflow_pyfunc(
                                                          Path(config_path).parent / "dl"))
     direct = local.predict(as_bars(frame)).reset_index()
     pd.testing.assert_frame_equal(served, direct, check_dtype=False)
+    # served: refit on the development AND holdout events (the purge gap's too)
+    assert local.metadata["refit_on_all"] is True
+    n_development = mlflow.MlflowClient(uri).get_run(summary.run_id).data.metrics["n_events"]
+    assert len(local.ensemble.oof_predictions_) > n_development + 40  # >= 20% holdout
 
 
 def test_too_little_history_fails_the_run_naming_the_cause(
