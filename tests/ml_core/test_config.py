@@ -107,3 +107,12 @@ def test_parse_duration() -> None:
 def test_round_trip_through_json() -> None:
     config = load_config(CONFIGS / "demo.yaml", {"data": {"start": "2018-01-01"}})
     assert Config.model_validate_json(config.model_dump_json()) == config
+
+
+def test_production_declares_the_default_search_spaces() -> None:
+    from ml_core._search_space import DEFAULT_FOREST_SPACE, DEFAULT_PIPELINE_SPACE
+
+    c = load_config(CONFIGS / "production.yaml")
+    assert c.tuning.forest_space == DEFAULT_FOREST_SPACE
+    assert c.tuning.pipeline_space == DEFAULT_PIPELINE_SPACE
+    assert len(c.tuning.forest_space) + len(c.tuning.pipeline_space) + 1 == 16  # + n_estimators
