@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import platform
 import subprocess
@@ -48,3 +49,27 @@ def machine_info(packages: Sequence[str]) -> dict[str, Any]:
         "git_commit": commit,
         "packages": {name: _version(name) for name in packages},
     }
+
+
+def machine_lines(machine: dict[str, Any]) -> list[str]:
+    """The markdown bullets every result file starts with: CPU, load, Python, packages."""
+    load = ", ".join(f"{v:.2f}" for v in machine["load_average_at_start"] or [])
+    return [
+        f"- CPU: {machine['cpu']}, {machine['cores']} cores; load average at start {load}",
+        f"- Python {machine['python']} ({machine['platform']})",
+        "- " + ", ".join(f"{k} {v}" for k, v in machine["packages"].items()),
+    ]
+
+
+def fmt(x: float | None, spec: str) -> str:
+    """``x`` formatted with ``spec``; an em dash for a missing or NaN value."""
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
+
+
+def duration(td: dt.timedelta) -> str:
+    """``td`` in its largest whole unit: ``1d``, ``12h``, ``30min`` or seconds."""
+    seconds = int(td.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

@@ -531,7 +531,7 @@ def bench_stream(args: argparse.Namespace) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------- report
 def _fmt(x: float | None, spec: str = ".2f") -> str:
-    return "—" if x is None or (isinstance(x, float) and np.isnan(x)) else format(x, spec)
+    return _machine.fmt(x, spec)
 
 
 def markdown(report: dict[str, Any]) -> str:
