@@ -174,10 +174,18 @@ def test_trial_zero_is_the_profile(run):
 
 
 def test_counts_and_trees(run):
-    result, _, _ = run
+    result, _, study = run
     assert (result.n_trials, result.study_name) == (4, "pipeline")
     assert result.n_pruned + result.n_complete == 4
-    assert result.n_pruned >= 1  # Hyperband stops a trial after its first fold
+    # Whether Hyperband prunes any of 4 trials depends on the trials' first-fold values, i.e. on
+    # the machine's floating point; what it guarantees: trial 0 runs to the end, and a trial is
+    # pruned after its first fold only if an earlier trial scored at least as well there.
+    assert result.n_pruned <= 3
+    first_fold = [t.intermediate_values[1] for t in study.trials]  # steps count folds from 1
+    for t in study.trials:
+        if t.state == optuna.trial.TrialState.PRUNED:
+            assert t.number > 0 and max(first_fold[:t.number]) >= first_fold[t.number]
+            assert list(t.intermediate_values) == [1]
     fits = result.trials["user_attrs_ensemble_fits"]
     complete = result.trials["state"] == "COMPLETE"
     assert (fits[complete] == 2).all() and (fits[~complete] == 1).all()
