@@ -6,26 +6,39 @@ an out-of-range value fails at load time naming the field and the value.
 
 Durations (``purge``, ``embargo``) and bar timeframes (``timeframe``, ``higher_timeframes``) are
 written as pandas offset strings: ``"30m"``, ``"1h"``, ``"4h"``, ``"1d"``, ``"24h"``.
+
+Windows and horizons (:data:`WINDOWS`: ``features.frac_diff_window``,
+``features.volatility_window``, ``regime.volatility_window``, ``labels.volatility_span``,
+``labels.max_holding``) are durations in a profile, so that a profile ports to another bar length by changing ``data.timeframe``; a loaded
+:class:`Config` holds them as the bar counts the estimators take (a duration that is not a whole
+number of bars is refused, naming the field). Profiles of an older ``schema_version`` are migrated
+on load (:mod:`ml_core._migrations`).
 """
 
 from __future__ import annotations
 
-import re
+import numbers
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
+import annotated_types
 import pandas as pd
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
+from ml_core._durations import format_duration, parse_duration
+from ml_core._migrations import PROFILE_SCHEMA, migrate_profile
 from ml_core._search_space import (
     DEFAULT_FOREST_SPACE,
     DEFAULT_PIPELINE_SPACE,
@@ -49,6 +62,8 @@ __all__ = [
     "SelectionConfig",
     "TuningConfig",
     "ValidationConfig",
+    "WINDOWS",
+    "format_duration",
     "load_config",
     "parse_duration",
 ]
@@ -56,25 +71,6 @@ __all__ = [
 
 class ConfigError(ValueError):
     """A configuration file or value that cannot be used; the message names field and value."""
-
-
-def parse_duration(value: Any) -> timedelta:
-    """Parse ``"30m"``, ``"4h"``, ``"1d"``, a number of seconds or a timedelta into a timedelta.
-
-    ``"m"`` means minutes (as in pandas ``Timedelta``), never months.
-    """
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return timedelta(seconds=float(value))
-    if isinstance(value, str):
-        try:
-            # pandas deprecates a lower-case "d" for days; accept it as users write it.
-            text = re.sub(r"(?<=\d)d$", "D", value.strip())
-            return pd.Timedelta(text).to_pytimedelta()
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"not a duration: {value!r} (use e.g. '30m', '4h', '1d')") from exc
-    raise ValueError(f"not a duration: {value!r}")
 
 
 def _positive_duration(value: Any) -> timedelta:
@@ -152,8 +148,10 @@ class FeatureConfig(_Section):
         0.05, gt=0.0, lt=0.5, description="ADF significance level for choosing frac_diff_d"
     )
     selection: SelectionConfig = SelectionConfig()
-    frac_diff_window: int = Field(100, ge=10, description="fixed-width fracdiff window in bars")
-    volatility_window: int = Field(48, ge=5, description="bars in the rolling volatility window")
+    frac_diff_window: int = Field(
+        100, ge=10, description="fixed-width fracdiff window, bars (a profile writes a duration)")
+    volatility_window: int = Field(
+        48, ge=5, description="rolling volatility window, bars (a profile writes a duration)")
 
 
 class RegimeConfig(_Section):
@@ -165,7 +163,8 @@ class RegimeConfig(_Section):
     n_iter: int = Field(1000, ge=10)
     tol: float = Field(1e-4, gt=0.0)
     n_restarts: int = Field(5, ge=1)
-    volatility_window: int = Field(6, ge=2, description="regime bars in the realised-vol feature")
+    volatility_window: int = Field(
+        6, ge=2, description="realised-vol window, regime bars (a profile writes a duration)")
     min_state_occupancy: float = Field(
         0.02, ge=0.0, lt=0.34, description="fits where a state holds less of the time are degenerate"
     )
@@ -174,10 +173,13 @@ class RegimeConfig(_Section):
 class LabelConfig(_Section):
     """Triple-barrier labels (volatility-scaled horizontal barriers plus a vertical one)."""
 
-    volatility_span: int = Field(100, ge=2, description="EWM span of the return volatility, bars")
+    volatility_span: int = Field(
+        100, ge=2, description="EWM span of the return volatility, bars (a profile: a duration)")
     take_profit: float = Field(2.0, gt=0.0, description="upper barrier in volatility units")
     stop_loss: float = Field(2.0, gt=0.0, description="lower barrier in volatility units")
-    max_holding_bars: int = Field(48, ge=1, description="vertical barrier, bars after entry")
+    max_holding_bars: int = Field(
+        48, ge=1, description="vertical barrier, bars after entry (a profile: labels.max_holding, "
+        "a duration)")
     cusum_threshold: float | None = Field(
         None, gt=0.0, description="sample events with a symmetric CUSUM filter at this many "
         "volatility units (AFML 2.5.2.1); None: an event at every bar"
@@ -423,9 +425,119 @@ class ScheduleConfig(_Section):
     timezone: str = "UTC"
 
 
-class Config(_Section):
-    """One complete profile."""
+class Window(NamedTuple):
+    """A setting that counts bars at run time and is written as a duration in a profile."""
 
+    section: str
+    """Section of the profile (``"features"``)."""
+    key: str
+    """Name in the profile, whose value is a duration (``"max_holding"``)."""
+    field: str
+    """Attribute of the section holding the bar count (``"max_holding_bars"``)."""
+    per: Literal["data", "regime"]
+    """Whose bars it counts: ``data.timeframe`` or ``regime.timeframe``."""
+
+    @property
+    def path(self) -> str:
+        return f"{self.section}.{self.key}"
+
+
+WINDOWS = (
+    Window("features", "frac_diff_window", "frac_diff_window", "data"),
+    Window("features", "volatility_window", "volatility_window", "data"),
+    Window("regime", "volatility_window", "volatility_window", "regime"),
+    Window("labels", "volatility_span", "volatility_span", "data"),
+    Window("labels", "max_holding", "max_holding_bars", "data"),
+)
+"""Every window and horizon of a profile. Its default duration is the section's default bar count
+times the default bar length (``"24h"`` for ``features.volatility_window``: 48 bars of 30m)."""
+
+_SECTIONS: dict[str, type[_Section]] = {}  # filled below Config: profile section -> model
+_TIMEFRAME_PATHS = {"data": "data.timeframe", "regime": "regime.timeframe"}
+
+
+def _window_field(window: Window) -> Any:
+    return _SECTIONS[window.section].model_fields[window.field]
+
+
+def _default_timeframe(per: str) -> timedelta:
+    return _SECTIONS[per].model_fields["timeframe"].default
+
+
+def window_default(window: Window) -> timedelta:
+    """The duration a profile that omits ``window`` gets."""
+    return _window_field(window).default * _default_timeframe(window.per)
+
+
+def _fewest_bars(window: Window) -> int:
+    return max((m.ge for m in _window_field(window).metadata if isinstance(m, annotated_types.Ge)),
+               default=1)
+
+
+def _to_bars(window: Window, value: Any, timeframe: timedelta) -> int:
+    """The bar count of the duration ``value``; the error names the field and its value."""
+    if isinstance(value, numbers.Real):
+        raise ValueError(
+            f"{window.path} must be a duration such as '24h', got {value!r}: since "
+            f"schema_version 2 windows are durations, so a profile ports across timeframes")
+    try:
+        span = parse_duration(value)
+    except ValueError:
+        raise ValueError(f"{window.path}={value!r} is not a duration (use e.g. '30m', '4h', "
+                         f"'1d')") from None
+    per = f"{_TIMEFRAME_PATHS[window.per]}={format_duration(timeframe)}"
+    if span <= timedelta(0) or span % timeframe:
+        raise ValueError(f"{window.path}={value} must be a whole multiple of {per}")
+    bars, fewest = span // timeframe, _fewest_bars(window)
+    if bars < fewest:
+        raise ValueError(f"{window.path}={value} is {bars} bars of {per}; it must span at least "
+                         f"{fewest} bars ({format_duration(fewest * timeframe)})")
+    return bars
+
+
+def _profile_timeframe(data: dict[str, Any], per: str) -> timedelta | None:
+    section = data.get(per)
+    value = section.get("timeframe") if isinstance(section, dict) else getattr(
+        section, "timeframe", None)
+    try:
+        return _default_timeframe(per) if value is None else _positive_duration(value)
+    except ValueError:
+        return None  # the section's own validation names the bad timeframe
+
+
+def _windows_to_bars(data: dict[str, Any]) -> dict[str, Any]:
+    """Durations of a schema-2 profile -> the sections' bar counts (defaults filled in)."""
+    out = dict(data)
+    timeframes = {per: _profile_timeframe(out, per) for per in _TIMEFRAME_PATHS}
+    for window in WINDOWS:
+        section = {} if out.get(window.section) is None else out[window.section]
+        if not isinstance(section, dict):
+            continue  # a built section holds bar counts already
+        section = dict(section)
+        if window.field != window.key and window.field in section:
+            raise ValueError(
+                f"{window.section}.{window.field} counts bars, which does not port across "
+                f"timeframes; write {window.path} as a duration (e.g. '24h'), got "
+                f"{window.section}.{window.field}={section[window.field]!r}")
+        value = section.pop(window.key, None)
+        timeframe = timeframes[window.per]
+        if timeframe is not None:
+            if value is None:
+                value = format_duration(window_default(window))
+            section[window.field] = _to_bars(window, value, timeframe)
+        out[window.section] = section
+    return out
+
+
+class Config(_Section):
+    """One complete profile.
+
+    A mapping without ``schema_version`` is a schema-1 profile (windows counted in bars) and is
+    migrated on validation; dumping a Config writes the current schema (windows as durations).
+    """
+
+    schema_version: Literal[2] = Field(
+        PROFILE_SCHEMA, description="profile schema; older profiles are migrated when loaded")
     profile: str
     seed: int = 42
     data: DataConfig = DataConfig()
@@ -438,21 +550,57 @@ class Config(_Section):
     registry: RegistryConfig = RegistryConfig()
     schedule: ScheduleConfig = ScheduleConfig()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_profile(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        return _windows_to_bars(migrate_profile(data))
+
     @model_validator(mode="after")
     def _timeframes(self) -> Config:
         base = self.data.timeframe
-        for tf in [*self.features.higher_timeframes, self.regime.timeframe]:
-            if tf <= base or tf % base:
-                raise ValueError(
-                    f"higher timeframes must be whole multiples of data.timeframe={base}, got {tf}"
-                )
+        timeframes = [(f"features.higher_timeframes[{i}]", tf)
+                      for i, tf in enumerate(self.features.higher_timeframes)]
+        for field, tf in [*timeframes, ("regime.timeframe", self.regime.timeframe)]:
+            got, per = format_duration(tf), f"data.timeframe={format_duration(base)}"
+            if tf <= base:
+                raise ValueError(f"{field}={got} must be longer than {per}: it aggregates "
+                                 f"several base bars" + (", drop it from the list"
+                                                         if field != "regime.timeframe" else ""))
+            if tf % base:
+                raise ValueError(f"{field}={got} must be a whole multiple of {per}")
         return self
+
+    @model_serializer(mode="wrap")
+    def _to_profile(self, handler: SerializerFunctionWrapHandler,
+                    info: SerializationInfo) -> dict[str, Any]:
+        """Bar counts -> durations (strings in JSON mode), under their profile names."""
+        data = handler(self)
+        timeframes = {"data": self.data.timeframe, "regime": self.regime.timeframe}
+        for window in WINDOWS:
+            section = data.get(window.section)
+            if not isinstance(section, dict) or window.field not in section:
+                continue
+            span = section[window.field] * timeframes[window.per]
+            value = format_duration(span) if info.mode_is_json() else span
+            data[window.section] = {(window.key if k == window.field else k):
+                                    (value if k == window.field else v)
+                                    for k, v in section.items()}
+        return data
+
+
+_SECTIONS.update(data=DataConfig, features=FeatureConfig, regime=RegimeConfig,
+                 labels=LabelConfig)
 
 
 def _describe(exc: ValidationError, source: str) -> str:
     lines = [f"invalid configuration in {source}:"]
     for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "<root>"
+        if not err["loc"]:  # a check across fields: its message names them
+            lines.append(f"  {err['msg'].removeprefix('Value error, ')}")
+            continue
+        field = ".".join(str(p) for p in err["loc"])
         value = err.get("input")
         shown = "" if isinstance(value, dict) else f" = {value!r}"
         lines.append(f"  {field}{shown}: {err['msg']}")

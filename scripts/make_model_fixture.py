@@ -4,7 +4,7 @@ Every later release must load the saved model and predict exactly these signals 
 signal, ``p_long`` within 1e-9), or refuse it naming its format version. Run this once per model
 format, with the release that writes that format, into a new directory::
 
-    python scripts/make_model_fixture.py tests/fixtures/models/format_1
+    python scripts/make_model_fixture.py   # -> tests/fixtures/models/format_<MODEL_FORMAT>
 
 The directory holds ``model/`` (:func:`ml_core.pipeline.save_pipeline`), ``bars.parquet`` (the
 bars it predicts on, so the fixture does not depend on the bundled sample staying as it is) and
@@ -29,14 +29,16 @@ TRAIN_BARS = 3000
 PREDICT_BARS = 800
 """Bars the fixture predicts on (the first few hundred warm the features up)."""
 
-# A profile as written when format 1 was current (schema 1: windows counted in 30m bars).
+# The format-1 fixture was made from this profile in schema 1 (the same windows counted in 30m
+# bars: frac_diff_window 50, volatility_window 24, volatility_span 50, max_holding_bars 24).
 PROFILE = {
+    "schema_version": 2,
     "profile": "fixture",
     "seed": 11,
-    "features": {"higher_timeframes": ["1h", "4h"], "frac_diff_window": 50,
-                 "volatility_window": 24, "selection": {"n_estimators": 10, "min_features": 8}},
+    "features": {"higher_timeframes": ["1h", "4h"], "frac_diff_window": "25h",
+                 "volatility_window": "12h", "selection": {"n_estimators": 10, "min_features": 8}},
     "regime": {"n_restarts": 2, "n_iter": 100},
-    "labels": {"volatility_span": 50, "max_holding_bars": 24, "cusum_threshold": 1.5},
+    "labels": {"volatility_span": "25h", "max_holding": "12h", "cusum_threshold": 1.5},
     "ensemble": {
         "entry": {"kind": "classifier", "n_estimators": 6, "max_depth": 4},
         "position": {"kind": "regressor", "n_estimators": 6, "max_depth": 4},
@@ -76,5 +78,7 @@ def make_fixture(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    make_fixture(Path(sys.argv[1]) if len(sys.argv) > 1 else
-                 Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "models" / "format_1")
+    from ml_core._migrations import MODEL_FORMAT
+
+    default = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "models"
+    make_fixture(Path(sys.argv[1]) if len(sys.argv) > 1 else default / f"format_{MODEL_FORMAT}")

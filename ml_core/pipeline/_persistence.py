@@ -2,9 +2,9 @@
 
 Pickle loading runs arbitrary code, so a model directory holds only:
 
-- ``manifest.json``: format version, feature columns, metadata, the ensemble's parameters and the
-  kind of every learned attribute;
-- ``config.json``: the validated profile;
+- ``manifest.json``: format version (:data:`ml_core._migrations.MODEL_FORMAT`), feature columns,
+  metadata, the ensemble's parameters and the kind of every learned attribute;
+- ``config.json``: the validated profile, in the current profile schema;
 - ``regime.json``: the HMM parameters (:meth:`RegimeHMM.to_dict`);
 - ``ensemble/*.skops``: forests and the meta-learner in skops' format, loaded only when every type
   it contains is on an allow-list of scikit-learn and numpy types;
@@ -12,10 +12,17 @@ Pickle loading runs arbitrary code, so a model directory holds only:
 - ``ensemble/selector_/``: the fitted feature selector, if any, the same way (its parameters and
   plain attributes in the manifest, its tables as Parquet); only allow-listed ml_core classes
   are rebuilt from a manifest.
+
+Forests are stored, and loaded, with ``n_jobs=1``: a served model predicts a few rows per call,
+where starting a worker pool each time costs more than it saves (and scikit-learn warns on every
+call). A model saved by an older release is migrated on load (:func:`ml_core._migrations.
+migrate_model`, :func:`~ml_core._migrations.migrate_profile`) or refused in one line naming its
+format version and the oldest this release reads.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -24,10 +31,10 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
+from ml_core._migrations import MODEL_FORMAT, migrate_model
 from ml_core.config import Config
 from ml_core.pipeline._pipeline import RegimeForestPipeline
 
-FORMAT_VERSION = 1
 _TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.", "collections.OrderedDict")
 
 
@@ -65,10 +72,18 @@ def _from_jsonable(value: Any) -> Any:
     return value
 
 
+def _single_threaded(obj: Any) -> Any:
+    """``obj`` with ``n_jobs=1`` if it has that parameter (a shallow copy: ``obj`` is untouched)."""
+    if isinstance(obj, BaseEstimator) and obj.get_params(deep=False).get("n_jobs") not in (None, 1):
+        obj = copy.copy(obj)
+        obj.n_jobs = 1
+    return obj
+
+
 def _dump_skops(obj: Any, path: Path) -> None:
     import skops.io as sio
 
-    sio.dump(obj, path, compression=8)
+    sio.dump(_single_threaded(obj), path, compression=8)
 
 
 def _load_skops(path: Path) -> Any:
@@ -78,7 +93,7 @@ def _load_skops(path: Path) -> Any:
     refused = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
     if refused:
         raise ValueError(f"{path}: refusing to load types outside the allow-list: {refused}")
-    return sio.load(path, trusted=untrusted)
+    return _single_threaded(sio.load(path, trusted=untrusted))  # format 1 kept the training n_jobs
 
 
 def _nested_classes() -> dict[str, type[BaseEstimator]]:
@@ -122,7 +137,7 @@ def _save_attributes(estimator: BaseEstimator, directory: Path) -> dict[str, Any
 def _save_estimator(estimator: BaseEstimator, directory: Path) -> dict[str, Any]:
     return {
         "class": f"{type(estimator).__module__}:{type(estimator).__qualname__}",
-        "params": _jsonable(estimator.get_params(deep=False)),
+        "params": _jsonable(_single_threaded(estimator).get_params(deep=False)),
         "attributes": _save_attributes(estimator, directory),
     }
 
@@ -184,7 +199,7 @@ def save_pipeline(pipeline: RegimeForestPipeline, directory: str | Path) -> Path
     (directory / "config.json").write_text(pipeline.config.model_dump_json(indent=2))
     (directory / "regime.json").write_text(json.dumps(pipeline.regime.to_dict(), indent=2))
     manifest: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
+        "format_version": MODEL_FORMAT,
         "feature_columns": list(pipeline.feature_columns),
         "metadata": _jsonable(pipeline.metadata),
         "ensemble": None,
@@ -196,20 +211,25 @@ def save_pipeline(pipeline: RegimeForestPipeline, directory: str | Path) -> Path
 
 
 def load_pipeline(directory: str | Path) -> RegimeForestPipeline:
-    """Read a pipeline written by :func:`save_pipeline`; nothing is refitted."""
+    """Read a pipeline written by :func:`save_pipeline` of this or an earlier release.
+
+    Nothing is refitted; forests come back with ``n_jobs=1``.
+
+    Raises
+    ------
+    ml_core._migrations.ModelFormatError
+        When the model's format is newer than this release or older than the oldest it reads
+        (one line naming both).
+    """
     from ml_core.regime import RegimeHMM
 
     directory = Path(directory)
     manifest_path = directory / "manifest.json"
     if not manifest_path.is_file():
         raise FileNotFoundError(f"{directory} is not a regimeforest model: no manifest.json")
-    manifest = json.loads(manifest_path.read_text())
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
-            f"{directory}: model format {manifest.get('format_version')} is not supported "
-            f"(this version reads format {FORMAT_VERSION})"
-        )
-    config = Config.model_validate_json((directory / "config.json").read_text())
+    manifest = migrate_model(json.loads(manifest_path.read_text()), str(directory))
+    # an older profile schema is migrated by Config's own validation
+    config = Config.model_validate(json.loads((directory / "config.json").read_text()))
     regime = RegimeHMM.from_dict(json.loads((directory / "regime.json").read_text()))
     ensemble = None
     if manifest["ensemble"] is not None:

@@ -20,9 +20,10 @@ def test_demo_profile() -> None:
 
 def test_every_shipped_profile_loads() -> None:
     profiles = sorted(CONFIGS.glob("*.yaml"))
-    assert {p.stem for p in profiles} >= {"demo", "production", "crypto_5m"}
+    assert {p.stem for p in profiles} >= {"demo", "production", "crypto_5m", "hourly"}
     for path in profiles:
         assert load_config(path).profile
+        assert "schema_version: 2" in path.read_text()
 
 
 def test_production_profile_has_the_seed_values() -> None:
@@ -53,7 +54,28 @@ def test_production_profile_has_the_seed_values() -> None:
         ({"ensemble": {"entry": {"max_depth": -3}}}, "ensemble.entry.max_depth = -3"),
         ({"validation": {"purge": "soon"}}, "validation.purge = 'soon'"),
         ({"validation": {"n_test_groups": 6}}, "n_test_groups=6"),
-        ({"features": {"higher_timeframes": ["45m"]}}, "whole multiples"),
+        ({"features": {"higher_timeframes": ["45m"]}},
+         "features.higher_timeframes[0]=45m must be a whole multiple of data.timeframe=30m"),
+        ({"data": {"timeframe": "1h"}},  # the demo's 1h higher timeframe is not higher any more
+         "  features.higher_timeframes[0]=1h must be longer than data.timeframe=1h: it aggregates "
+         "several base bars, drop it from the list"),
+        ({"regime": {"timeframe": "20m"}},
+         "regime.timeframe=20m must be longer than data.timeframe=30m"),
+        ({"features": {"volatility_window": "45m"}},
+         "features.volatility_window=45m must be a whole multiple of data.timeframe=30m"),
+        ({"regime": {"volatility_window": "6h"}},
+         "regime.volatility_window=6h must be a whole multiple of regime.timeframe=4h"),
+        ({"features": {"frac_diff_window": "2h"}},
+         "features.frac_diff_window=2h is 4 bars of data.timeframe=30m; it must span at least "
+         "10 bars (5h)"),
+        ({"labels": {"max_holding": "soon"}}, "labels.max_holding='soon' is not a duration"),
+        ({"features": {"volatility_window": 48}},
+         "features.volatility_window must be a duration such as '24h', got 48"),
+        ({"labels": {"max_holding_bars": 48}},
+         "labels.max_holding_bars counts bars, which does not port across timeframes; write "
+         "labels.max_holding as a duration"),
+        ({"schema_version": 3}, "schema_version=3 is not a profile schema this release reads "
+         "(1 to 2)"),
         ({"ensemble": {"exit": {"kind": "regressor", "max_features": "sqrt"}}},
          "ensemble.exit.kind must be 'classifier'"),
         ({"labels": {"take_profit": 0}}, "labels.take_profit = 0"),
@@ -102,6 +124,52 @@ def test_parse_duration() -> None:
     assert parse_duration(90) == timedelta(seconds=90)
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration("fortnight")
+
+
+def test_windows_are_durations_held_as_bars() -> None:
+    c = load_config(CONFIGS / "demo.yaml")
+    assert (c.features.frac_diff_window, c.features.volatility_window, c.regime.volatility_window,
+            c.labels.volatility_span, c.labels.max_holding_bars) == (100, 48, 6, 100, 48)
+    dumped = c.model_dump(mode="json")
+    assert dumped["schema_version"] == 2
+    assert (dumped["features"]["frac_diff_window"], dumped["features"]["volatility_window"],
+            dumped["regime"]["volatility_window"], dumped["labels"]["volatility_span"],
+            dumped["labels"]["max_holding"]) == ("50h", "1d", "1d", "50h", "1d")
+    assert "max_holding_bars" not in dumped["labels"]
+    assert c.model_dump()["labels"]["max_holding"] == timedelta(hours=24)
+
+
+def test_a_profile_ports_by_changing_the_timeframe() -> None:
+    hourly = load_config(CONFIGS / "demo.yaml", {"data": {"timeframe": "1h"},
+                                                 "features": {"higher_timeframes": ["4h", "1d"]}})
+    assert (hourly.features.frac_diff_window, hourly.features.volatility_window,
+            hourly.regime.volatility_window, hourly.labels.volatility_span,
+            hourly.labels.max_holding_bars) == (50, 24, 6, 50, 24)
+    shipped = load_config(CONFIGS / "hourly.yaml")
+    for section in ("features", "regime", "labels"):
+        assert getattr(shipped, section) == getattr(hourly, section)
+
+
+@pytest.mark.parametrize(("timeframe", "bars"), [("1m", (3000, 1440, 3000, 1440)),
+                                                 ("5m", (600, 288, 600, 288)),
+                                                 ("15m", (200, 96, 200, 96))])
+def test_omitted_windows_default_to_durations(timeframe: str, bars: tuple[int, ...]) -> None:
+    c = Config(schema_version=2, profile="p", data={"timeframe": timeframe})
+    assert (c.features.frac_diff_window, c.features.volatility_window,
+            c.labels.volatility_span, c.labels.max_holding_bars) == bars
+    assert c.regime.volatility_window == 6  # 24h of 4h regime bars
+
+
+def test_schema_1_profiles_are_migrated_on_load(tmp_path: Path) -> None:
+    old = tmp_path / "old.yaml"
+    old.write_text("profile: old\ndata: {timeframe: 5m}\nregime: {timeframe: 1h}\n"
+                   "features: {higher_timeframes: [15m, 1h], volatility_window: 288}\n"
+                   "labels: {max_holding_bars: 48}\n")
+    c = load_config(old)
+    assert c.schema_version == 2
+    # the bars it said, and schema 1's defaults in bars (100 fracdiff bars, 6 regime bars)
+    assert (c.features.frac_diff_window, c.features.volatility_window, c.regime.volatility_window,
+            c.labels.volatility_span, c.labels.max_holding_bars) == (100, 288, 6, 100, 48)
 
 
 def test_round_trip_through_json() -> None:

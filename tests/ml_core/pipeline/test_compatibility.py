@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ml_core._migrations import MODEL_FORMAT, OLDEST_MODEL_FORMAT
 from ml_core.pipeline import load_pipeline
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "models"
@@ -19,16 +20,28 @@ SAVED = sorted(p for p in FIXTURES.iterdir() if (p / "model").is_dir())
 
 
 def test_every_model_format_has_a_fixture() -> None:
-    assert [p.name for p in SAVED][:1] == ["format_1"]
+    assert [p.name for p in SAVED] == [f"format_{v}"
+                                       for v in range(OLDEST_MODEL_FORMAT, MODEL_FORMAT + 1)]
 
 
 @pytest.mark.parametrize("fixture", SAVED, ids=lambda p: p.name)
 def test_saved_model_predicts_its_recorded_signals(fixture: Path) -> None:
     expected = pd.read_parquet(fixture / "signals.parquet")
-    got = load_pipeline(fixture / "model").predict(pd.read_parquet(fixture / "bars.parquet"))
+    model = load_pipeline(fixture / "model")
+    got = model.predict(pd.read_parquet(fixture / "bars.parquet"))
+
+    assert {forest.n_jobs for forest in model.ensemble.forests_.values()} == {1}
 
     pd.testing.assert_index_equal(got.index, expected.index)
     assert got.columns.tolist() == expected.columns.tolist()
     assert (got["signal"].to_numpy() == expected["signal"].to_numpy()).all()
     np.testing.assert_allclose(got["p_long"], expected["p_long"], rtol=0, atol=1e-9)
     pd.testing.assert_frame_equal(got, expected, rtol=0, atol=1e-9)
+
+
+def test_formats_1_and_2_hold_the_same_model() -> None:
+    """The format-2 fixture is the format-1 profile migrated (bars -> durations) and refitted:
+    the same bar counts, so the same signals."""
+    first, second = (pd.read_parquet(FIXTURES / f"format_{v}" / "signals.parquet")
+                     for v in (1, 2))
+    pd.testing.assert_frame_equal(first, second, rtol=0, atol=1e-12)

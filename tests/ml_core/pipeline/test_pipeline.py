@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ml_core._migrations import ModelFormatError
 from ml_core.config import Config, ForestSpec
 from ml_core.data import load_sample_bars
 from ml_core.ensemble import RegimeForestEnsemble
@@ -93,8 +96,28 @@ def test_load_refuses_other_formats(pipeline: RegimeForestPipeline, tmp_path: Pa
     manifest = json.loads((directory / "manifest.json").read_text())
     manifest["format_version"] = 99
     (directory / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(ValueError, match="model format 99 is not supported"):
+    with pytest.raises(ModelFormatError) as info:
         load_pipeline(directory)
+    assert str(info.value) == (f"{directory}: model format 99 cannot be read; this release reads "
+                               f"formats 1 (oldest) to 2")
+
+
+def test_saved_and_loaded_forests_run_on_one_core(pipeline: RegimeForestPipeline,
+                                                  tmp_path: Path) -> None:
+    trained = copy.copy(pipeline.ensemble)  # as a profile trains it: n_jobs=-1
+    trained.n_jobs = -1
+    trained.forests_ = {name: copy.copy(f) for name, f in pipeline.ensemble.forests_.items()}
+    for forest in trained.forests_.values():
+        forest.n_jobs = -1
+    directory = save_pipeline(dataclasses.replace(pipeline, ensemble=trained), tmp_path / "m")
+
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert (manifest["format_version"], manifest["ensemble"]["params"]["n_jobs"]) == (2, 1)
+    assert json.loads((directory / "config.json").read_text())["labels"]["max_holding"] == "12h"
+    loaded = load_pipeline(directory).ensemble
+    assert loaded.n_jobs == 1
+    assert {f.n_jobs for f in loaded.forests_.values()} == {1}
+    assert {f.n_jobs for f in trained.forests_.values()} == {-1}  # saving changed nothing
 
 
 def test_features_only_pipeline_cannot_predict(pipeline: RegimeForestPipeline,
