@@ -166,7 +166,8 @@ class RegimeConfig(_Section):
     volatility_window: int = Field(
         6, ge=2, description="realised-vol window, regime bars (a profile writes a duration)")
     min_state_occupancy: float = Field(
-        0.02, ge=0.0, lt=0.34, description="fits where a state holds less of the time are degenerate"
+        0.02, ge=0.0, lt=1 / 3,  # the HMM's own bound: three states cannot all hold more
+        description="fits where a state holds less of the time are degenerate"
     )
 
 
