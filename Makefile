@@ -10,7 +10,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: install run test bench bench-tuning ui clean
+.PHONY: install run test test-fast bench bench-tuning ui clean
 
 install: $(VENV)/.installed
 
@@ -26,6 +26,9 @@ run: install  ## install, then run the weekly retrain once on the bundled sample
 
 test: install  ## install, then run the whole test suite
 	$(BIN)/python -m pytest
+
+test-fast: install  ## the suite without the tests marked slow or integration (Prefect, flows)
+	$(BIN)/python -m pytest -m "not slow and not integration"
 
 bench: install  ## install the `bench` extra (TA-Lib, ta), then run the benchmarks (~7 min)
 	$(UV) pip install --quiet --python $(BIN)/python -r pyproject.toml --extra bench -c requirements.lock

@@ -46,3 +46,11 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test on the real Prefect engine (the ``prefect_harness`` fixture: a temporary server,
+    ~20 s to start) is an integration test: ``-m "not slow and not integration"`` skips it."""
+    for item in items:
+        if "prefect_harness" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)

@@ -133,6 +133,7 @@ def noise_studies():
     return out
 
 
+@pytest.mark.slow  # 3 studies of 20 trials: ~20 s
 def test_a_selection_tuned_on_pure_noise_is_flagged(noise_studies):
     """Measured: PBO 0.40-0.65 per study, mean 0.512 (skill-less trials give 1/2 in expectation);
     PSR > 0.95 in 7 of 10 studies, so the plain Sharpe test is fooled; DSR 0.24-0.90, never

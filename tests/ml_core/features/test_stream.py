@@ -32,6 +32,7 @@ def assert_stream_equals_batch(bars: pd.DataFrame, config: FeatureConfig,
     return batch
 
 
+@pytest.mark.slow  # ~8 s
 def test_stream_equals_batch_on_the_sample(sample_bars):
     # 5,000 bars of the real sample, including its 3-hour gap of 2019-01-07.
     bars = sample_bars.loc[:"2018-03-01"]
@@ -60,6 +61,7 @@ def test_stream_equals_batch_on_flat_prices_and_no_volume():
     assert_stream_equals_batch(bars, FeatureConfig(), THIRTY_MINUTES)
 
 
+@pytest.mark.slow  # ~9 s
 def test_stream_with_production_timeframes():
     config = FeatureConfig(
         higher_timeframes=[timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1)],

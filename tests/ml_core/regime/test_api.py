@@ -356,6 +356,7 @@ def test_weekly_label_stability_bad_input(crypto_like):
         weekly_label_stability(bars.iloc[:400], cfg, BASE, n_refits=2, step=timedelta(hours=2))
 
 
+@pytest.mark.slow  # 3 refits on 65k bars: ~13 s
 def test_weekly_labels_agree_on_binance_btc(shared_data):
     """The last three weekly refits on BTC 5m (crypto_5m regime settings, 2 restarts).
 

@@ -31,6 +31,8 @@ from ml_core.tuning._pipeline import (
 )
 from ml_core.tuning._trial_returns import decode_returns
 
+pytestmark = pytest.mark.slow  # ensemble studies of 2-4 trials: ~60 s for the module
+
 EVENTS_PER_YEAR = 17520.0  # one event per 30 min bar
 SPACE = {
     "barrier_width": ParamRange(type="categorical", choices=[1.5, 2.5]),  # + the profile's 2.0

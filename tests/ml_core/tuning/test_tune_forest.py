@@ -11,6 +11,8 @@ from ml_core._search_space import FOREST_PARAMS
 from ml_core.config import ForestSpec, TuningConfig
 from ml_core.tuning import TuningResult, tune_forest
 
+pytestmark = pytest.mark.slow  # Hyperband studies: ~45 s for the module
+
 H = timedelta(hours=1)
 SPEC = ForestSpec(kind="classifier", n_estimators=27)
 TUNING = TuningConfig(n_trials=9, tree_step=3, reduction_factor=3, cv_folds=3)
