@@ -309,6 +309,9 @@ class ValidationConfig(_Section):
         False, description="after scoring the holdout, serve a refit on every event (the "
         "holdout then measures the procedure, not the served weights)")
     transaction_cost_bps: float = Field(5.0, ge=0.0)
+    cpcv_refit_regime: bool = Field(
+        False, description="CPCV refits the HMM on each split's training bars and recomputes "
+        "the regime columns with it (else the development HMM's columns serve every split)")
 
     @model_validator(mode="after")
     def _k_below_n(self) -> ValidationConfig:

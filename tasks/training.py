@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+import numpy as np
+import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -45,17 +48,43 @@ def train_ensemble(dataset: TrainingSet, regime: object, ensemble_config: Ensemb
                                 feature_columns=list(dataset.X.columns), metadata=metadata)
 
 
+def regime_refit(bars: pd.DataFrame, dataset: TrainingSet,
+                 config: Config) -> Callable[[np.ndarray], pd.DataFrame]:
+    """``split_features`` for :func:`ml_core.evaluation.evaluate_cpcv`: the regime columns of
+    ``dataset.X`` recomputed by an HMM fitted (``config.regime``, ``config.seed``) on the bars of
+    one split's training events only (:func:`ml_core.regime.refit_regime_features`)."""
+    from ml_core.regime import refit_regime_features
+
+    logger = get_run_logger()
+
+    def refit(train_idx: np.ndarray) -> pd.DataFrame:
+        model, features = refit_regime_features(bars, dataset.t1, train_idx, config.regime,
+                                                config.data.timeframe, config.seed)
+        logger.info("CPCV split HMM refitted on %d regime bars of its training events (%s to %s)",
+                    model.n_fit_bars_, model.fit_start_, model.fit_end_)
+        return features.loc[:, [c for c in features.columns if c in dataset.X.columns]]
+
+    return refit
+
+
 @task(name="cpcv", cache_policy=NO_CACHE)
-def cross_validate(dataset: TrainingSet, ensemble_config: EnsembleConfig, config: Config):
+def cross_validate(dataset: TrainingSet, ensemble_config: EnsembleConfig, config: Config,
+                   bars: pd.DataFrame | None = None):
     """Combinatorial purged CV of the whole ensemble; returns an ``ml_core.evaluation.CVReport``.
 
     Every split fits a fresh ensemble, feature selection included, on its training rows only.
+    With ``validation.cpcv_refit_regime`` every split also refits the HMM on the development
+    ``bars`` its training events span (:func:`regime_refit`), so no split's regime columns come
+    from parameters that saw its test groups.
     """
     from ml_core.evaluation import evaluate_cpcv
     from ml_core.validation import CombinatorialPurgedCV
 
     logger = get_run_logger()
     v = config.validation
+    if v.cpcv_refit_regime and bars is None:
+        raise ValueError("`validation.cpcv_refit_regime=True` refits the HMM on each split's "
+                         "training bars: pass the development `bars`, got `bars=None`")
     cv = CombinatorialPurgedCV(v.n_groups, v.n_test_groups, v.purge, v.embargo,
                                min_group_size=v.min_events_per_group)
     logger.info("CPCV: %d splits, %d backtest paths", cv.get_n_splits(), cv.n_paths)
@@ -64,6 +93,7 @@ def cross_validate(dataset: TrainingSet, ensemble_config: EnsembleConfig, config
         dataset.X, dataset.targets, dataset.events, cv,
         cost_bps=v.transaction_cost_bps, events_per_year=events_per_year(dataset),
         progress=lambda i, n: logger.info("CPCV split %d/%d done", i, n),
+        split_features=regime_refit(bars, dataset, config) if v.cpcv_refit_regime else None,
     )
     summary = report.summary()
     logger.info("CPCV median path Sharpe %.3f", summary["cv_sharpe_median"])

@@ -224,6 +224,7 @@ def evaluate_cpcv(
     events_per_year: float,
     progress: Callable[[int, int], None] | None = None,
     momentum_column: str = "roc_12",
+    split_features: Callable[[np.ndarray], pd.DataFrame] | None = None,
 ) -> CVReport:
     """Cross-validate the ensemble with CPCV and backtest every recombined path.
 
@@ -267,6 +268,12 @@ def evaluate_cpcv(
     momentum_column : str
         Past-return feature whose sign is the ``momentum`` baseline's side (skipped when ``X``
         lacks it). Baselines are scored on the same paths (see :class:`CVReport`).
+    split_features : callable, optional
+        Called as ``split_features(train_idx)`` with each split's (purged) training positions;
+        returns columns of ``X`` recomputed for that split (on ``X.index``), which replace
+        ``X``'s for that split's fit and prediction: e.g. the regime columns of an HMM refitted on
+        the split's training bars (:func:`ml_core.regime.refit_regime_features`). Baselines and
+        the per-regime grouping keep ``X``'s own columns, the same in every split.
 
     Returns
     -------
@@ -294,8 +301,10 @@ def evaluate_cpcv(
         if not np.array_equal(test_idx, expected):
             raise RuntimeError(f"split {s}: test rows do not match test groups {test_groups[s]}")
         model = make_ensemble()
-        model.fit(X.iloc[train_idx], targets.iloc[train_idx], t1.iloc[train_idx])
-        X_test = X.iloc[test_idx]
+        X_split = X if split_features is None else _replace_columns(
+            X, split_features(train_idx), s)
+        model.fit(X_split.iloc[train_idx], targets.iloc[train_idx], t1.iloc[train_idx])
+        X_test = X_split.iloc[test_idx]
         components = model.predict_components(X_test)
         signal = model.predict(X_test)
         returns = trade_returns(signal, events, cost_bps)
@@ -338,6 +347,23 @@ def evaluate_cpcv(
         events_per_year)
     return CVReport(splits=splits, paths=paths, path_returns=path_returns, baselines=baselines,
                     per_regime=per_regime)
+
+
+def _replace_columns(X: pd.DataFrame, columns: pd.DataFrame, split: int) -> pd.DataFrame:
+    """``X`` with the ``columns`` a split recomputed (same index, existing names, finite)."""
+    unknown = [c for c in columns.columns if c not in X.columns]
+    if not columns.index.equals(X.index) or unknown:
+        raise ValueError(
+            f"split {split}: `split_features` must return columns of `X` on `X.index`, got "
+            f"{len(columns)} rows and unknown columns {unknown}"
+        )
+    values = columns.to_numpy(dtype=float)
+    if not np.isfinite(values).all():
+        bad = columns.columns[~np.isfinite(values).all(axis=0)].tolist()
+        raise ValueError(f"split {split}: `split_features` returned NaN or inf in {bad}")
+    out = X.copy()
+    out[list(columns.columns)] = columns
+    return out
 
 
 def _baseline_returns(X: pd.DataFrame, events: pd.DataFrame, cost_bps: float,

@@ -8,6 +8,7 @@ for, and smoothed ones are named as diagnostics.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -55,16 +56,18 @@ class PersistenceReport:
     next_state_brier_baseline: float = math.nan
 
 
-def fit_regime_model(bars: pd.DataFrame, config: RegimeConfig, base_timeframe: timedelta,
-                     random_state: int | None = None, *,
+def fit_regime_model(bars: pd.DataFrame | Sequence[pd.DataFrame], config: RegimeConfig,
+                     base_timeframe: timedelta, random_state: int | None = None, *,
                      init_model: RegimeHMM | None = None) -> RegimeHMM:
     """Fit the 3-state HMM on the regime bars of ``bars`` (best of ``config.n_restarts``).
 
     Parameters
     ----------
-    bars : pandas.DataFrame
+    bars : pandas.DataFrame or sequence of pandas.DataFrame
         Base bars (canonical schema), the training window only: everything the model learns,
-        the observations' standardisation included, comes from them.
+        the observations' standardisation included, comes from them. Several contiguous
+        segments (time order, no overlap) are fitted as independent sequences, each with its
+        own warm-up (:meth:`RegimeHMM.fit`).
     config : RegimeConfig
         The ``regime`` section of a profile: regime ``timeframe``, ``volatility_window`` (the
         realised-volatility observation), ``covariance_type``, ``n_iter``, ``tol``,

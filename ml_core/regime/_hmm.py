@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -224,9 +225,32 @@ class RegimeHMM(BaseEstimator):
             floor_volatility=not fitting,
         )
 
+    def _segment_observations(
+        self, bars: pd.DataFrame | Sequence[pd.DataFrame]
+    ) -> tuple[pd.DataFrame, list[int], int]:
+        """Fit observations of ``bars`` (one frame or time-ordered disjoint segments): the
+        segments' observations stacked, the valid (post-warm-up) rows per segment that has any,
+        and the number of base bars."""
+        segments = [bars] if isinstance(bars, pd.DataFrame) else list(bars)
+        if not segments:
+            raise ValueError("`bars` must be a DataFrame or a non-empty sequence of them, got 0 "
+                             "segments")
+        for i in range(1, len(segments)):
+            before, after = segments[i - 1], segments[i]
+            if len(before) and len(after) and after.index[0] <= before.index[-1]:
+                raise ValueError(
+                    f"`bars` segments must be in time order without overlap, got segment {i} "
+                    f"starting at {after.index[0]}, not after segment {i - 1} ends at "
+                    f"{before.index[-1]}"
+                )
+        parts = [self._observations(segment, fitting=True) for segment in segments]
+        lengths = [int(part.notna().all(axis=1).sum()) for part in parts]
+        return pd.concat(parts), [n for n in lengths if n], sum(len(seg) for seg in segments)
+
     # ------------------------------------------------------------------ fitting
     def fit(
-        self, bars: pd.DataFrame, y: None = None, init_model: RegimeHMM | None = None
+        self, bars: pd.DataFrame | Sequence[pd.DataFrame], y: None = None,
+        init_model: RegimeHMM | None = None,
     ) -> RegimeHMM:
         """Fit the HMM on ``bars`` (base bars, canonical schema).
 
@@ -235,8 +259,13 @@ class RegimeHMM(BaseEstimator):
 
         Parameters
         ----------
-        bars : pandas.DataFrame
-            Base bars ``base_timeframe`` apart (or more, where bars are missing).
+        bars : pandas.DataFrame or sequence of pandas.DataFrame
+            Base bars ``base_timeframe`` apart (or more, where bars are missing); or several
+            contiguous segments of them, in time order without overlap (e.g. the training
+            groups of a cross-validation split). Each segment gives its own observations (its own
+            warm-up, no return or volatility across the gap between segments); the
+            standardisation is pooled and EM treats the segments as independent sequences
+            (hmmlearn's ``lengths``), each starting from ``startprob_``.
         y : None
             Ignored (scikit-learn convention).
         init_model : RegimeHMM, optional
@@ -257,8 +286,9 @@ class RegimeHMM(BaseEstimator):
         from hmmlearn.hmm import GaussianHMM
 
         self._check_params()
-        obs = self._observations(bars, fitting=True)
-        close = bars["close"].to_numpy(dtype="float64")
+        obs, lengths, n_rows = self._segment_observations(bars)
+        close = (bars if isinstance(bars, pd.DataFrame) else pd.concat(list(bars)))["close"]
+        close = close.to_numpy(dtype="float64")
         if close.size and np.ptp(close) == 0:
             raise ValueError(
                 f"`bars` close prices are constant ({close[0]}); returns and volatility have no "
@@ -279,7 +309,7 @@ class RegimeHMM(BaseEstimator):
             per_bin = int(pd.Timedelta(self.timeframe) / pd.Timedelta(self.base_timeframe))
             bars_needed = (n_needed + self.volatility_window + 1) * per_bin
             raise ValueError(
-                f"too few bars to fit: `bars` has {len(bars)} rows giving {n_obs} usable "
+                f"too few bars to fit: `bars` has {n_rows} rows giving {n_obs} usable "
                 f"{_fmt(self.timeframe)} regime observations; a {self.covariance_type}-"
                 f"covariance 3-state HMM ({n_free} parameters) needs at least {n_needed}, i.e. "
                 f"about {bars_needed} bars of {_fmt(self.base_timeframe)} "
@@ -322,8 +352,8 @@ class RegimeHMM(BaseEstimator):
             # for 5 restarts on the bundled sample at 4h).
             with warnings.catch_warnings(), threadpool_limits(limits=1):
                 warnings.simplefilter("ignore", RuntimeWarning)
-                model.fit(X)
-            candidate = self._assess(model, X, seed)
+                model.fit(X, lengths)
+            candidate = self._assess(model, X, seed, lengths)
             candidate["init"] = "random" if params is None else "warm_start"
             candidates.append(candidate)
             start = f"seed {seed}" if seed is not None else "warm start"
@@ -410,8 +440,11 @@ class RegimeHMM(BaseEstimator):
                     f"`{name}={getattr(self, name)}`"
                 )
 
-    def _assess(self, model: Any, X: np.ndarray, seed: int | None) -> dict[str, Any]:
-        """Relabel one EM solution and decide whether it is acceptable."""
+    def _assess(self, model: Any, X: np.ndarray, seed: int | None,
+                lengths: list[int] | None = None) -> dict[str, Any]:
+        """Relabel one EM solution (fitted on the sequences of ``lengths`` rows stacked in ``X``;
+        None: one sequence) and decide whether it is acceptable."""
+        lengths = [len(X)] if lengths is None else lengths
         converged, last_gain, stop = em_convergence(model.monitor_, self.tol)
         perm = label_order(model.means_)
         startprob = np.asarray(model.startprob_)[perm]
@@ -420,7 +453,7 @@ class RegimeHMM(BaseEstimator):
         covars = np.asarray(model.covars_)[perm]
         out: dict[str, Any] = {
             "seed": seed,
-            "log_likelihood": float(model.score(X)),
+            "log_likelihood": float(model.score(X, lengths)),
             "converged": bool(converged),
             "last_gain": last_gain,
             "stop": stop,
@@ -453,7 +486,10 @@ class RegimeHMM(BaseEstimator):
                 f"< {_MIN_SELF_TRANSITION} (expected duration under 2 bars: noise, not a regime)"
             )
             return out
-        proba = forward_filter(gaussian_log_emission(X, means, covars), startprob, transmat)
+        log_em = gaussian_log_emission(X, means, covars)
+        ends = np.cumsum(lengths)
+        proba = np.vstack([forward_filter(log_em[end - n:end], startprob, transmat)
+                           for n, end in zip(lengths, ends, strict=True)])
         occupancy = np.bincount(proba.argmax(axis=1), minlength=_N_STATES) / len(X)
         out["occupancy"] = occupancy
         if (occupancy < self.min_state_occupancy).any():

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from prefect import flow
 
-from ml_core.config import Config
+from ml_core.config import Config, RegimeConfig
 from ml_core.pipeline import TrainingSet
 from ml_core.selection import FeatureSelector
 from ml_core.validation import CombinatorialPurgedCV
@@ -131,3 +131,56 @@ def test_too_few_events_per_window_names_the_setting() -> None:
     config = _config({"walk_forward_windows": 20})  # 240 events: 10 per window
     with pytest.raises(ValueError, match="`min_window_size=20`"):
         _validate(_dataset(), config, {})
+
+
+def _bars(dataset: TrainingSet) -> pd.DataFrame:
+    """30-minute bars of a simulated 3-regime market, from 2 days before the first event (the
+    HMM's warm-up) to past the last label."""
+    from ml_core.regime._simulate import SEPARATED, simulate
+
+    bars, _ = simulate(SEPARATED, 24 * 34, seed=0)  # 34 days of 1h regime bars
+    bars.index = bars.index - bars.index[0] + dataset.X.index[0] - pd.Timedelta(days=2)
+    assert bars.index[-1] > dataset.t1.max()
+    return bars
+
+
+@flow
+def _cv(dataset: TrainingSet, config: Config, bars: pd.DataFrame | None):  # noqa: ANN202
+    return cross_validate(dataset, config.ensemble, config, bars)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_refit_regime_gives_each_split_its_own_hmm_columns(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from ml_core.regime import refit_regime_features
+
+    seen: list[pd.DataFrame] = []
+    fit = FeatureSelector.fit
+
+    def spy(self, X, y):  # noqa: ANN001, ANN202
+        seen.append(X)
+        return fit(self, X, y)
+
+    monkeypatch.setattr(FeatureSelector, "fit", spy)
+    dataset = _dataset()
+    config = _config({"cpcv_refit_regime": True}).model_copy(update={"regime": RegimeConfig(
+        timeframe="1h", covariance_type="diag", n_restarts=1)})
+    bars = _bars(dataset)
+    report = _cv(dataset, config, bars)
+    v = config.validation
+    splits = list(CombinatorialPurgedCV(v.n_groups, v.n_test_groups, v.purge,
+                                        v.embargo).split(dataset.X, t1=dataset.t1))
+    assert len(seen) == len(splits) == len(report.splits) == 3
+    for X, (train_idx, _) in zip(seen, splits, strict=True):
+        _, own = refit_regime_features(bars, dataset.t1, train_idx, config.regime,
+                                       config.data.timeframe, config.seed)
+        pd.testing.assert_series_equal(X["regime_prob_bull"],
+                                       own["regime_prob_bull"].iloc[train_idx])
+        pd.testing.assert_frame_equal(X.drop(columns="regime_prob_bull"),
+                                      dataset.X.iloc[train_idx].drop(columns="regime_prob_bull"))
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_refit_regime_needs_the_bars() -> None:
+    with pytest.raises(ValueError, match=r"pass the development `bars`, got `bars=None`"):
+        _cv(_dataset(), _config({"cpcv_refit_regime": True}), None)

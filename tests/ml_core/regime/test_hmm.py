@@ -50,6 +50,30 @@ def test_recovers_states_and_transitions_of_a_known_hmm(simulated):
     assert model.n_fit_bars_ == len(states) - model.volatility_window
 
 
+def test_segments_are_fitted_as_separate_sequences(simulated):
+    bars, _, model = simulated
+    one = RegimeHMM(timeframe=timedelta(hours=1), n_restarts=3, random_state=0)
+    head, tail = bars.iloc[:3000], bars.iloc[5000:]  # 1,500 regime bars each, 1,000 apart
+    split = one.fit([head, tail])
+    # each segment has its own warm-up: 1500 - 6 observations each, no return across the gap
+    assert split.n_fit_bars_ == 2 * (1500 - model.volatility_window)
+    assert (split.fit_start_, split.fit_end_) == (model.fit_start_, model.fit_end_)
+    assert_allclose(split.transmat_, SEPARATED.transmat, atol=0.03)
+    # one segment is the frame itself, to the last bit
+    alone = RegimeHMM(timeframe=timedelta(hours=1), n_restarts=3, random_state=0)
+    assert_allclose(alone.fit([bars]).transmat_, model.transmat_, rtol=0, atol=0)
+    assert alone.log_likelihood_ == model.log_likelihood_
+
+
+def test_segments_must_be_in_time_order(simulated):
+    bars, _, _ = simulated
+    with pytest.raises(ValueError, match=r"segment 1 starting at 2020-01-01 00:00:00\+00:00, "
+                                         r"not after segment 0 ends at 2020-03-03 11:30"):
+        RegimeHMM(timeframe=timedelta(hours=1)).fit([bars.iloc[:3000], bars.iloc[:3000]])
+    with pytest.raises(ValueError, match="got 0 segments"):
+        RegimeHMM(timeframe=timedelta(hours=1)).fit([])
+
+
 def test_transform_columns_and_derived_values(simulated):
     bars, _, model = simulated
     out = model.transform(bars)
@@ -322,7 +346,7 @@ class FakeEM:
         self.startprob_ = np.full(3, 1 / 3)
         self.monitor_ = type("Monitor", (), {"history": list(history), "iter": n_iter})()
 
-    def score(self, X):
+    def score(self, X, lengths=None):
         return -1.0
 
 
@@ -375,8 +399,8 @@ def test_degenerate_best_restart_falls_back_to_the_next_best(monkeypatch, sample
     original = RegimeHMM._assess
     calls = []
 
-    def assess(self, model, X, seed):
-        out = original(self, model, X, seed)
+    def assess(self, model, X, seed, lengths=None):
+        out = original(self, model, X, seed, lengths)
         calls.append(seed)
         if len(calls) == 1:
             out["rejected"] = "forced for the test"
