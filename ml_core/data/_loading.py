@@ -22,6 +22,12 @@ _ALIASES: dict[str, tuple[str, ...]] = {
 }
 _READERS = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet",
             ".feather": "feather", ".arrow": "feather"}
+# Cells read as missing in a CSV: empty, or NaN as pandas and numpy print it.
+_MISSING_TEXT = ("", "NaN", "nan")
+_MAGIC = {b"PAR1": "a Parquet file (name it .parquet)",
+          b"ARROW1": "a Feather file (name it .feather)",
+          b"PK\x03\x04": "a zip archive (an Excel workbook?)", b"\x1f\x8b": "gzip-compressed data",
+          b"\x89PNG": "a PNG image", b"%PDF": "a PDF document"}
 
 
 class BarsSchemaError(ValueError):
@@ -40,12 +46,54 @@ def _read(path: Path) -> pd.DataFrame:
         )
     if not path.is_file():
         raise BarsSchemaError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise BarsSchemaError(f"{path}: the file is empty (0 bytes): no header row, no bars")
     if kind == "csv":
-        return pd.read_csv(path)
-    frame = pd.read_parquet(path) if kind == "parquet" else pd.read_feather(path)
+        return _read_csv(path)
+    try:
+        frame = pd.read_parquet(path) if kind == "parquet" else pd.read_feather(path)
+    except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid / ArrowIOError
+        raise BarsSchemaError(
+            f"{path}: not a readable {kind.capitalize()} file ({_first_line(exc)})") from None
     if isinstance(frame.index, pd.DatetimeIndex) or frame.index.name is not None:
         frame = frame.reset_index()
     return frame
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    binary = _binary_kind(head)
+    if binary is not None:
+        raise BarsSchemaError(f"{path}: holds {binary}, not CSV text")
+    try:
+        # Only an empty field (or NaN as pandas and numpy write it) is a missing value: text such
+        # as "n/a" or "-" is reported by load_bars as not a number, naming its row.
+        return pd.read_csv(path, keep_default_na=False, na_values=list(_MISSING_TEXT))
+    except pd.errors.EmptyDataError:
+        raise BarsSchemaError(f"{path}: no header row (the file holds only blank lines)") from None
+    except UnicodeDecodeError as exc:
+        raise BarsSchemaError(f"{path}: not UTF-8 text ({exc.reason}, byte "
+                              f"0x{exc.object[exc.start]:02x})") from None
+    except pd.errors.ParserError as exc:
+        raise BarsSchemaError(f"{path}: not a well-formed CSV ({_first_line(exc)})") from None
+
+
+def _binary_kind(head: bytes) -> str | None:
+    """What the first bytes of a file say it is, when that is not text."""
+    for magic, what in _MAGIC.items():
+        if head.startswith(magic):
+            return what
+    control = sum(b < 9 or 13 < b < 32 for b in head)
+    if b"\x00" in head or control > len(head) // 10:
+        return "binary data"
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    """A reader's reason, without traceback lines or pyarrow's repeat of the path."""
+    line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return re.sub(r"^Could not open .*? input source '.*?': ", "", line)
 
 
 def _match_columns(columns: list[str], mapping: Mapping[str, str], path: Path) -> dict[str, str]:
@@ -109,8 +157,10 @@ def load_bars(path: str | Path, columns: Mapping[str, str] | None = None) -> pd.
     Raises
     ------
     BarsSchemaError
-        Unsupported file type, a ``columns`` entry naming an absent column, an ambiguous column,
-        non-numeric prices, or unparseable timestamps (naming the first bad row).
+        A file that is missing, empty, binary or not well-formed for its type, a ``columns`` entry
+        naming an absent column, an ambiguous column, text in a price or volume column (``n/a``,
+        ``abc``: only an empty cell or ``NaN`` counts as missing), or unparseable timestamps; the
+        message is one line naming the file, and the column, row and value where there is one.
     """
     path = Path(path)
     raw = _read(path)
@@ -118,23 +168,31 @@ def load_bars(path: str | Path, columns: Mapping[str, str] | None = None) -> pd.
     mapping = _match_columns(list(raw.columns), columns or {}, path)
     frame = raw[list(mapping)].rename(columns=mapping)
     frame = frame[[c for c in CANONICAL_COLUMNS if c in frame.columns]].reset_index(drop=True)
+    source_name = {dst: src for src, dst in mapping.items()}  # errors quote the file's names
     if "timestamp" in frame.columns:
-        frame["timestamp"] = _parse_timestamps(frame["timestamp"], path)
+        frame["timestamp"] = _parse_timestamps(frame["timestamp"], source_name["timestamp"], path)
     for col in ("open", "high", "low", "close", "volume"):
         if col in frame.columns:
-            values = pd.to_numeric(frame[col], errors="coerce")
-            bad = values.isna() & frame[col].notna()
-            if bad.any():
-                row = int(bad.idxmax())
-                raise BarsSchemaError(
-                    f"{path}: column {col!r} row {row} holds {frame[col].iloc[row]!r}, not a number"
-                )
-            frame[col] = values.astype("float64")
+            frame[col] = _numbers(frame[col], source_name[col], path)
     frame.attrs["source"] = str(path)
     return frame
 
 
-def _parse_timestamps(values: pd.Series, path: Path) -> pd.Series:
+def _numbers(values: pd.Series, source: str, path: Path) -> pd.Series:
+    """``values`` as float64, or a BarsSchemaError quoting the first cell that is not a number."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna() & values.notna()
+    if bad.any():
+        row = int(bad.idxmax())
+        more = int(bad.sum()) - 1
+        raise BarsSchemaError(
+            f"{path}: column {source!r} row {row} holds {values.iloc[row]!r}, not a number"
+            + (f" ({more} more such row{'s' if more > 1 else ''})" if more else "")
+        )
+    return numbers.astype("float64")
+
+
+def _parse_timestamps(values: pd.Series, source: str, path: Path) -> pd.Series:
     if pd.api.types.is_numeric_dtype(values):
         unit = "ms" if values.dropna().abs().median() > 1e11 else "s"
         parsed = pd.to_datetime(values, unit=unit, utc=True, errors="coerce")
@@ -144,7 +202,7 @@ def _parse_timestamps(values: pd.Series, path: Path) -> pd.Series:
     if bad.any():
         row = int(bad.idxmax())
         raise BarsSchemaError(
-            f"{path}: column 'timestamp' row {row} holds {values.iloc[row]!r}, not a date-time"
+            f"{path}: column {source!r} row {row} holds {values.iloc[row]!r}, not a date-time"
         )
     return parsed.astype("datetime64[ns, UTC]")
 
