@@ -310,8 +310,18 @@ class Tracker:
         return PromotionDecision(version, alias, score, champion, champion_score, reason)
 
     def promote(self, name: str, version: str, reason: str) -> AliasEvent:
-        """Manually make ``version`` the champion (the A/B verdict of a challenger, say)."""
+        """Manually make ``version`` the champion (the A/B verdict of a challenger, say).
+
+        Raises
+        ------
+        ValueError
+            When ``version`` is the champion already: the move would change nothing, and a
+            recorded ``vN -> vN`` would make a later :meth:`rollback` return to ``vN``.
+        """
         self.client.get_model_version(name, version)  # raises naming the version if absent
+        if self.alias_version(name, CHAMPION) == str(version):
+            raise ValueError(f"model {name!r}: v{version} is the champion already; nothing to "
+                             "promote")
         event = self.move_alias(name, CHAMPION, version, reason,
                                 score=self.version_score(name, version))
         if self.alias_version(name, CHALLENGER) == version:
@@ -324,7 +334,9 @@ class Tracker:
         if current is None:
             raise LookupError(f"model {name!r} has no champion to roll back")
         moves = [e for e in self.history(name) if e.alias == CHAMPION and e.version == current]
-        previous = next((e.previous for e in reversed(moves) if e.previous), None)
+        # A "vN -> vN" move (recorded by older versions of `promote`) is not a way back.
+        previous = next((e.previous for e in reversed(moves)
+                         if e.previous and e.previous != current), None)
         if previous is None:
             raise LookupError(
                 f"model {name!r}: champion v{current} has no earlier champion to roll back to")
