@@ -1,20 +1,29 @@
 """``regimeforest``: retrain, check data, compute features and regimes, move the model aliases.
 
 Heavy engines (Prefect, MLflow, Great Expectations, scikit-learn) are imported inside the commands
-that use them, so ``regimeforest --help`` answers at once.
+that use them, so ``regimeforest --help`` answers at once and ``history``, ``promote`` and
+``rollback`` never import Prefect or Great Expectations.
+
+Exit codes, for every command: 0 done; 1 refused (the data failed a check or cannot be read as
+bars, or the registry refuses the move), with one ``error:`` line naming the file or version and
+what is wrong; 2 usage or configuration error (unknown option, missing file, invalid profile).
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from regimeforest._env import configure_engines
+from regimeforest._progress import progress
 
 app = typer.Typer(
     name="regimeforest",
@@ -78,20 +87,39 @@ def _parse_columns(spec: str | None) -> dict[str, str]:
     return mapping
 
 
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+REFUSED, USAGE = 1, 2  # exit codes: the data or the registry said no / the command line is wrong
+
+
+def _fail(message: str, code: int = REFUSED) -> None:
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def _require_file(path: Path) -> None:
+    """A usage error (exit 2) when ``path`` is not a file."""
+    if not path.is_file():
+        _fail(f"{path}: file not found", USAGE)
+
+
+def _read_bars(file: Path, columns: dict[str, str] | None):  # noqa: ANN202 - a bars frame
+    """``load_bars`` with its refusal (empty, binary, text in a price column...) as one line."""
+    from ml_core.data import BarsSchemaError, load_bars
+
+    try:
+        return load_bars(file, columns)
+    except BarsSchemaError as exc:
+        _fail(str(exc))
 
 
 def _load_profile(config: str, data: str | None = None, tracking_uri: str | None = None,
                   columns: dict[str, str] | None = None):
     from ml_core.config import ConfigError
-    from tasks.data import resolve_profile
+    from tasks.profile import resolve_profile
 
     try:
         return resolve_profile(_config_path(config), data, tracking_uri, columns)
     except ConfigError as exc:
-        _fail(str(exc), 2)
+        _fail(str(exc), USAGE)
 
 
 @app.command()
@@ -108,21 +136,30 @@ def retrain(
     configure_engines()
     mapping = _parse_columns(columns)
     profile = _load_profile(config, str(data) if data else None, tracking_uri, mapping)
-    if data is not None and not data.is_file():
-        _fail(f"--data: file not found: {data}")
+    from ml_core.data import BarsSchemaError, load_bars
+    from tasks.data import check_timeframe, data_source
+
+    source = data_source(profile)
+    _require_file(source)
+    # Refuse an unreadable file before starting Prefect's server (~10-20 s), in one line.
+    try:
+        check_timeframe(load_bars(source, profile.data.columns), profile, source)
+    except BarsSchemaError as exc:
+        _fail(f"{exc}: nothing was trained or registered")
     console.print(f"[bold]regimeforest retrain[/] profile [cyan]{profile.profile}[/], "
                   f"data {data or profile.data.path or 'bundled 30m BTC sample'}")
 
-    from ml_core.data import BarsSchemaError
-    from tasks.quality import DataQualityError
     from flows.weekly_retrain import weekly_retrain
+    from regimeforest._refusals import quiet_refusals
+    from tasks.quality import DataQualityError
 
     try:
-        summary = weekly_retrain(config_path=str(_config_path(config)),
-                                 data=str(data) if data else None,
-                                 tracking_uri=tracking_uri, columns=mapping or None)
+        with quiet_refusals((DataQualityError, BarsSchemaError)):
+            summary = weekly_retrain(config_path=str(_config_path(config)),
+                                     data=str(data) if data else None,
+                                     tracking_uri=tracking_uri, columns=mapping or None)
     except DataQualityError as exc:
-        err.print(exc.report.to_text(), highlight=False)
+        err.print(exc.report.to_text(), highlight=False, markup=False, soft_wrap=True)
         _fail("the data failed its quality checks: nothing was trained or registered")
     except BarsSchemaError as exc:
         _fail(f"{exc}: nothing was trained or registered")
@@ -175,36 +212,39 @@ def validate_data(
     """Run the OHLCV quality gate on FILE: exit 0 if every rule passes, 1 with a report if not."""
     configure_engines()
     from ml_core.config import parse_duration
-    from ml_core.data import BarsSchemaError, load_bars
 
-    try:
-        frame = load_bars(file, _parse_columns(columns))
-    except BarsSchemaError as exc:
-        _fail(str(exc))
+    bar = None
     if timeframe is not None:
         try:
             bar = parse_duration(timeframe)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--timeframe") from exc
-    else:
-        bar = _infer_timeframe(frame)
-    from expectations import run_quality_gate
+    _require_file(file)
+    with progress(err) as step:
+        step(f"reading {file}")
+        frame = _read_bars(file, _parse_columns(columns))
+        found = _infer_timeframe(frame)
+        if bar is not None and found is not None and found != bar:
+            from ml_core.features import timeframe_label
 
-    report = run_quality_gate(frame, timeframe=bar, max_gap_ratio=max_gap_ratio,
-                              source=str(file), docs_dir=docs)
-    console.print(report.to_text(), highlight=False)
+            _fail(f"{file}: bars are mostly {timeframe_label(found)} apart, but --timeframe is "
+                  f"{timeframe_label(bar)}")
+        step(f"checking {len(frame):,} rows (Great Expectations)")
+        from expectations import run_quality_gate
+
+        report = run_quality_gate(frame, timeframe=bar or found or timedelta(minutes=1),
+                                  max_gap_ratio=max_gap_ratio, source=str(file), docs_dir=docs)
+    console.print(report.to_text(), highlight=False, markup=False)
     if report.data_docs is not None:
         console.print(f"Data Docs: {report.data_docs}")
-    raise typer.Exit(0 if report.success else 1)
+    raise typer.Exit(0 if report.success else REFUSED)
 
 
-def _infer_timeframe(frame):  # noqa: ANN001, ANN202
-    from datetime import timedelta
-
+def _infer_timeframe(frame) -> timedelta | None:  # noqa: ANN001
+    """The bars' most common spacing (None without timestamps)."""
     from ml_core.data import infer_timeframe
 
-    found = infer_timeframe(frame["timestamp"]) if "timestamp" in frame.columns else None
-    return found or timedelta(minutes=1)
+    return infer_timeframe(frame["timestamp"]) if "timestamp" in frame.columns else None
 
 
 def _print_catalogue(profile: object, family: str | None) -> None:
@@ -217,7 +257,7 @@ def _print_catalogue(profile: object, family: str | None) -> None:
         specs = {k: v for k, v in specs.items() if v.family == family}
         if not specs:
             _fail(f"no feature of family {family!r}; families: technical, statistical, regime, "
-                  "onchain_proxy, risk")
+                  "onchain_proxy, risk", USAGE)
     from ml_core.features import timeframe_label
 
     table = Table(title=f"features of profile {profile.profile!r} "
@@ -236,20 +276,21 @@ def _print_catalogue(profile: object, family: str | None) -> None:
                   "they are proxies, not on-chain data.[/dim]")
 
 
-def _gated_bars(file: Path, profile: object, consequence: str):  # noqa: ANN202 - bars frame
+def _gated_bars(file: Path, profile: object, consequence: str,
+                step: Callable[[str], None]):  # noqa: ANN202 - bars frame
     """FILE loaded with the profile's column map, through the quality gate, as indexed bars."""
-    from ml_core.data import BarsSchemaError, as_bars, load_bars
+    from ml_core.data import as_bars
 
-    try:
-        frame = load_bars(file, profile.data.columns)
-    except BarsSchemaError as exc:
-        _fail(str(exc))
+    _require_file(file)
+    step(f"reading {file}")
+    frame = _read_bars(file, profile.data.columns)
+    step(f"checking {len(frame):,} rows (Great Expectations)")
     from expectations import run_quality_gate
 
     report = run_quality_gate(frame, timeframe=profile.data.timeframe,
                               max_gap_ratio=profile.data.max_gap_ratio, source=str(file))
     if not report.success:
-        err.print(report.to_text(), highlight=False)
+        err.print(report.to_text(), highlight=False, markup=False)
         _fail(f"{file} failed its quality checks; {consequence}")
     return as_bars(frame)
 
@@ -296,22 +337,27 @@ def features(
         _print_catalogue(_load_profile(config, None, tracking_uri), family)
         return
     if file is None or out is None:
-        _fail("give a bars FILE and --out OUT.parquet (or --list to print the registry)")
+        _fail("give a bars FILE and --out OUT.parquet (or --list to print the registry)", USAGE)
     configure_engines()
     profile = _load_profile(config, str(file), tracking_uri, _parse_columns(columns))
-    bars = _gated_bars(file, profile, "features were not computed")
-    if model is not None:
-        pipeline = _registered_pipeline(model, profile)
-    else:
-        from ml_core.pipeline import RegimeForestPipeline
-        from ml_core.regime import RegimeHMM
+    with progress(err) as step:
+        bars = _gated_bars(file, profile, "features were not computed", step)
+        if model is not None:
+            step(f"loading {model}")
+            pipeline = _registered_pipeline(model, profile)
+        else:
+            step(f"fitting the regime HMM on {len(bars):,} bars")
+            from ml_core.pipeline import RegimeForestPipeline
+            from ml_core.regime import RegimeHMM
 
-        regime = RegimeHMM.from_config(profile.regime, profile.data.timeframe,
-                                       profile.seed).fit(bars)
-        pipeline = RegimeForestPipeline(config=profile, regime=regime)
-    matrix = pipeline.features(bars)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    matrix.to_parquet(out)
+            regime = RegimeHMM.from_config(profile.regime, profile.data.timeframe,
+                                           profile.seed).fit(bars)
+            pipeline = RegimeForestPipeline(config=profile, regime=regime)
+        step(f"computing features on {len(bars):,} bars")
+        matrix = pipeline.features(bars)
+        step(f"writing {out}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        matrix.to_parquet(out)
     complete = int(matrix.notna().all(axis=1).sum())
     console.print(f"wrote {matrix.shape[1]} features x {len(matrix):,} bars to {out} "
                   f"({complete:,} rows complete after warm-up)")
@@ -349,20 +395,27 @@ def regimes(
 ) -> None:
     configure_engines()
     profile = _load_profile(config, str(file), tracking_uri, _parse_columns(columns))
-    bars = _gated_bars(file, profile, "regimes were not computed")
-    if model is not None:
-        regime = _registered_pipeline(model, profile).regime
-    else:
-        from ml_core.regime import fit_regime_model
+    with progress(err) as step:
+        bars = _gated_bars(file, profile, "regimes were not computed", step)
+        if model is not None:
+            step(f"loading {model}")
+            regime = _registered_pipeline(model, profile).regime
+        else:
+            step(f"fitting the regime HMM on {len(bars):,} bars")
+            from ml_core.regime import fit_regime_model
 
-        try:
-            regime = fit_regime_model(bars, profile.regime, profile.data.timeframe, profile.seed)
-        except ValueError as exc:
-            _fail(f"cannot fit the regime model on {file}: {exc}")
+            try:
+                regime = fit_regime_model(bars, profile.regime, profile.data.timeframe,
+                                          profile.seed)
+            except ValueError as exc:
+                _fail(f"cannot fit the regime model on {file}: {exc}")
+        step("filtering the regime probabilities")
+        table = _regime_table(regime, bars, smoothed)
+        step(f"writing {out}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_parquet(out)
+    if model is None:
         console.print(f"fitted the HMM on {regime.n_fit_bars_:,} regime bars of {file}")
-    table = _regime_table(regime, bars, smoothed)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_parquet(out)
     _print_regimes(table, out)
 
 
@@ -430,6 +483,8 @@ def promote(
         event = tracker.promote(name, version, reason)
     except MlflowException as exc:
         _fail(f"cannot promote {name} version {version}: {exc.message}")
+    except ValueError as exc:
+        _fail(str(exc))
     console.print(f"{name}: champion v{event.previous} -> v{event.version} ({reason})")
 
 

@@ -9,26 +9,14 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from ml_core.config import Config, load_config
+from ml_core.config import Config
 from ml_core.data import (BarsSchemaError, RepairLog, infer_timeframe, load_bars, repair_bars,
                           sample_bars_path)
+from ml_core.features import timeframe_label
+from tasks.profile import resolve_profile
 
-
-def resolve_profile(
-    config_path: str | Path,
-    data: str | Path | None = None,
-    tracking_uri: str | None = None,
-    columns: dict[str, str] | None = None,
-) -> Config:
-    """Load a profile and apply the command-line overrides (data file, store, column mapping)."""
-    overrides: dict[str, dict[str, object]] = {}
-    if data is not None:
-        overrides.setdefault("data", {})["path"] = str(data)
-    if columns:
-        overrides.setdefault("data", {})["columns"] = dict(columns)
-    if tracking_uri is not None:
-        overrides.setdefault("registry", {})["tracking_uri"] = tracking_uri
-    return load_config(config_path, overrides)
+__all__ = ["check_timeframe", "data_source", "frame_hash", "load_data", "resolve_profile",
+           "select_span"]
 
 
 def data_source(config: Config) -> Path:
@@ -66,9 +54,9 @@ def check_timeframe(frame: pd.DataFrame, config: Config, path: Path) -> None:
     expected = config.data.timeframe
     if found is not None and found != expected:
         raise BarsSchemaError(
-            f"{path}: bars are mostly {pd.Timedelta(found)} apart, but profile "
-            f"{config.profile!r} expects data.timeframe={pd.Timedelta(expected)}; use a profile "
-            f"whose data.timeframe (and higher timeframes) match the file"
+            f"{path}: bars are mostly {timeframe_label(found)} apart, but profile "
+            f"{config.profile!r} expects data.timeframe={timeframe_label(expected)}; use a "
+            f"profile whose data.timeframe (and higher timeframes) match the file"
         )
 
 

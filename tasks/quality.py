@@ -114,7 +114,10 @@ def _publish(report: QualityReport) -> None:
 
 
 def _log(logger: logging.Logger | logging.LoggerAdapter, report: QualityReport) -> None:
+    # ``quality_report`` marks the record: `regimeforest retrain` prints a failed report itself
+    # and keeps this copy off its console (regimeforest/_refusals.py).
+    extra = {"quality_report": report.success}
     if report.success:
-        logger.info(report.to_text())
+        logger.info(report.to_text(), extra=extra)
     else:
-        logger.error(report.to_text())
+        logger.error(report.to_text(), extra=extra)

@@ -36,6 +36,11 @@ def test_retrain_refuses_bad_data(tiny_profile: tuple[Path, str], tiny_bars_file
     assert done.returncode == 1, output[-2000:]
     assert "prices > 0" in output and "row 300" in output
     assert "nothing was trained or registered" in output
+    # the report once and one error line: no Prefect traceback, no copies in its log lines
+    assert output.count("Data quality gate FAILED") == 1, done.stdout + done.stderr
+    assert output.count("FAIL prices > 0") == 1 and "Traceback" not in output
+    assert [line for line in done.stderr.splitlines() if line.startswith("error:")] == [
+        "error: the data failed its quality checks: nothing was trained or registered"]
     assert MlflowClient(uri, registry_uri=uri).search_registered_models() == []
 
 

@@ -256,6 +256,10 @@ def test_promote_rollback_history(tmp_path: Path) -> None:
     common = ["--config", DEMO, "--tracking-uri", uri]
     assert runner.invoke(app, ["promote", "2", "--reason", "won A/B", *common]).exit_code == 0
     assert tracker.alias_version("regimeforest-demo", "champion") == "2"
+    again = runner.invoke(app, ["promote", "2", "--reason", "twice", *common])
+    assert again.exit_code == 1 and "v2 is the champion already" in again.output
+    # a "v2 -> v2" move recorded before promote refused no-ops is not a way back
+    tracker.move_alias("regimeforest-demo", "champion", "2", "legacy no-op")
     missing = runner.invoke(app, ["promote", "9", "--reason", "typo", *common])
     assert missing.exit_code == 1 and "version 9" in missing.output
     rolled = runner.invoke(app, ["rollback", "--reason", "live drawdown", *common])
@@ -264,6 +268,7 @@ def test_promote_rollback_history(tmp_path: Path) -> None:
     history = runner.invoke(app, ["history", *common], terminal_width=250)
     assert history.exit_code == 0
     assert history.output.count("champion") >= 3 and "won A/B" in history.output
+    assert "twice" not in history.output
     assert "now: champion = v1" in history.output
 
 

@@ -65,6 +65,6 @@ def test_a_file_with_other_bars_than_the_profile_is_refused(tmp_path: Path) -> N
     frame = load_bars(sample_bars_path()).iloc[::2]  # hourly bars
     path = tmp_path / "hourly.parquet"
     frame.to_parquet(path)
-    with pytest.raises(BarsSchemaError, match=r"mostly 0 days 01:00:00 apart, but profile 'demo' "
-                                              r"expects data.timeframe=0 days 00:30:00"):
+    with pytest.raises(BarsSchemaError, match=r"mostly 1h apart, but profile 'demo' "
+                                              r"expects data.timeframe=30m"):
         _load(resolve_profile(DEMO, data=path))
