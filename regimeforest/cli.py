@@ -171,7 +171,7 @@ def retrain(
 
 
 def _print_summary(s) -> None:  # noqa: ANN001 - a RetrainSummary
-    from tasks.summary import row_label
+    from tasks.summary import describe_score, describe_scores, row_label
 
     table = Table(title="weekly retrain", show_header=False, title_justify="left")
     table.add_column(style="bold")
@@ -185,8 +185,8 @@ def _print_summary(s) -> None:  # noqa: ANN001 - a RetrainSummary
         for label, row in s.regime_persistence.items())
     table.add_row("regime persistence", persistence)
     for model, scores in s.cv_scores.items():
-        table.add_row(row_label(model), ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
-    table.add_row("score", f"{s.promotion_metric} = {s.score:.4f}")
+        table.add_row(row_label(model), describe_scores(model, scores))
+    table.add_row("score", describe_score(s.promotion_metric, s.score))
     alias = s.alias or "no alias"
     champion = ("[green]is the champion[/]" if s.alias == "champion"
                 else f"champion stays v{s.champion_version}")

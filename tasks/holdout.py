@@ -33,26 +33,30 @@ TOP_IMPORTANCES = 20
 
 @task(name="evaluate-holdout", cache_policy=NO_CACHE)
 def evaluate_final_holdout(pipeline: RegimeForestPipeline, holdout: TrainingSet,
-                           config: Config) -> HoldoutReport:
+                           config: Config, bars: pd.DataFrame | None = None) -> HoldoutReport:
     """Score the pipeline's ensemble on the final holdout (see
     :func:`ml_core.evaluation._holdout.evaluate_holdout`).
 
     Costs are ``validation.transaction_cost_bps``; Sharpe and Sortino are annualised at the
     holdout's own event rate (:func:`tasks.training.events_per_year` of the holdout), the pace
     the strategy traded at over that period; the permutation shuffles are seeded with
-    ``config.seed``.
+    ``config.seed``. ``bars["close"]`` (covering the holdout) gives the plain buy-and-hold of
+    the asset over the holdout's span; without ``bars`` that row is empty.
     """
     if pipeline.ensemble is None:
         raise ValueError("`pipeline` has no ensemble: a features-only pipeline cannot be scored "
                          "on the holdout")
     report = evaluate_holdout(pipeline.ensemble, holdout,
                               cost_bps=config.validation.transaction_cost_bps,
-                              events_per_year=events_per_year(holdout), random_state=config.seed)
+                              events_per_year=events_per_year(holdout), random_state=config.seed,
+                              close=None if bars is None else bars["close"])
     ensemble = report.metrics.loc["ensemble"]
+    traded = (f"Sharpe {ensemble['sharpe']:.3f} on {report.n_trades} trades" if report.n_trades
+              else "no trades (the model held)")
     get_run_logger().info(
-        "holdout: %d events from %s, Sharpe %.3f (buy and hold %.3f), ROC AUC %.3f, Brier %.4f",
-        report.n_events, report.start, ensemble["sharpe"],
-        report.metrics.loc["buy_and_hold", "sharpe"], ensemble["roc_auc"], report.brier)
+        "holdout: %d events from %s, %s (buy and hold %.3f), ROC AUC %.3f, Brier %.4f",
+        report.n_events, report.start, traded, report.metrics.loc["buy_and_hold", "sharpe"],
+        ensemble["roc_auc"], report.brier)
     return report
 
 
@@ -123,10 +127,36 @@ def _calibration_line(report: HoldoutReport, ensemble: Any) -> str:
             "(0.25 for a constant 0.5).")
     before = getattr(ensemble, "brier_uncalibrated_", None)
     after = getattr(ensemble, "brier_calibrated_", None)
-    if before is not None and after is not None:
+    if getattr(ensemble, "calibration", None) == "none":
+        line += " Not calibrated (`calibration: none`): `p_long` is the meta-learner's own"
+        line += (f" probability, Brier {float(before):.4f} on the training folds."
+                 if before is not None else " probability.")
+    elif before is not None and after is not None:
         line += (f" On the training folds calibration took the Brier from {float(before):.4f} "
                  f"to {float(after):.4f}.")
     return line
+
+
+def _verdict_line(report: HoldoutReport) -> str:
+    """The headline: what the ensemble did beside holding the asset, in words."""
+    m = report.metrics
+    market = m.loc["buy_and_hold", "sharpe"]
+    held = ("buy and hold of the asset: not measured (no close prices)" if not
+            math.isfinite(market) else
+            f"buy and hold of the asset over the same span: Sharpe {market:.3f}, return "
+            f"{report.buy_and_hold_return:+.1%}")
+    if report.n_trades == 0:
+        return (f"- Ensemble: **no trades**: the model held on all {report.n_events} events, so "
+                f"its Sharpe, drawdown and hit rate are undefined; {held}.")
+    sharpe = m.loc["ensemble", "sharpe"]
+    if math.isfinite(market):
+        verdict = "beats" if sharpe > market else "does not beat"
+        head = f"Sharpe **{sharpe:.3f}** {verdict} buy and hold's {market:.3f}"
+    else:
+        head = f"Sharpe **{sharpe:.3f}** ({held})"
+    return (f"- Ensemble: {head}; {report.n_trades} trades, hit rate "
+            f"{m.loc['ensemble', 'hit_rate']:.3f}, max drawdown "
+            f"{m.loc['ensemble', 'max_drawdown']:.3f}.")
 
 
 def holdout_markdown(report: HoldoutReport, ensemble: Any) -> str:
@@ -134,21 +164,18 @@ def holdout_markdown(report: HoldoutReport, ensemble: Any) -> str:
     model, per regime, the confusion matrices, the reliability bins, the top importances and
     the meta-learner's weights."""
     m = report.metrics
-    sharpe, market = m.loc["ensemble", "sharpe"], m.loc["buy_and_hold", "sharpe"]
-    verdict = "beats" if sharpe > market else "does not beat"
     lines = [
         "## Final holdout", "",
         f"**{report.n_events}** events from {report.start:%Y-%m-%d %H:%M} to "
         f"{report.end:%Y-%m-%d %H:%M}, never seen by tuning, selection, calibration or the "
         "meta-learner; scored once.", "",
-        f"- Ensemble: Sharpe **{sharpe:.3f}** {verdict} buy and hold's {market:.3f}; "
-        f"{int(m.loc['ensemble', 'n_trades'])} trades, hit rate "
-        f"{m.loc['ensemble', 'hit_rate']:.3f}, max drawdown "
-        f"{m.loc['ensemble', 'max_drawdown']:.3f}.",
+        _verdict_line(report),
         _calibration_line(report, ensemble), "",
         "### Metrics per model", "",
         "Classifiers at probability 0.5; `ensemble` accuracy: signal direction vs the sign of "
-        "the realised return on traded events.", "",
+        "the realised return on traded events (`-`: undefined, e.g. without trades); "
+        "`buy_and_hold`: the asset held over the holdout's span; `long_every_event`: long on "
+        "every event with its barrier exit.", "",
         markdown_table(_counts_as_integers(m).reset_index()), "",
         "### Per regime (dominant regime at t0)", ""]
     if report.per_regime.empty:

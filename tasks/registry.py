@@ -72,12 +72,20 @@ def decide_promotion(
     Returns
     -------
     alias : {"champion", "challenger", None}
-        None when the score is not a finite number: such a version is registered but never served.
+        None when the score is not a finite number (undefined, e.g. the model made no trades):
+        such a version is registered but never served.
     reason : str
-        One sentence naming both scores.
+        One sentence naming both scores, or saying which is undefined.
     """
     if not math.isfinite(score):
-        return None, f"score {score} is not finite: not promoted"
+        undefined = "undefined (NaN: e.g. the model made no trades)"
+        if champion_score is None:
+            return None, f"score {undefined}: not promoted, and there is no champion"
+        if not math.isfinite(champion_score):
+            return None, (f"score and champion's score both {undefined}: nothing to compare; "
+                          "not promoted")
+        return None, (f"score {undefined} cannot beat champion's {champion_score:.4f}: not "
+                      "promoted")
     if champion_score is None or not math.isfinite(champion_score):
         return CHAMPION, f"first version with a valid score ({score:.4f}): becomes champion"
     tolerance = _SCORE_RTOL * max(1.0, abs(champion_score))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,10 +17,13 @@ _MODEL_METRICS = {
     "position": ("position_r2", "position_rmse"),
     "exit": ("exit_precision", "exit_recall", "exit_accuracy"),
     "profit": ("profit_r2", "profit_rmse"),
-    "ensemble": ("ensemble_accuracy", "sharpe_median", "max_drawdown_median"),
-    # the same paths traded by simple rules: is the ensemble better than the market drift?
-    "baselines": ("baseline_buy_and_hold_sharpe_median", "baseline_momentum_sharpe_median"),
-    "walk-forward": ("wf_sharpe_consistency", "wf_drawdown_control", "wf_sharpe_median"),
+    "ensemble": ("ensemble_accuracy", "sharpe_median", "max_drawdown_median", "n_paths_traded"),
+    # the market over the same span, and simple rules on the same paths: is the ensemble better
+    # than the market drift?
+    "baselines": ("baseline_buy_and_hold_sharpe_median",
+                  "baseline_long_every_event_sharpe_median", "baseline_momentum_sharpe_median"),
+    "walk-forward": ("wf_sharpe_consistency", "wf_drawdown_control", "wf_sharpe_median",
+                     "wf_n_windows_traded"),
     "overfitting": ("pbo", "dsr_median", "psr_median", "dsr_n_trials"),
     # the final holdout: recent events no tuning, selection or meta-learner saw, scored once
     "holdout": ("holdout_ensemble_sharpe", "holdout_ensemble_accuracy",
@@ -34,6 +38,32 @@ _CV_ROWS = ("entry", "position", "exit", "profit", "ensemble", "baselines")
 def row_label(group: str) -> str:
     """``CV entry`` for the CPCV figures; walk-forward, overfitting and holdout by name."""
     return f"CV {group}" if group in _CV_ROWS else group
+
+
+# The count that says whether a row's statistics exist: 0 means the model never traded there.
+_TRADE_COUNTS = {"ensemble": ("n_paths_traded", "CPCV path"),
+                 "walk-forward": ("wf_n_windows_traded", "walk-forward window"),
+                 "holdout": ("holdout_ensemble_n_trades", "holdout event")}
+
+
+def describe_scores(group: str, scores: dict[str, float]) -> str:
+    """One summary row in words: ``name value`` pairs (``undefined`` for NaN), or "no trades"
+    when the group's trade count is 0, where its Sharpe, drawdown and shares are undefined."""
+    count, unit = _TRADE_COUNTS.get(group, ("", ""))
+    if count in scores and scores[count] == 0:
+        rest = {k: v for k, v in scores.items() if k != count and math.isfinite(v)
+                and ("buy_and_hold" in k or k == "holdout_n_events")}
+        return ", ".join([f"no trades on any {unit} (the model held; Sharpe and drawdown "
+                          "undefined)", *(f"{k} {v:.3f}" for k, v in rest.items())])
+    return ", ".join(f"{k} {v:.3f}" if math.isfinite(v) else f"{k} undefined"
+                     for k, v in scores.items())
+
+
+def describe_score(metric: str, score: float) -> str:
+    """``metric = 0.1234``, or that it is undefined (and so never promoted)."""
+    if math.isfinite(score):
+        return f"{metric} = {score:.4f}"
+    return f"{metric} undefined (no trades behind it): never promoted"
 
 
 @dataclass
@@ -116,9 +146,9 @@ class RetrainSummary:
             *[(f"regime {label}", f"p_stay {row['p_stay']:.3f}, expected "
                                   f"{row['expected_duration_bars']:.1f} bars")
               for label, row in self.regime_persistence.items()],
-            *[(row_label(model), ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+            *[(row_label(model), describe_scores(model, scores))
               for model, scores in self.cv_scores.items()],
-            ("score", f"`{self.promotion_metric}` = {self.score:.4f}"),
+            ("score", describe_score(f"`{self.promotion_metric}`", self.score)),
             ("registered", f"{self.model_name} v{self.version} → {self.alias or 'no alias'}"),
             ("decision", self.decision_reason),
             ("MLflow run", f"`{self.run_id}` in `{self.experiment}`"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -75,7 +76,8 @@ def cross_validate(dataset: TrainingSet, ensemble_config: EnsembleConfig, config
     Every split fits a fresh ensemble, feature selection included, on its training rows only.
     With ``validation.cpcv_refit_regime`` every split also refits the HMM on the development
     ``bars`` its training events span (:func:`regime_refit`), so no split's regime columns come
-    from parameters that saw its test groups.
+    from parameters that saw its test groups. ``bars["close"]`` also gives the plain
+    buy-and-hold baseline over the events' span (left out without ``bars``).
     """
     from ml_core.evaluation import evaluate_cpcv
     from ml_core.validation import CombinatorialPurgedCV
@@ -94,17 +96,24 @@ def cross_validate(dataset: TrainingSet, ensemble_config: EnsembleConfig, config
         cost_bps=v.transaction_cost_bps, events_per_year=events_per_year(dataset),
         progress=lambda i, n: logger.info("CPCV split %d/%d done", i, n),
         split_features=regime_refit(bars, dataset, config) if v.cpcv_refit_regime else None,
+        close=None if bars is None else bars["close"],
     )
     summary = report.summary()
-    logger.info("CPCV median path Sharpe %.3f", summary["cv_sharpe_median"])
+    if summary["cv_n_paths_traded"] == 0:
+        logger.info("CPCV: no trades on any of the %d paths (Sharpe undefined)", cv.n_paths)
+    else:
+        logger.info("CPCV median path Sharpe %.3f over the %d of %d paths that traded",
+                    summary["cv_sharpe_median"], summary["cv_n_paths_traded"], cv.n_paths)
     return report
 
 
 @task(name="walk-forward", cache_policy=NO_CACHE)
-def walk_forward(dataset: TrainingSet, ensemble_config: EnsembleConfig, config: Config):
+def walk_forward(dataset: TrainingSet, ensemble_config: EnsembleConfig, config: Config,
+                 bars: pd.DataFrame | None = None):
     """Walk-forward backtest of the whole ensemble (``validation.walk_forward_windows`` windows,
     purged like CPCV); returns an ``ml_core.evaluation.WalkForwardReport``, or None when the
-    profile sets 0 windows."""
+    profile sets 0 windows. ``bars["close"]`` gives each window's plain buy-and-hold Sharpe
+    (NaN without ``bars``)."""
     from ml_core.evaluation import evaluate_walk_forward
     from ml_core.validation import WalkForwardCV
 
@@ -122,11 +131,17 @@ def walk_forward(dataset: TrainingSet, ensemble_config: EnsembleConfig, config: 
         cost_bps=v.transaction_cost_bps, events_per_year=events_per_year(dataset),
         sharpe_threshold=v.sharpe_threshold, drawdown_limit=v.drawdown_limit,
         progress=lambda i, n: logger.info("walk-forward window %d/%d done", i, n),
+        close=None if bars is None else bars["close"],
     )
     summary = report.summary()
-    logger.info("walk-forward: %.0f%% of %d windows with Sharpe > %.2f, %.0f%% with drawdown "
-                "< %.0f%%", 100 * summary["wf_sharpe_consistency"], len(report.windows),
-                v.sharpe_threshold, 100 * summary["wf_drawdown_control"], 100 * v.drawdown_limit)
+    traded = int(summary["wf_n_windows_traded"])
+    if traded == 0:
+        logger.info("walk-forward: no trades in any of the %d windows", len(report.windows))
+    else:
+        logger.info("walk-forward: %d of %d windows traded; of those, %.0f%% with Sharpe > %.2f, "
+                    "%.0f%% with drawdown < %.0f%%", traded, len(report.windows),
+                    100 * summary["wf_sharpe_consistency"], v.sharpe_threshold,
+                    100 * summary["wf_drawdown_control"], 100 * v.drawdown_limit)
     return report
 
 
@@ -141,8 +156,10 @@ def assess_overfitting(tuned: dict[str, object], cv_report: object, config: Conf
                     cv_report.path_returns, n_trials=n_trials,
                     n_partitions=config.validation.pbo_partitions)
     summary = report.summary()
+    pbo = summary.get("pbo")
     get_run_logger().info(
         "overfitting: PBO %s, median DSR %.3f at %d trials (median PSR %.3f)",
-        f"{summary['pbo']:.3f}" if "pbo" in summary else "n/a (no tuning trials)",
+        "n/a (no tuning trials)" if pbo is None else f"{pbo:.3f}" if math.isfinite(pbo) else
+        "undefined (" + "; ".join(f"{k}: {r}" for k, r in report.pbo_undefined.items()) + ")",
         summary["dsr_median"], n_trials, summary["psr_median"])
     return report

@@ -70,12 +70,25 @@ def _count(share: float, n: int) -> str:
     return "-" if not math.isfinite(share) else str(round(share * n))
 
 
+def _cpcv_reading(cv_report: CVReport) -> str:
+    """Median, min and max path Sharpe over the paths that traded, and how many did; or "no
+    trades" in words."""
+    paths = cv_report.paths
+    sharpe = paths.loc[paths["n_trades"] > 0, "sharpe"].astype(float)
+    if sharpe.empty:
+        return (f"no trades on any of the {len(paths)} paths: the model held throughout, so "
+                "there is no Sharpe ratio")
+    over = (f"over {len(paths)} paths" if len(sharpe) == len(paths) else
+            f"over the {len(sharpe)} of {len(paths)} paths that traded; "
+            f"{len(paths) - len(sharpe)} made no trades")
+    return (f"median path Sharpe {_fmt(sharpe.median())} (min {_fmt(sharpe.min())}, max "
+            f"{_fmt(sharpe.max())} {over})")
+
+
 def _cpcv_section(cv_report: CVReport, skipped: Mapping[str, str] | None) -> list[str]:
-    sharpe = cv_report.paths["sharpe"].astype(float)
+    reading = _cpcv_reading(cv_report)
     lines = ["### CPCV backtest paths", "",
-             f"Median path Sharpe **{_fmt(sharpe.median())}** (min "
-             f"{_fmt(sharpe.min())}, max {_fmt(sharpe.max())} over {len(sharpe)} paths; "
-             "annualised, out of sample).", "",
+             f"{reading[0].upper()}{reading[1:]}; annualised, out of sample.", "",
              markdown_table(cv_report.paths.reset_index()), "", _marker("cpcv_paths"), ""]
     if not len(cv_report.baselines):
         return lines + [f"*Baselines missing*: {_reason(skipped, 'baselines')}.", ""]
@@ -85,18 +98,25 @@ def _cpcv_section(cv_report: CVReport, skipped: Mapping[str, str] | None) -> lis
     for name, frame in cv_report.baselines.groupby(level="baseline", sort=False):
         rows[str(name)] = frame[columns].astype(float).median()
     table = pd.DataFrame(rows).T.rename_axis("strategy").reset_index()
-    return lines + ["Baselines on the same paths (median over paths):", "",
+    return lines + ["Baselines (median over paths; `-`: undefined): `buy_and_hold` holds the "
+                    "asset from the first event to the last, the same on every path; "
+                    "`long_every_event` goes long on every labelled event with its barrier exit; "
+                    "`momentum` trades the sign of a past return.", "",
                     markdown_table(table), ""]
 
 
 def _baseline_reading(cv_report: CVReport) -> list[str]:
     if not len(cv_report.baselines):
         return []
-    median = float(cv_report.paths["sharpe"].median())
+    paths = cv_report.paths
+    median = float(paths.loc[paths["n_trades"] > 0, "sharpe"].median())
     out = []
     for name, frame in cv_report.baselines.groupby(level="baseline", sort=False):
         other = float(frame["sharpe"].median())
-        if median > other:
+        if not math.isfinite(median):
+            out.append(f"- No trades, so no comparison with {name}'s median Sharpe "
+                       f"{_fmt(other)}.")
+        elif median > other:
             out.append(f"- Median path Sharpe {_fmt(median)} beats {name}'s {_fmt(other)}.")
         else:
             out.append(f"- Median path Sharpe {_fmt(median)} does not beat {name}'s "
@@ -112,22 +132,37 @@ def _walk_forward_section(walk_forward: WalkForwardReport | None,
                 [f"- Walk-forward missing: {reason}."])
     s = walk_forward.summary()
     n = int(s["wf_n_windows"])
-    consistency = (f"Sharpe > {walk_forward.sharpe_threshold:g} in "
-                   f"{_count(s['wf_sharpe_consistency'], n)} of {n} windows (consistency "
-                   f"{_fmt(s['wf_sharpe_consistency'])})")
-    control = (f"max drawdown < {walk_forward.drawdown_limit:g} in "
-               f"{_count(s['wf_drawdown_control'], n)} of {n} (drawdown control "
-               f"{_fmt(s['wf_drawdown_control'])})")
+    traded = int(s["wf_n_windows_traded"])
+    market = (f"buy and hold's median window Sharpe {_fmt(s['wf_buy_and_hold_sharpe_median'])}"
+              if math.isfinite(s["wf_buy_and_hold_sharpe_median"]) else
+              "buy and hold not measured (no close prices)")
+    if traded == 0:
+        reading = (f"no trades in any of the {n} windows: the model held throughout, so there "
+                   "is no Sharpe or drawdown to judge")
+        body = f"{reading}; {market}."
+    else:
+        of = f"{traded} windows that traded" if traded < n else f"{n} windows"
+        consistency = (f"Sharpe > {walk_forward.sharpe_threshold:g} in "
+                       f"{_count(s['wf_sharpe_consistency'], traded)} of {of} (consistency "
+                       f"{_fmt(s['wf_sharpe_consistency'])})")
+        control = (f"max drawdown < {walk_forward.drawdown_limit:g} in "
+                   f"{_count(s['wf_drawdown_control'], traded)} of {traded} (drawdown control "
+                   f"{_fmt(s['wf_drawdown_control'])})")
+        idle = f"; {n - traded} of {n} windows made no trades" if traded < n else ""
+        reading = f"{consistency}; {control}{idle}"
+        body = (f"{reading}. Median window Sharpe {_fmt(s['wf_sharpe_median'])} vs {market}; "
+                f"median max drawdown {_fmt(s['wf_max_drawdown_median'])}.")
     lines = ["### Walk-forward", "",
              f"**{n}** windows, each traded out of sample by an ensemble fitted on the events "
-             f"before it: {consistency}; {control}. Median window Sharpe "
-             f"{_fmt(s['wf_sharpe_median'])} vs {_fmt(s['wf_buy_and_hold_sharpe_median'])} for buy "
-             f"and hold; median max drawdown {_fmt(s['wf_max_drawdown_median'])}.", "",
+             f"before it: {body}", "",
              markdown_table(walk_forward.windows.reset_index()), "", _marker("walk_forward"), ""]
-    return lines, [f"- Walk-forward: {consistency}; {control}."]
+    return lines, [f"- Walk-forward: {reading}."]
 
 
 def _pbo_reading(overfitting: OverfittingReport) -> str:
+    if not overfitting.pbo:
+        return "- PBO undefined: " + "; ".join(
+            f"{name}: {reason}" for name, reason in overfitting.pbo_undefined.items()) + "."
     model, worst = max(overfitting.pbo.items(), key=lambda item: item[1].pbo)
     which = model if len(overfitting.pbo) == 1 else \
         f"{model}, the worst of {len(overfitting.pbo)} tuned models"
@@ -140,7 +175,7 @@ def _pbo_reading(overfitting: OverfittingReport) -> str:
 
 def _dsr_reading(dsr: float, n_trials: int) -> str:
     if not math.isfinite(dsr):
-        return "- DSR undefined: the paths have too few trades for a Sharpe ratio."
+        return "- DSR undefined: no path traded, so there is no Sharpe ratio to deflate."
     if dsr < DSR_LEVEL:
         return (f"- DSR {_fmt(dsr)} < {DSR_LEVEL:g}: the Sharpe is not significant after "
                 f"{n_trials} trials.")
@@ -165,16 +200,22 @@ def _overfitting_section(overfitting: OverfittingReport | None,
              f"over {len(overfitting.paths)} paths (Sharpe per event, not annualised):", "",
              markdown_table(overfitting.paths.reset_index()), ""]
     readings = []
+    undefined = [f"*PBO undefined for {name}*: {reason}."
+                 for name, reason in overfitting.pbo_undefined.items()]
     if overfitting.pbo:
         table = pd.DataFrame([
-            {"model": name, "pbo": r.pbo, "n_combinations": r.n_combinations,
-             "p_oos_loss": r.probability_of_loss,
+            {"model": name, "pbo": r.pbo, "n_trials": overfitting.pbo_trials.get(name, np.nan),
+             "n_combinations": r.n_combinations, "p_oos_loss": r.probability_of_loss,
              "median_logit": float(np.median(r.logits))}
             for name, r in overfitting.pbo.items()])
-        lines += ["Probability of backtest overfitting per tuned model (CSCV over the trials' "
-                  "returns; p_oos_loss: share of combinations where the selected trial lost out "
-                  "of sample):", "", markdown_table(table), "", _marker("pbo_logits"), "",
-                  _marker("overfitting_degradation"), ""]
+        lines += ["Probability of backtest overfitting per tuned model (CSCV over the returns of "
+                  "its trials, each distinct return series once; p_oos_loss: share of "
+                  "combinations where the selected trial lost out of sample):", "",
+                  markdown_table(table), "", *[x for u in undefined for x in (u, "")],
+                  _marker("pbo_logits"), "", _marker("overfitting_degradation"), ""]
+        readings.append(_pbo_reading(overfitting))
+    elif undefined:
+        lines += [x for u in undefined for x in (u, "")]
         readings.append(_pbo_reading(overfitting))
     else:
         reason = _reason(skipped, "pbo")
@@ -197,14 +238,14 @@ def validation_markdown(cv_report: CVReport, walk_forward: WalkForwardReport | N
     recorded; otherwise a generic one is used. Lines ``<!-- figure:<name> -->`` mark where
     :func:`validation_html` places the figures of :func:`validation_figures`.
     """
-    sharpe = cv_report.paths["sharpe"].astype(float)
     wf_lines, wf_reading = _walk_forward_section(walk_forward, skipped)
     of_lines, of_reading = _overfitting_section(overfitting, skipped)
+    value = (f"**{_fmt(score)}**" if math.isfinite(score) else
+             "**undefined** (no trades behind it: such a version is never promoted)")
     headline = [
         "## Validation report", "",
-        f"Promotion metric `{promotion_metric}` = **{_fmt(score)}**.", "",
-        f"- CPCV: median path Sharpe {_fmt(sharpe.median())} (min {_fmt(sharpe.min())}, max "
-        f"{_fmt(sharpe.max())} over {len(sharpe)} paths).",
+        f"Promotion metric `{promotion_metric}` = {value}.", "",
+        f"- CPCV: {_cpcv_reading(cv_report)}.",
         *_baseline_reading(cv_report), *wf_reading, *of_reading, ""]
     lines = headline + _cpcv_section(cv_report, skipped) + wf_lines + of_lines
     return "\n".join(lines).rstrip() + "\n"

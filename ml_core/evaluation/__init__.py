@@ -3,9 +3,10 @@
 :func:`evaluate_cpcv` fits a fresh ensemble per combinatorial purged split, scores the forests and
 the signal on the test events, and recombines the test groups into backtest paths
 (:class:`CVReport`); :func:`trade_returns` is the per-event return convention (costs on entry and
-exit).
+exit); :func:`buy_and_hold_metrics` is what holding the asset over the same span gave.
 """
 
+from ml_core.evaluation._buy_and_hold import buy_and_hold_metrics
 from ml_core.evaluation._cpcv import dominant_regime, evaluate_cpcv
 from ml_core.evaluation._holdout import HoldoutReport, evaluate_holdout, reliability_table
 from ml_core.evaluation._overfitting import OverfittingReport, assess_overfitting
@@ -20,6 +21,7 @@ __all__ = [
     "OverfittingReport",
     "WalkForwardReport",
     "assess_overfitting",
+    "buy_and_hold_metrics",
     "dominant_regime",
     "evaluate_cpcv",
     "evaluate_holdout",

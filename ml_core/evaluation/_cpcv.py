@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ml_core.evaluation._buy_and_hold import buy_and_hold_metrics, check_close, event_span
 from ml_core.evaluation._report import CVReport
 from ml_core.evaluation._returns import trade_returns
 
@@ -74,16 +75,24 @@ def _split_metrics(
     active = side != 0
     row["ensemble_accuracy"] = _ensemble_accuracy(side, ret)
     r = returns.to_numpy()
-    row["sharpe"] = sharpe_ratio(r, events_per_year) if r.size >= 2 else 0.0
-    row["max_drawdown"] = max_drawdown(r)
+    traded = bool(active.any())  # without a trade the per-trade statistics are undefined
+    row["sharpe"] = sharpe_ratio(r, events_per_year) if traded and r.size >= 2 else float("nan")
+    row["max_drawdown"] = max_drawdown(r) if traded else float("nan")
     row["n_trades"] = int(active.sum())
     return row
 
 
 def _path_metrics(returns: pd.Series, n_trades: int, events_per_year: float) -> dict[str, float]:
+    """Sharpe, Sortino, max drawdown and hit rate of some trade returns, with ``n_trades`` and
+    ``n_events``; the four statistics are NaN when ``n_trades`` is 0 (nothing was traded, so
+    there is no risk or return to score -- not a perfect score)."""
     from ml_core.metrics import hit_rate, max_drawdown, sharpe_ratio, sortino_ratio
 
     r = returns.to_numpy()
+    if n_trades == 0:
+        nan = float("nan")
+        return {"sharpe": nan, "sortino": nan, "max_drawdown": nan, "hit_rate": nan,
+                "n_trades": 0, "n_events": int(r.size)}
     return {
         "sharpe": sharpe_ratio(r, events_per_year),
         "sortino": sortino_ratio(r, events_per_year),
@@ -162,7 +171,8 @@ def _key_metrics(scored: pd.DataFrame, events_per_year: float) -> dict[str, floa
 
     The entry forest at probability 0.5 against ``entry``; ``roc_auc`` and ``brier`` of the meta
     probability ``p_long`` against ``entry``; the signal and its trade returns as in
-    :func:`_path_metrics` (Sharpe and Sortino NaN below 2 events).
+    :func:`_path_metrics` (Sharpe and Sortino NaN below 2 events; the signal's statistics NaN
+    without a trade).
     """
     from ml_core.metrics import classification_metrics, hit_rate, max_drawdown
 
@@ -176,8 +186,10 @@ def _key_metrics(scored: pd.DataFrame, events_per_year: float) -> dict[str, floa
         path = _path_metrics(returns, n_trades, events_per_year)
     else:  # a ratio needs two returns
         r = returns.to_numpy()
-        path = {"sharpe": float("nan"), "sortino": float("nan"), "max_drawdown": max_drawdown(r),
-                "hit_rate": hit_rate(r)}
+        nan = float("nan")
+        path = {"sharpe": nan, "sortino": nan,
+                "max_drawdown": max_drawdown(r) if n_trades else nan,
+                "hit_rate": hit_rate(r) if n_trades else nan}
     row = {
         "n_events": len(scored), "n_trades": n_trades,
         **{f"entry_{k}": scores[k] for k in ("accuracy", "precision", "recall")},
@@ -224,6 +236,7 @@ def evaluate_cpcv(
     events_per_year: float,
     progress: Callable[[int, int], None] | None = None,
     momentum_column: str = "roc_12",
+    close: pd.Series | None = None,
     split_features: Callable[[np.ndarray], pd.DataFrame] | None = None,
 ) -> CVReport:
     """Cross-validate the ensemble with CPCV and backtest every recombined path.
@@ -268,6 +281,11 @@ def evaluate_cpcv(
     momentum_column : str
         Past-return feature whose sign is the ``momentum`` baseline's side (skipped when ``X``
         lacks it). Baselines are scored on the same paths (see :class:`CVReport`).
+    close : pandas.Series, optional
+        The asset's close prices on a DatetimeIndex covering the events' span (first ``t0`` to
+        last ``t1``); gives the plain ``buy_and_hold`` baseline (:func:`buy_and_hold_metrics`),
+        the same on every path since every path spans all events. Without it that baseline is
+        left out.
     split_features : callable, optional
         Called as ``split_features(train_idx)`` with each split's (purged) training positions;
         returns columns of ``X`` recomputed for that split (on ``X.index``), which replace
@@ -284,6 +302,8 @@ def evaluate_cpcv(
     M. López de Prado, *Advances in Financial Machine Learning*, Wiley 2018, §12.4.
     """
     _check_inputs(X, targets, events, cost_bps, events_per_year)
+    held = (None if close is None
+            else buy_and_hold_metrics(check_close(close), *event_span(events)))
     t1 = events["t1"]
     n_splits = cv.get_n_splits()
     groups = cv.group_indices(len(X))
@@ -333,7 +353,11 @@ def evaluate_cpcv(
         path_rows.append(_path_metrics(series, n_trades, events_per_year))
     splits = pd.DataFrame(rows).rename_axis("split")
     paths = pd.DataFrame(path_rows).rename_axis("path")
-    baselines = pd.DataFrame([
+    held_rows = [] if held is None else [
+        {"baseline": "buy_and_hold", "path": p, "n_events": len(path_returns[p]),
+         **{k: held[k] for k in ("sharpe", "sortino", "max_drawdown", "hit_rate", "n_trades")}}
+        for p in range(cv.n_paths)]
+    baselines = pd.DataFrame(held_rows + [
         {"baseline": name, "path": p, **_path_metrics(
             returns.loc[path_returns[p].index], int((returns.loc[path_returns[p].index] != 0).sum()),
             events_per_year)}
@@ -368,10 +392,12 @@ def _replace_columns(X: pd.DataFrame, columns: pd.DataFrame, split: int) -> pd.D
 
 def _baseline_returns(X: pd.DataFrame, events: pd.DataFrame, cost_bps: float,
                       momentum_column: str) -> dict[str, pd.Series]:
-    """Per-event returns of the simple rules every path is compared with (no fitting involved,
-    so each event's value is the same whichever split tests it)."""
+    """Per-event returns of the simple event rules every path is compared with (no fitting
+    involved, so each event's value is the same whichever split tests it): ``long_every_event``
+    (long on every labelled event with its barrier exit, full size, no costs) and
+    ``momentum``."""
     full = pd.Series(1.0, index=X.index)
-    out = {"buy_and_hold": trade_returns(
+    out = {"long_every_event": trade_returns(
         pd.DataFrame({"signal": 1, "size": full}), events, cost_bps=0.0)}
     if momentum_column in X.columns:
         side = np.sign(X[momentum_column].to_numpy(dtype=float)).astype(int)

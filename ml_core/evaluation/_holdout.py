@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ml_core.evaluation._buy_and_hold import buy_and_hold_metrics, check_close, event_span
 from ml_core.evaluation._cpcv import (
     REGIME_METRICS,
     _check_inputs,
@@ -35,6 +36,7 @@ HOLDOUT_METRICS: dict[str, tuple[str, ...]] = {
     "ensemble": ("accuracy", "roc_auc", "brier", "n_trades", "sharpe", "sortino", "max_drawdown",
                  "hit_rate"),
     "buy_and_hold": ("n_trades", "sharpe", "sortino", "max_drawdown", "hit_rate"),
+    "long_every_event": ("n_trades", "sharpe", "sortino", "max_drawdown", "hit_rate"),
 }
 """The metrics that apply to each row of :attr:`HoldoutReport.metrics` (the other cells are NaN)."""
 
@@ -57,8 +59,11 @@ class HoldoutReport:
         ``ensemble`` (``accuracy``: signal direction vs the sign of the realised return on the
         traded rows; ``roc_auc`` and ``brier`` of the meta probability ``p_long`` vs ``entry``;
         ``n_trades``, annualised ``sharpe`` and ``sortino``, ``max_drawdown``, ``hit_rate`` of
-        the trade returns) and ``buy_and_hold`` (long every event at full size, no costs: what
-        the market gave over the same events). Cells outside :data:`HOLDOUT_METRICS` are NaN.
+        the trade returns, the last four NaN without trades: the model held), ``buy_and_hold``
+        (holding the asset from the first event start to the last label end, no costs,
+        annualised at the bars' rate: what the market gave; NaN without close prices) and
+        ``long_every_event`` (long on every event with its barrier exit, full size, no costs).
+        Cells outside :data:`HOLDOUT_METRICS` are NaN.
     per_regime : pandas.DataFrame
         The key metrics (:data:`~ml_core.evaluation._cpcv.REGIME_METRICS`) of the events of each
         dominant regime at ``t0`` (index ``regime``; a regime without events is absent); empty
@@ -78,6 +83,8 @@ class HoldoutReport:
         when the column is shuffled (NaN when undefined, ``importance_reason`` says why).
     returns : pandas.Series
         The holdout's trade returns (:func:`trade_returns`), in time order.
+    buy_and_hold_return : float
+        ``close[end] / close[start] - 1`` over the holdout's span; NaN without close prices.
     per_regime_reason, importance_reason : str
         Why a part is empty or NaN; empty strings when it is not.
     smoothing : pandas.DataFrame
@@ -95,10 +102,16 @@ class HoldoutReport:
     per_regime_reason: str = ""
     importance_reason: str = ""
     smoothing: pd.DataFrame = field(default_factory=pd.DataFrame)
+    buy_and_hold_return: float = float("nan")
 
     @property
     def n_events(self) -> int:
         return len(self.returns)
+
+    @property
+    def n_trades(self) -> int:
+        """Events the ensemble traded (0: it held throughout)."""
+        return int(self.metrics.loc["ensemble", "n_trades"])
 
     @property
     def start(self) -> pd.Timestamp:
@@ -117,7 +130,7 @@ class HoldoutReport:
           ``holdout_entry_precision``, ``holdout_ensemble_sharpe``,
           ``holdout_buy_and_hold_sharpe``), NaN where undefined;
         - ``holdout_<regime>_<metric>`` for every cell of :attr:`per_regime`;
-        - ``holdout_n_events``.
+        - ``holdout_buy_and_hold_return`` (:attr:`buy_and_hold_return`), ``holdout_n_events``.
 
         The prefix keeps them apart from the cross-validation's ``cv_*``: the holdout is one
         path of recent events, not a median over recombined histories.
@@ -131,6 +144,7 @@ class HoldoutReport:
         for method, row in self.smoothing.iterrows():
             out[f"holdout_smoothing_{method}_turnover"] = float(row["turnover"])
             out[f"holdout_smoothing_{method}_sharpe"] = float(row["sharpe"])
+        out["holdout_buy_and_hold_return"] = float(self.buy_and_hold_return)
         out["holdout_n_events"] = float(self.n_events)
         return out
 
@@ -263,6 +277,7 @@ def evaluate_holdout(
     events_per_year: float,
     n_repeats: int = 5,
     random_state: int | None = None,
+    close: pd.Series | None = None,
 ) -> HoldoutReport:
     """Score the fitted ensemble once on the final holdout.
 
@@ -291,6 +306,9 @@ def evaluate_holdout(
         Shuffles per column for the permutation importance.
     random_state : int or None, default None
         Seeds the shuffles (same seed, same importances).
+    close : pandas.Series, optional
+        The asset's close prices on a DatetimeIndex covering the holdout's span (first ``t0``
+        to last ``t1``), for the ``buy_and_hold`` row (:func:`buy_and_hold_metrics`).
 
     Returns
     -------
@@ -307,6 +325,8 @@ def evaluate_holdout(
     """
     _check_holdout(model, holdout, cost_bps, events_per_year, n_repeats)
     X, targets, events = holdout.X, holdout.targets, holdout.events
+    held = (None if close is None
+            else buy_and_hold_metrics(check_close(close), *event_span(events)))
     components = model.predict_components(X)
     signal = model.predict(X)
     returns = trade_returns(signal, events, cost_bps)
@@ -329,9 +349,10 @@ def evaluate_holdout(
         "ensemble": {"accuracy": flat["ensemble_accuracy"],
                      **_probability_metrics(p_long, entry), **path},
     }
-    market = trade_returns(pd.DataFrame({"signal": 1, "size": 1.0}, index=X.index), events,
-                           cost_bps=0.0)  # as the CPCV's buy-and-hold baseline
-    rows["buy_and_hold"] = _path_metrics(market, len(market), events_per_year)
+    every_event = trade_returns(pd.DataFrame({"signal": 1, "size": 1.0}, index=X.index), events,
+                                cost_bps=0.0)  # as the CPCV's long_every_event baseline
+    rows["long_every_event"] = _path_metrics(every_event, len(every_event), events_per_year)
+    rows["buy_and_hold"] = {} if held is None else held
     metrics = pd.DataFrame(
         [{c: rows[m].get(c, np.nan) if c in cols else np.nan for c in _COLUMNS}
          for m, cols in HOLDOUT_METRICS.items()],
@@ -360,4 +381,5 @@ def evaluate_holdout(
         importances=importances, returns=returns, per_regime_reason=per_regime_reason,
         importance_reason=importance_reason,
         smoothing=smoothing_effect(model, holdout.X, holdout.events, cost_bps=cost_bps,
-                                   events_per_year=events_per_year))
+                                   events_per_year=events_per_year),
+        buy_and_hold_return=float("nan") if held is None else held["total_return"])

@@ -23,18 +23,22 @@ class CVReport:
         ``position_r2/rmse``, ``exit_accuracy/precision/recall``, ``profit_r2/rmse`` (forest
         outputs vs targets; classifiers at probability 0.5), ``ensemble_accuracy`` (signal
         direction vs the sign of the realised return on non-HOLD rows; NaN without trades),
-        ``sharpe`` and ``max_drawdown`` of the split's trade returns, ``n_trades``, ``n_train``,
-        ``n_test``.
+        ``sharpe`` and ``max_drawdown`` of the split's trade returns (NaN without trades),
+        ``n_trades``, ``n_train``, ``n_test``.
     paths : pandas.DataFrame
         One row per backtest path (index ``path``): ``sharpe``, ``sortino``, ``max_drawdown``,
-        ``hit_rate``, ``n_trades``, ``n_events``.
+        ``hit_rate`` (all NaN on a path without trades: undefined, not perfect), ``n_trades``,
+        ``n_events``.
     path_returns : dict[int, pandas.Series]
         Out-of-sample trade returns of each path, one per event, in time order.
     baselines : pandas.DataFrame
-        The same path metrics for simple rules on the same events (index ``(baseline, path)``):
-        ``buy_and_hold`` (long every event, full size, no costs: what the market gave) and
-        ``momentum`` (the sign of a past-return feature, full size, with costs), so a rising
-        market is not mistaken for skill. Empty when not computed.
+        The same path metrics for simple rules (index ``(baseline, path)``), so a rising market
+        is not mistaken for skill: ``buy_and_hold`` (holding the asset from the first event's
+        start to the last event's end, no costs, annualised at the bars' rate: what the market
+        gave; the same on every path, and absent without close prices),
+        ``long_every_event`` (long on every labelled event with its barrier exit, full size, no
+        costs: the labelling's drift) and ``momentum`` (the sign of a past-return feature, full
+        size, with costs) on the same events. Empty when not computed.
     per_regime : pandas.DataFrame
         One row per dominant regime at ``t0`` that has events (index ``regime``, in
         ``bull, bear, sideways`` order): the median over paths of each path's metrics on that
@@ -58,7 +62,9 @@ class CVReport:
           ``sharpe`` and ``max_drawdown``, whose split means are ``cv_split_sharpe`` and
           ``cv_split_max_drawdown`` so they are not confused with the path statistics;
         - ``cv_sharpe_median``, ``cv_sharpe_mean``, ``cv_sharpe_std`` (ddof=1; 0.0 with one path),
-          ``cv_max_drawdown_median``, ``cv_sortino_median``, ``cv_hit_rate_median`` over paths;
+          ``cv_max_drawdown_median``, ``cv_sortino_median``, ``cv_hit_rate_median`` over the
+          paths that traded (NaN when none did: no trades is no score, not a score of 0), and
+          ``cv_n_paths_traded``;
         - ``cv_baseline_<name>_sharpe_median`` and ``..._max_drawdown_median`` per baseline;
         - ``cv_<regime>_<metric>`` for every cell of :attr:`per_regime` (e.g.
           ``cv_bull_sharpe``, the median over paths; NaN where undefined);
@@ -68,13 +74,16 @@ class CVReport:
         for col in self.splits.columns:
             key = f"cv_split_{col}" if col in _PATH_LEVEL else f"cv_{col}"
             out[key] = float(self.splits[col].astype(float).mean())
-        sharpe = self.paths["sharpe"].to_numpy(dtype=float)
-        out["cv_sharpe_median"] = float(np.median(sharpe))
-        out["cv_sharpe_mean"] = float(np.mean(sharpe))
-        out["cv_sharpe_std"] = float(np.std(sharpe, ddof=1)) if sharpe.size > 1 else 0.0
-        out["cv_max_drawdown_median"] = float(self.paths["max_drawdown"].median())
-        out["cv_sortino_median"] = float(self.paths["sortino"].median())
-        out["cv_hit_rate_median"] = float(self.paths["hit_rate"].median())
+        traded = self.paths[self.paths["n_trades"] > 0]
+        sharpe = traded["sharpe"].to_numpy(dtype=float)
+        nan = float("nan")
+        out["cv_sharpe_median"] = float(np.median(sharpe)) if sharpe.size else nan
+        out["cv_sharpe_mean"] = float(np.mean(sharpe)) if sharpe.size else nan
+        out["cv_sharpe_std"] = (float(np.std(sharpe, ddof=1)) if sharpe.size > 1
+                                else 0.0 if sharpe.size else nan)
+        for column in ("max_drawdown", "sortino", "hit_rate"):
+            out[f"cv_{column}_median"] = float(traded[column].median())
+        out["cv_n_paths_traded"] = float(len(traded))
         if len(self.baselines):
             for name, frame in self.baselines.groupby(level="baseline"):
                 out[f"cv_baseline_{name}_sharpe_median"] = float(frame["sharpe"].median())

@@ -49,9 +49,10 @@ def smoothing_effect(
     Returns
     -------
     pandas.DataFrame
-        Index ``smoothing``; columns ``turnover``, ``n_trades``, ``sharpe``, ``max_drawdown``,
-        ``turnover_vs_none`` (ratio to the unsmoothed turnover; NaN without a ``none`` row or
-        with zero unsmoothed turnover) and ``sharpe_vs_none`` (difference).
+        Index ``smoothing``; columns ``turnover``, ``n_trades``, ``sharpe``, ``max_drawdown``
+        (both NaN for a method that never trades), ``turnover_vs_none`` (ratio to the
+        unsmoothed turnover; NaN without a ``none`` row or with zero unsmoothed turnover) and
+        ``sharpe_vs_none`` (difference).
     """
     from ml_core.ensemble import turnover
 
@@ -63,11 +64,12 @@ def smoothing_effect(
         variant.smoothing = method
         signal = variant.predict(X)
         returns = trade_returns(signal, events, cost_bps).to_numpy()
-        rows[method] = {
+        n_trades = int((signal["signal"] != 0).sum())
+        rows[method] = {  # without a trade there is no Sharpe or drawdown to score
             "turnover": turnover(signal),
-            "n_trades": int((signal["signal"] != 0).sum()),
-            "sharpe": sharpe_ratio(returns, events_per_year),
-            "max_drawdown": max_drawdown(returns),
+            "n_trades": n_trades,
+            "sharpe": sharpe_ratio(returns, events_per_year) if n_trades else float("nan"),
+            "max_drawdown": max_drawdown(returns) if n_trades else float("nan"),
         }
     frame = pd.DataFrame.from_dict(rows, orient="index").rename_axis("smoothing")
     if "none" in frame.index and frame.loc["none", "turnover"] > 0:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ml_core.evaluation._buy_and_hold import buy_and_hold_metrics, check_close, event_span
 from ml_core.evaluation._cpcv import _baseline_returns, _check_inputs, _path_metrics
 from ml_core.evaluation._returns import trade_returns
 
@@ -22,7 +23,7 @@ __all__ = ["WalkForwardReport", "evaluate_walk_forward"]
 
 WINDOW_COLUMNS = (
     "test_start", "test_end", "n_train", "n_test", "n_trades", "sharpe", "sortino",
-    "max_drawdown", "hit_rate", "total_return", "buy_and_hold_sharpe",
+    "max_drawdown", "hit_rate", "total_return", "buy_and_hold_sharpe", "long_every_event_sharpe",
 )
 
 
@@ -52,9 +53,12 @@ class WalkForwardReport:
         One row per test window (index ``window``, 0-based, in time order): ``test_start``,
         ``test_end`` (first and last event start ``t0`` of the window), ``n_train`` (training
         events after purging), ``n_test``, ``n_trades`` (non-HOLD signals), ``sharpe``,
-        ``sortino`` (annualised), ``max_drawdown`` (positive fraction), ``hit_rate``,
-        ``total_return`` (compounded, ``prod(1 + r) - 1``), ``buy_and_hold_sharpe`` (long every
-        event of the window at full size, no costs: what the market gave).
+        ``sortino`` (annualised), ``max_drawdown`` (positive fraction), ``hit_rate`` (these four
+        NaN in a window without trades), ``total_return`` (compounded, ``prod(1 + r) - 1``; 0
+        without trades), ``buy_and_hold_sharpe`` (holding the asset from the window's first
+        event start to its last label end, annualised at the bars' rate: what the market gave;
+        NaN without close prices), ``long_every_event_sharpe`` (long on every event of the
+        window with its barrier exit, full size, no costs).
     window_returns : dict[int, pandas.Series]
         Trade returns of each window's events (:func:`trade_returns`), in time order.
     sharpe_threshold : float, default 1.0
@@ -80,13 +84,18 @@ class WalkForwardReport:
     def summary(self) -> dict[str, float]:
         """Flat metrics for logging and promotion, all floats.
 
-        - ``wf_sharpe_consistency``: share of windows with ``sharpe > sharpe_threshold``;
-        - ``wf_drawdown_control``: share of windows with ``max_drawdown < drawdown_limit``;
-        - ``wf_sharpe_median``, ``wf_sharpe_mean``, ``wf_max_drawdown_median``,
-          ``wf_buy_and_hold_sharpe_median`` over windows;
-        - ``wf_n_windows``.
+        - ``wf_sharpe_consistency``: share of the windows that traded with
+          ``sharpe > sharpe_threshold``;
+        - ``wf_drawdown_control``: share of the windows that traded with
+          ``max_drawdown < drawdown_limit``;
+        - ``wf_sharpe_median``, ``wf_sharpe_mean``, ``wf_max_drawdown_median`` over the windows
+          that traded; ``wf_buy_and_hold_sharpe_median`` and
+          ``wf_long_every_event_sharpe_median`` over all windows;
+        - ``wf_n_windows`` and ``wf_n_windows_traded``.
 
-        Both comparisons are strict, so a window exactly at the bar does not count.
+        Both comparisons are strict, so a window exactly at the bar does not count. A window
+        without trades has no Sharpe or drawdown, so it counts in neither share; when no window
+        traded the shares and the Sharpe and drawdown figures are NaN (undefined, not perfect).
 
         Raises
         ------
@@ -96,16 +105,24 @@ class WalkForwardReport:
         _check_thresholds(self.sharpe_threshold, self.drawdown_limit)
         if len(self.windows) == 0:
             raise ValueError("`windows` is empty: a walk-forward summary needs at least 1 window")
-        sharpe = self.windows["sharpe"].to_numpy(dtype=float)
-        drawdown = self.windows["max_drawdown"].to_numpy(dtype=float)
+        traded = self.windows[self.windows["n_trades"] > 0]
+        sharpe = traded["sharpe"].to_numpy(dtype=float)
+        drawdown = traded["max_drawdown"].to_numpy(dtype=float)
+        some = len(traded) > 0
+        nan = float("nan")
         return {
-            "wf_sharpe_consistency": float(np.mean(sharpe > self.sharpe_threshold)),
-            "wf_drawdown_control": float(np.mean(drawdown < self.drawdown_limit)),
-            "wf_sharpe_median": float(np.median(sharpe)),
-            "wf_sharpe_mean": float(np.mean(sharpe)),
-            "wf_max_drawdown_median": float(np.median(drawdown)),
+            "wf_sharpe_consistency": float(np.mean(sharpe > self.sharpe_threshold)) if some
+            else nan,
+            "wf_drawdown_control": float(np.mean(drawdown < self.drawdown_limit)) if some
+            else nan,
+            "wf_sharpe_median": float(np.median(sharpe)) if some else nan,
+            "wf_sharpe_mean": float(np.mean(sharpe)) if some else nan,
+            "wf_max_drawdown_median": float(np.median(drawdown)) if some else nan,
             "wf_buy_and_hold_sharpe_median": float(self.windows["buy_and_hold_sharpe"].median()),
+            "wf_long_every_event_sharpe_median": float(
+                self.windows["long_every_event_sharpe"].median()),
             "wf_n_windows": float(len(self.windows)),
+            "wf_n_windows_traded": float(len(traded)),
         }
 
 
@@ -121,6 +138,7 @@ def evaluate_walk_forward(
     sharpe_threshold: float = 1.0,
     drawdown_limit: float = 0.15,
     progress: Callable[[int, int], None] | None = None,
+    close: pd.Series | None = None,
 ) -> WalkForwardReport:
     """Fit a fresh ensemble on each walk-forward split's (purged) training events and trade the
     next window out of sample.
@@ -128,8 +146,9 @@ def evaluate_walk_forward(
     For each split of ``cv`` (purged by ``events['t1']``), in time order: fit a new
     ``make_ensemble()`` on the training events only, predict the window's events, and score the
     window's trade returns (:func:`trade_returns`) with the same :mod:`ml_core.metrics` as the
-    CPCV paths (annualised with ``events_per_year``), beside the buy-and-hold Sharpe of the same
-    events. This is the deployment-like check CPCV lacks: each model sees only the past, as the
+    CPCV paths (annualised with ``events_per_year``), beside the Sharpe of holding the asset
+    over the window's span and of going long on every one of its events. This is the
+    deployment-like check CPCV lacks: each model sees only the past, as the
     retrained production model would.
 
     Parameters
@@ -157,6 +176,9 @@ def evaluate_walk_forward(
         Max drawdown a window must stay below to count as controlled, in ``(0, 1]``.
     progress : callable, optional
         Called as ``progress(i, n)`` after window ``i`` of ``n`` (1-based) has been scored.
+    close : pandas.Series, optional
+        The asset's close prices on a DatetimeIndex covering the events' span, for each window's
+        ``buy_and_hold_sharpe`` (:func:`buy_and_hold_metrics`); NaN without it.
 
     Returns
     -------
@@ -184,10 +206,13 @@ def evaluate_walk_forward(
                 f"reduce `n_windows` or the initial training block, got `n_windows={n_windows}` "
                 f"for {len(X)} events"
             )
+    if close is not None:
+        close = check_close(close)
+        buy_and_hold_metrics(close, *event_span(events))  # covers the span: fail before fitting
     t1 = events["t1"]
-    # Only buy-and-hold is reported per window (the momentum rule, if computed, is not used).
-    buy_and_hold = _baseline_returns(X, events, cost_bps, momentum_column="roc_12")[
-        "buy_and_hold"]
+    # Only the long rule is reported per window (the momentum rule, if computed, is not used).
+    every_event = _baseline_returns(X, events, cost_bps, momentum_column="roc_12")[
+        "long_every_event"]
     rows: list[dict[str, Any]] = []
     window_returns: dict[int, pd.Series] = {}
     for k, (train_idx, test_idx) in enumerate(cv.split(X, t1=t1)):
@@ -204,8 +229,10 @@ def evaluate_walk_forward(
             "test_start": X_test.index[0], "test_end": X_test.index[-1],
             "n_train": int(train_idx.size), "n_test": int(test_idx.size), **metrics,
             "total_return": float(np.prod(1.0 + returns.to_numpy()) - 1.0),
-            "buy_and_hold_sharpe": sharpe_ratio(
-                buy_and_hold.iloc[test_idx].to_numpy(), events_per_year),
+            "buy_and_hold_sharpe": float("nan") if close is None else buy_and_hold_metrics(
+                close, *event_span(events.iloc[test_idx]))["sharpe"],
+            "long_every_event_sharpe": sharpe_ratio(
+                every_event.iloc[test_idx].to_numpy(), events_per_year),
         }
         rows.append({c: row[c] for c in WINDOW_COLUMNS})
         window_returns[k] = returns

@@ -28,6 +28,10 @@ from tasks.registry import Tracker, tracked_run
 from tasks.training import events_per_year
 
 META = ["p_entry", "size", "p_exit", "profit"]
+# Hourly closes over the holdout (2024-03-01 00:00 to its last label end, 03-08 11:00).
+BARS = pd.DataFrame({"close": 100.0 * np.exp(np.cumsum(
+    np.random.default_rng(5).normal(0, 0.01, 180)))},
+    index=pd.date_range("2024-03-01", periods=180, freq="h", tz="UTC"))
 
 
 def _dataset(n: int, start: str = "2024-01-01", seed: int = 0,
@@ -70,7 +74,8 @@ def _report(fitted, regimes: bool = True) -> HoldoutReport:  # noqa: ANN001
     if not regimes:  # the same events, scored by a model that never had regime columns
         holdout = _dataset(60, start="2024-03-01", seed=1, regimes=False)
         model = _ensemble(_dataset(160, regimes=False))
-    return evaluate_holdout(model, holdout, cost_bps=5.0, events_per_year=2920, random_state=0)
+    return evaluate_holdout(model, holdout, cost_bps=5.0, events_per_year=2920, random_state=0,
+                            close=BARS["close"])
 
 
 def _folds() -> pd.DataFrame:
@@ -102,7 +107,7 @@ def test_markdown_headline_reads_the_holdout(fitted) -> None:  # noqa: ANN001
         "## Final holdout", "",
         "**60** events from 2024-03-01 00:00 to 2024-03-08 09:00, never seen by tuning, "
         "selection, calibration or the meta-learner; scored once.", "",
-        f"- Ensemble: Sharpe **{sharpe:.3f}** {'beats' if sharpe > market else 'does not beat'} "
+            f"- Ensemble: Sharpe **{sharpe:.3f}** {'beats' if sharpe > market else 'does not beat'} "
         f"buy and hold's {market:.3f}; {int(m.loc['ensemble', 'n_trades'])} trades, hit rate "
         f"{m.loc['ensemble', 'hit_rate']:.3f}, max drawdown "
         f"{m.loc['ensemble', 'max_drawdown']:.3f}.",
@@ -113,6 +118,39 @@ def test_markdown_headline_reads_the_holdout(fitted) -> None:  # noqa: ANN001
     assert "| regime | n_events |" in text and "| predicted | true 0 | true 1 |" in text
     assert "| signal | realised up | realised down |" in text
     assert "### Meta-learner weights" in text
+    assert np.isfinite(market) and m.loc["ensemble", "n_trades"] > 0
+
+
+def test_markdown_says_the_model_held_when_it_did_not_trade(fitted) -> None:  # noqa: ANN001
+    report = _report(fitted)
+    report.metrics.loc["ensemble", ["n_trades", "sharpe", "max_drawdown", "hit_rate"]] = [
+        0, np.nan, np.nan, np.nan]
+    text = holdout_markdown(report, SimpleNamespace())
+    market = report.metrics.loc["buy_and_hold", "sharpe"]
+    held = report.buy_and_hold_return
+    assert (f"- Ensemble: **no trades**: the model held on all 60 events, so its Sharpe, "
+            f"drawdown and hit rate are undefined; buy and hold of the asset over the same span: "
+            f"Sharpe {market:.3f}, return {held:+.1%}.") in text
+    assert "beats buy and hold" not in text and "does not beat" not in text
+
+
+def test_markdown_without_close_prices_does_not_compare(fitted) -> None:  # noqa: ANN001
+    model, holdout = fitted
+    report = evaluate_holdout(model, holdout, cost_bps=5.0, events_per_year=2920, random_state=0)
+    text = holdout_markdown(report, SimpleNamespace())
+    assert "(buy and hold of the asset: not measured (no close prices))" in text
+    assert "beats buy and hold" not in text and "does not beat" not in text
+
+
+@pytest.mark.parametrize(("calibration", "sentence"), [
+    ("none", "Not calibrated (`calibration: none`): `p_long` is the meta-learner's own "
+             "probability, Brier 0.2499 on the training folds."),
+    ("platt", "On the training folds calibration took the Brier from 0.2499 to 0.2400."),
+])
+def test_calibration_sentence_follows_the_setting(fitted, calibration, sentence) -> None:  # noqa: ANN001
+    model = SimpleNamespace(calibration=calibration, brier_uncalibrated_=0.2499,
+                            brier_calibrated_=0.2499 if calibration == "none" else 0.24)
+    assert sentence in holdout_markdown(_report(fitted), model)
 
 
 def test_figures_by_name_with_and_without_meta_weights(fitted) -> None:  # noqa: ANN001
@@ -220,11 +258,12 @@ def test_evaluate_final_holdout_uses_the_profiles_costs_seed_and_the_holdouts_pa
                                     "validation": {"transaction_cost_bps": 7.0}})
     pipeline = RegimeForestPipeline(config=config, regime=None, ensemble=model,
                                     feature_columns=list(holdout.X.columns))
-    report = _in_a_flow(evaluate_final_holdout, pipeline, holdout, config)
+    report = _in_a_flow(evaluate_final_holdout, pipeline, holdout, config, BARS)
     # 60 events over 177 h
     assert events_per_year(holdout) == pytest.approx(60 / (177 / (24 * 365)))
     expected = evaluate_holdout(model, holdout, cost_bps=7.0,
-                                events_per_year=events_per_year(holdout), random_state=3)
+                                events_per_year=events_per_year(holdout), random_state=3,
+                                close=BARS["close"])
     pd.testing.assert_frame_equal(report.metrics, expected.metrics)
     pd.testing.assert_frame_equal(report.importances, expected.importances)
     with pytest.raises(ValueError, match="`pipeline` has no ensemble"):

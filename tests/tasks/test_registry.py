@@ -29,6 +29,19 @@ def test_decide_promotion(score: float, champion: float | None, margin: float,
     assert (f"{score:.4f}" in reason) or not math.isfinite(score)
 
 
+@pytest.mark.parametrize(("champion", "reason"), [
+    (None, "score undefined (NaN: e.g. the model made no trades): not promoted, and there is no "
+           "champion"),
+    (math.nan, "score and champion's score both undefined (NaN: e.g. the model made no trades): "
+               "nothing to compare; not promoted"),
+    (0.0, "score undefined (NaN: e.g. the model made no trades) cannot beat champion's 0.0000: "
+          "not promoted"),
+])
+def test_an_undefined_score_is_never_promoted_and_says_so(champion: float | None,
+                                                          reason: str) -> None:
+    assert decide_promotion(math.nan, champion) == (None, reason)
+
+
 @pytest.fixture()
 def tracker(tmp_path: Path) -> Tracker:
     return Tracker(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")

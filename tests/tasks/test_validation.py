@@ -56,6 +56,7 @@ def _walk_forward(n: int = 4) -> WalkForwardReport:
         "sharpe": [1.5, 0.4, 0.8, 2.0], "sortino": [2.0, 0.5, 1.0, 3.0],
         "max_drawdown": [0.05, 0.2, 0.1, 0.1], "hit_rate": [0.6, 0.5, 0.55, 0.7],
         "total_return": [0.04, -0.01, 0.02, 0.05], "buy_and_hold_sharpe": [0.5, 0.6, 0.4, 1.0],
+        "long_every_event_sharpe": [0.9, 1.1, 0.7, 1.3],
     }, index=pd.Index(range(4), name="window")).iloc[:n]
     return WalkForwardReport(windows, {i: pd.Series([0.01]) for i in range(n)}, 1.0, 0.15)
 
@@ -117,16 +118,16 @@ def test_the_sections_hold_the_tables_and_the_figure_markers() -> None:
         "| buy_and_hold | 0.800 | 1.000 | 0.300 | 0.520 |",
         "| momentum | 0.300 | 0.400 | 0.150 | 0.490 |"]) in text
     assert ("Sharpe > 1 in 2 of 4 windows (consistency 0.500); max drawdown < 0.15 in 3 of 4 "
-            "(drawdown control 0.750). Median window Sharpe 1.150 vs 0.550 for buy and hold; "
-            "median max drawdown 0.100.") in text
+            "(drawdown control 0.750). Median window Sharpe 1.150 vs buy and hold's median "
+            "window Sharpe 0.550; median max drawdown 0.100.") in text
     assert ("| 1 | 2024-01-08 00:00 | 2024-01-14 00:00 | 150 | 50 | 12 | 0.400 | 0.500 | 0.200 | "
-            "0.500 | -0.010 | 0.600 |") in text
+            "0.500 | -0.010 | 0.600 | 1.100 |") in text
     assert ("Configurations tried: **40** (every finished tuning trial, pruned ones included); "
             "variance of the trial Sharpe ratios 0.0004; the best of 40 skill-less trials reaches "
             "a per-event Sharpe of 0.120 by luck.") in text
     assert "PSR median **0.900**, DSR median **0.400** over 3 paths" in text
-    assert "| entry | 0.667 | 6 | 0.333 | -0.100 |" in text
-    assert "| exit | 0.167 | 6 | 0.000 | 0.650 |" in text
+    assert "| entry | 0.667 | - | 6 | 0.333 | -0.100 |" in text
+    assert "| exit | 0.167 | - | 6 | 0.000 | 0.650 |" in text
     assert re.findall(r"<!-- figure:(\w+) -->", text) == [
         "cpcv_paths", "walk_forward", "pbo_logits", "overfitting_degradation"]
 
@@ -162,6 +163,52 @@ def test_missing_parts_say_why() -> None:
                          "this retrain.\n")
 
 
+def _idle(cv: CVReport, paths: list[int]) -> CVReport:
+    cv.paths.loc[paths, ["sharpe", "sortino", "max_drawdown", "hit_rate"]] = np.nan
+    cv.paths.loc[paths, "n_trades"] = 0
+    return cv
+
+
+def test_no_trades_reads_as_no_trades_not_as_a_score() -> None:
+    walk_forward = _walk_forward()
+    walk_forward.windows[["sharpe", "sortino", "max_drawdown", "hit_rate"]] = np.nan
+    walk_forward.windows["n_trades"] = 0
+    overfitting = _overfitting(pbo=False, dsr=(np.nan, np.nan, np.nan))
+    overfitting.pbo_undefined = {"pipeline": "the out-of-sample returns of its 3 trials are "
+                                             "identical (none traded): their ranks tie, so there "
+                                             "is no best trial to test"}
+    text = validation_markdown(_idle(_cv_report(), [0, 1, 2]), walk_forward, overfitting,
+                               promotion_metric="cv_sharpe_median", score=float("nan"))
+    assert text.startswith("\n".join([
+        "## Validation report", "",
+        "Promotion metric `cv_sharpe_median` = **undefined** (no trades behind it: such a "
+        "version is never promoted).", "",
+        "- CPCV: no trades on any of the 3 paths: the model held throughout, so there is no "
+        "Sharpe ratio.",
+        "- No trades, so no comparison with buy_and_hold's median Sharpe 0.800.",
+        "- No trades, so no comparison with momentum's median Sharpe 0.300.",
+        "- Walk-forward: no trades in any of the 4 windows: the model held throughout, so there "
+        "is no Sharpe or drawdown to judge.",
+        "- PBO undefined: pipeline: the out-of-sample returns of its 3 trials are identical (none "
+        "traded): their ranks tie, so there is no best trial to test.",
+        "- DSR undefined: no path traded, so there is no Sharpe ratio to deflate.", ""]))
+    assert ("*PBO undefined for pipeline*: the out-of-sample returns of its 3 trials are "
+            "identical (none traded)") in text
+    assert "drawdown control" not in text and "0.000" not in text.split("### CPCV")[0]
+
+
+def test_shares_count_the_windows_and_paths_that_traded() -> None:
+    walk_forward = _walk_forward()
+    walk_forward.windows.loc[[1, 2], ["sharpe", "max_drawdown"]] = np.nan
+    walk_forward.windows.loc[[1, 2], "n_trades"] = 0
+    text = _markdown(cv_report=_idle(_cv_report(), [1]), walk_forward=walk_forward)
+    assert ("- CPCV: median path Sharpe 1.600 (min 1.200, max 2.000 over the 2 of 3 paths that "
+            "traded; 1 made no trades).") in text
+    assert ("- Walk-forward: Sharpe > 1 in 2 of 2 windows that traded (consistency 1.000); max "
+            "drawdown < 0.15 in 2 of 2 (drawdown control 1.000); 2 of 4 windows made no "
+            "trades.") in text
+
+
 # ---------------------------------------------------------------- html
 def test_html_is_one_page_with_each_figure_in_its_section() -> None:
     text = _markdown()
@@ -193,6 +240,7 @@ def test_validation_metrics_merge_the_summaries_without_undefined_values() -> No
     assert metrics == pytest.approx({
         "wf_sharpe_consistency": 0.5, "wf_drawdown_control": 0.75, "wf_sharpe_median": 1.15,
         "wf_sharpe_mean": 1.175, "wf_max_drawdown_median": 0.1, "wf_n_windows": 4.0,
+        "wf_long_every_event_sharpe_median": 1.0, "wf_n_windows_traded": 4.0,
         "pbo_entry": 4 / 6, "pbo_exit": 1 / 6, "pbo": 4 / 6, "psr_median": 0.9,
         "dsr_median": 0.4, "dsr_n_trials": 40.0, "dsr_sr_variance": 0.0004,
         "dsr_expected_max_sharpe": 0.12,

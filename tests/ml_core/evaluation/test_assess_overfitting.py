@@ -54,11 +54,43 @@ def test_pbo_is_the_csv_statistic_per_model_and_the_headline_is_the_worst():
                             "dsr_n_trials", "dsr_sr_variance", "dsr_expected_max_sharpe"}
 
 
-def test_models_without_a_matrix_get_no_pbo():
+def test_models_without_a_matrix_get_no_pbo_and_say_why():
     trials = {"entry": _noise(1, 1), "exit": _noise(5, 2, rows=6), "profit": _noise(0, 3)}
     report = assess_overfitting(trials, _paths(), n_trials=8, n_partitions=8)
     assert report.pbo == {}
-    assert "pbo" not in report.summary()
+    assert report.pbo_undefined == {
+        "entry": "1 complete trial; a PBO compares at least 2",
+        "exit": "6 out-of-sample rows, fewer than the 8 CSCV blocks (`pbo_partitions`)",
+        "profit": "0 complete trials; a PBO compares at least 2",
+    }
+    summary = report.summary()
+    assert all(np.isnan(summary[k]) for k in ("pbo", "pbo_entry", "pbo_exit", "pbo_profit"))
+
+
+def test_no_tuned_model_means_no_pbo_key():
+    assert "pbo" not in assess_overfitting({}, _paths(), n_trials=1).summary()
+
+
+def test_pbo_over_trials_that_never_traded_is_undefined_not_one():
+    """The 1h market's pipeline study: 3 trials, none traded, every out-of-fold return 0. CSCV
+    over the tie ranks the in-sample 'winner' at the median in every combination: PBO 1.0."""
+    tied = pd.DataFrame(np.zeros((64, 3)), index=IDX)
+    assert probability_of_backtest_overfitting(tied, 16).pbo == 1.0  # the artefact
+    report = assess_overfitting({"pipeline": tied}, _paths(), n_trials=3, n_partitions=16)
+    assert report.pbo == {}
+    assert report.pbo_undefined == {"pipeline": (
+        "the out-of-sample returns of its 3 trials are identical (none traded): their ranks "
+        "tie, so there is no best trial to test")}
+    assert np.isnan(report.summary()["pbo"])
+
+
+def test_pbo_counts_each_distinct_trial_once():
+    noise = _noise(2, 6)
+    trials = pd.concat([noise, noise[[0]], pd.DataFrame(0.0, index=IDX, columns=[9])], axis=1)
+    report = assess_overfitting({"entry": trials}, _paths(), n_trials=4, n_partitions=8)
+    distinct = pd.concat([noise, pd.DataFrame(0.0, index=IDX, columns=[9])], axis=1)
+    assert report.pbo_trials == {"entry": 3} and report.pbo_undefined == {}
+    assert report.pbo["entry"].pbo == probability_of_backtest_overfitting(distinct, 8).pbo
 
 
 def test_more_trials_deflate_more_and_one_trial_is_the_plain_psr():
@@ -76,9 +108,11 @@ def test_no_trials_means_no_variance_and_dsr_equals_psr():
     np.testing.assert_allclose(report.paths["dsr"], report.paths["psr"])
 
 
-def test_a_path_that_never_traded_shows_no_evidence_of_skill():
-    report = assess_overfitting({}, {0: pd.Series(0.0, index=IDX)}, n_trials=1)
-    assert report.paths.loc[0].tolist() == [0.0, 0.0, 0.0]
+def test_a_path_that_never_traded_has_no_sharpe_psr_or_dsr():
+    paths = {0: pd.Series(0.0, index=IDX), 1: _paths()[1]}
+    report = assess_overfitting({}, paths, n_trials=1)
+    assert report.paths.loc[0].isna().all()
+    assert report.summary()["dsr_median"] == report.paths.loc[1, "dsr"]  # the traded path only
 
 
 def test_selected_noise_strategy_is_not_significant_after_deflation():

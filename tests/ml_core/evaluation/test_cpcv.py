@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_core.evaluation import CVReport, evaluate_cpcv, trade_returns
+from ml_core.evaluation import CVReport, buy_and_hold_metrics, evaluate_cpcv, trade_returns
 from ml_core.validation import CombinatorialPurgedCV
 
 PURGE = EMBARGO = timedelta(hours=3)
@@ -14,6 +14,9 @@ SPLIT_COLUMNS = [
     "exit_accuracy", "exit_precision", "exit_recall", "profit_r2", "profit_rmse",
     "ensemble_accuracy", "sharpe", "max_drawdown", "n_trades", "n_train", "n_test",
 ]
+# Hourly closes over the synthetic events' span (600 events every 3 h, labels up to 9 h long).
+CLOSE = pd.Series(100.0 * np.exp(np.cumsum(np.random.default_rng(7).normal(0, 0.01, 1900))),
+                  index=pd.date_range("2024-01-01", periods=1900, freq="h", tz="UTC"))
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +36,7 @@ def run(synthetic, tiny, cv):
 
     report = evaluate_cpcv(make, X, targets, events, cv, cost_bps=5.0,
                            events_per_year=EVENTS_PER_YEAR,
-                           progress=lambda i, n: calls.append((i, n)))
+                           progress=lambda i, n: calls.append((i, n)), close=CLOSE)
     return report, models, calls
 
 
@@ -107,20 +110,48 @@ def test_same_seed_same_report(run, synthetic, tiny, cv):
     report, _, _ = run
     X, targets, events = synthetic
     again = evaluate_cpcv(lambda: tiny(meta_folds=2), X, targets, events, cv, cost_bps=5.0,
-                          events_per_year=EVENTS_PER_YEAR)
+                          events_per_year=EVENTS_PER_YEAR, close=CLOSE)
     pd.testing.assert_frame_equal(again.splits, report.splits)
     pd.testing.assert_frame_equal(again.paths, report.paths)
     assert again.summary() == report.summary()
 
 
-def test_summary_without_trades_and_with_one_path():
-    splits = pd.DataFrame({"ensemble_accuracy": [np.nan, np.nan], "sharpe": [0.0, 0.0],
-                           "max_drawdown": [0.0, 0.0]})
-    paths = pd.DataFrame({"sharpe": [0.0], "sortino": [0.0], "max_drawdown": [0.0],
-                          "hit_rate": [0.0], "n_trades": [0], "n_events": [10]})
+def test_summary_without_trades_is_undefined_not_perfect():
+    splits = pd.DataFrame({"ensemble_accuracy": [np.nan, np.nan], "sharpe": [np.nan, np.nan],
+                           "max_drawdown": [np.nan, np.nan], "n_trades": [0, 0]})
+    paths = pd.DataFrame({"sharpe": [np.nan], "sortino": [np.nan], "max_drawdown": [np.nan],
+                          "hit_rate": [np.nan], "n_trades": [0], "n_events": [10]})
     summary = CVReport(splits, paths, {0: pd.Series(np.zeros(10))}).summary()
-    assert np.isnan(summary["cv_ensemble_accuracy"])
-    assert summary["cv_sharpe_std"] == 0.0 and summary["cv_n_paths"] == 1.0
+    for key in ("cv_ensemble_accuracy", "cv_split_sharpe", "cv_sharpe_median", "cv_sharpe_mean",
+                "cv_sharpe_std", "cv_max_drawdown_median", "cv_hit_rate_median"):
+        assert np.isnan(summary[key]), key
+    assert summary["cv_n_paths_traded"] == 0.0 and summary["cv_n_paths"] == 1.0
+
+
+def test_summary_is_over_the_paths_that_traded():
+    paths = pd.DataFrame({"sharpe": [np.nan, 1.0, 3.0], "sortino": [np.nan, 2.0, 4.0],
+                          "max_drawdown": [np.nan, 0.1, 0.3], "hit_rate": [np.nan, 0.5, 0.7],
+                          "n_trades": [0, 4, 6], "n_events": [10, 10, 10]})
+    summary = CVReport(pd.DataFrame({"n_trades": [5]}), paths, {}).summary()
+    assert summary["cv_sharpe_median"] == 2.0 and summary["cv_sharpe_mean"] == 2.0
+    assert summary["cv_sharpe_std"] == pytest.approx(np.sqrt(2.0), rel=1e-12)
+    assert summary["cv_max_drawdown_median"] == pytest.approx(0.2)
+    assert summary["cv_n_paths_traded"] == 2.0 and summary["cv_n_paths"] == 3.0
+
+
+def test_summary_with_one_traded_path_has_no_spread():
+    paths = pd.DataFrame({"sharpe": [1.5], "sortino": [2.0], "max_drawdown": [0.1],
+                          "hit_rate": [0.6], "n_trades": [3], "n_events": [10]})
+    summary = CVReport(pd.DataFrame({"n_trades": [3]}), paths, {}).summary()
+    assert summary["cv_sharpe_std"] == 0.0 and summary["cv_sharpe_median"] == 1.5
+
+
+def test_a_split_and_path_without_trades_have_no_statistics():
+    from ml_core.evaluation._cpcv import _path_metrics
+
+    metrics = _path_metrics(pd.Series(np.zeros(5)), 0, events_per_year=100.0)
+    assert metrics["n_trades"] == 0 and metrics["n_events"] == 5
+    assert all(np.isnan(metrics[k]) for k in ("sharpe", "sortino", "max_drawdown", "hit_rate"))
 
 
 @pytest.mark.parametrize(
@@ -154,7 +185,10 @@ def test_on_the_bundled_sample(real_events, tiny):
     assert len(report.splits) == 3 and len(report.paths) == 1
     assert report.path_returns[0].index.equals(X.index)
     summary = report.summary()
-    assert np.isfinite(summary["cv_sharpe_median"]) and 0 <= summary["cv_max_drawdown_median"] < 1
+    traded = int((report.paths["n_trades"] > 0).sum())
+    assert summary["cv_n_paths_traded"] == traded
+    assert np.isfinite(summary["cv_sharpe_median"]) == (traded > 0)
+    assert not summary["cv_max_drawdown_median"] >= 1  # below 1, or NaN without trades
     # no look-ahead edge on real prices: the entry forest is near a coin flip out of sample
     assert 0.35 < summary["cv_entry_accuracy"] < 0.65
 
@@ -164,15 +198,32 @@ def test_baselines_are_scored_on_the_same_paths(run, synthetic, cv):
 
     report, _, _ = run
     X, _, events = synthetic
-    assert list(report.baselines.index.get_level_values("baseline").unique()) == ["buy_and_hold"]
-    assert len(report.baselines) == cv.n_paths
-    # Long every event at full size, no costs: the market's return on these bets, whatever path.
+    assert list(report.baselines.index.get_level_values("baseline").unique()) == [
+        "buy_and_hold", "long_every_event"]
+    assert len(report.baselines) == 2 * cv.n_paths
+    # Long every event at full size, no costs: the labelling's drift on these bets, whatever path.
+    every = report.baselines.loc["long_every_event"]
     expected = sharpe_ratio(events["ret"].to_numpy(), EVENTS_PER_YEAR)
-    np.testing.assert_allclose(report.baselines["sharpe"], expected, rtol=1e-12)
-    np.testing.assert_allclose(report.baselines["max_drawdown"],
-                               max_drawdown(events["ret"].to_numpy()), rtol=1e-12)
+    np.testing.assert_allclose(every["sharpe"], expected, rtol=1e-12)
+    np.testing.assert_allclose(every["max_drawdown"], max_drawdown(events["ret"].to_numpy()),
+                               rtol=1e-12)
+    # Holding the asset from the first event start (00:00) to the last label end: every path.
+    held = report.baselines.loc["buy_and_hold"]
+    span = buy_and_hold_metrics(CLOSE, X.index[0], events["t1"].max())
+    assert span["n_bars"] == (events["t1"].max() - X.index[0]) / pd.Timedelta(hours=1)
+    np.testing.assert_allclose(held["sharpe"], span["sharpe"], rtol=1e-12)
+    assert (held["n_trades"] == 1).all() and (held["n_events"] == len(X)).all()
     summary = report.summary()
-    assert summary["cv_baseline_buy_and_hold_sharpe_median"] == pytest.approx(expected, rel=1e-12)
+    assert summary["cv_baseline_long_every_event_sharpe_median"] == pytest.approx(expected,
+                                                                                  rel=1e-12)
+    assert summary["cv_baseline_buy_and_hold_sharpe_median"] == pytest.approx(span["sharpe"],
+                                                                              rel=1e-12)
+
+
+def test_close_prices_must_cover_the_events(synthetic, tiny, cv):
+    with pytest.raises(ValueError, match="`close` must cover the span"):
+        evaluate_cpcv(tiny, *synthetic, cv, cost_bps=5.0, events_per_year=1.0,
+                      close=CLOSE.iloc[5:])
 
 
 def test_momentum_baseline_trades_the_sign_of_its_feature_with_costs(synthetic, tiny, cv):
@@ -186,8 +237,9 @@ def test_momentum_baseline_trades_the_sign_of_its_feature_with_costs(synthetic, 
     momentum = report.baselines.loc["momentum"]
     np.testing.assert_allclose(momentum["sharpe"], sharpe_ratio(returns, EVENTS_PER_YEAR),
                                rtol=1e-12)
-    # x0 drives the synthetic returns, so its sign beats holding the market
-    assert momentum["sharpe"].iloc[0] > report.baselines.loc["buy_and_hold", "sharpe"].iloc[0]
+    # x0 drives the synthetic returns, so its sign beats going long on every event
+    assert momentum["sharpe"].iloc[0] > report.baselines.loc["long_every_event",
+                                                             "sharpe"].iloc[0]
 
 
 # ------------------------------------------------------------------ per regime

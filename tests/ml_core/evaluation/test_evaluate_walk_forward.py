@@ -4,7 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_core.evaluation import WalkForwardReport, evaluate_walk_forward, trade_returns
+from ml_core.evaluation import (
+    WalkForwardReport,
+    buy_and_hold_metrics,
+    evaluate_walk_forward,
+    trade_returns,
+)
 from ml_core.metrics import hit_rate, max_drawdown, sharpe_ratio, sortino_ratio
 from ml_core.validation import WalkForwardCV
 
@@ -12,12 +17,16 @@ PURGE = timedelta(hours=3)
 EVENTS_PER_YEAR = 365 * 8  # one synthetic event every 3 h
 WINDOW_COLUMNS = [
     "test_start", "test_end", "n_train", "n_test", "n_trades", "sharpe", "sortino",
-    "max_drawdown", "hit_rate", "total_return", "buy_and_hold_sharpe",
+    "max_drawdown", "hit_rate", "total_return", "buy_and_hold_sharpe", "long_every_event_sharpe",
 ]
 SUMMARY_KEYS = [
     "wf_sharpe_consistency", "wf_drawdown_control", "wf_sharpe_median", "wf_sharpe_mean",
-    "wf_max_drawdown_median", "wf_buy_and_hold_sharpe_median", "wf_n_windows",
+    "wf_max_drawdown_median", "wf_buy_and_hold_sharpe_median",
+    "wf_long_every_event_sharpe_median", "wf_n_windows", "wf_n_windows_traded",
 ]
+# Hourly closes over the synthetic events' span (600 events every 3 h, labels up to 9 h long).
+CLOSE = pd.Series(100.0 * np.exp(np.cumsum(np.random.default_rng(7).normal(0, 0.01, 1900))),
+                  index=pd.date_range("2024-01-01", periods=1900, freq="h", tz="UTC"))
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +47,7 @@ def run(synthetic, tiny, cv):
 
     report = evaluate_walk_forward(make, X, targets, events, cv, cost_bps=5.0,
                                    events_per_year=EVENTS_PER_YEAR,
-                                   progress=lambda i, n: calls.append((i, n)))
+                                   progress=lambda i, n: calls.append((i, n)), close=CLOSE)
     return report, models, calls
 
 
@@ -102,12 +111,15 @@ def test_window_metrics(run, synthetic, cv):
         assert row["max_drawdown"] == pytest.approx(max_drawdown(r), rel=1e-12)
         assert row["hit_rate"] == pytest.approx(hit_rate(r), rel=1e-12)
         assert row["total_return"] == pytest.approx(np.prod(1 + r) - 1, rel=1e-12)
-        market = events["ret"].loc[returns.index].to_numpy()  # long, full size, no costs
-        assert row["buy_and_hold_sharpe"] == pytest.approx(
-            sharpe_ratio(market, EVENTS_PER_YEAR), rel=1e-12)
+        every = events["ret"].loc[returns.index].to_numpy()  # long, full size, no costs
+        assert row["long_every_event_sharpe"] == pytest.approx(
+            sharpe_ratio(every, EVENTS_PER_YEAR), rel=1e-12)
+        held = buy_and_hold_metrics(CLOSE, returns.index[0],
+                                    events["t1"].loc[returns.index].max())
+        assert row["buy_and_hold_sharpe"] == held["sharpe"]
     # the synthetic signal is learnable: every window trades profitably, the market does not
     assert (report.windows["sharpe"] > 0).all() and (report.windows["total_return"] > 0).all()
-    assert (report.windows["sharpe"] > report.windows["buy_and_hold_sharpe"]).all()
+    assert (report.windows["sharpe"] > report.windows["long_every_event_sharpe"]).all()
 
 
 def test_summary_of_the_run(run):
@@ -116,7 +128,7 @@ def test_summary_of_the_run(run):
     summary = report.summary()
     assert list(summary) == SUMMARY_KEYS
     assert all(isinstance(v, float) for v in summary.values())
-    assert summary["wf_n_windows"] == 4.0
+    assert summary["wf_n_windows"] == 4.0 and summary["wf_n_windows_traded"] == 4.0
     assert summary["wf_sharpe_consistency"] == (windows["sharpe"] > 1.0).mean()
     assert summary["wf_drawdown_control"] == (windows["max_drawdown"] < 0.15).mean()
     assert summary["wf_sharpe_median"] == pytest.approx(windows["sharpe"].median())
@@ -128,16 +140,18 @@ def test_same_seed_same_report(run, synthetic, tiny, cv):
     report, _, _ = run
     X, targets, events = synthetic
     again = evaluate_walk_forward(lambda: tiny(meta_folds=2), X, targets, events, cv,
-                                  cost_bps=5.0, events_per_year=EVENTS_PER_YEAR)
+                                  cost_bps=5.0, events_per_year=EVENTS_PER_YEAR, close=CLOSE)
     pd.testing.assert_frame_equal(again.windows, report.windows)
     assert again.summary() == report.summary()
 
 
 def _hand_made(**thresholds):
     windows = pd.DataFrame({
+        "n_trades": [3, 5, 2, 4],
         "sharpe": [2.0, 1.0, 0.5, 3.0],
         "max_drawdown": [0.10, 0.15, 0.20, 0.05],
         "buy_and_hold_sharpe": [0.4, -0.2, 1.0, 0.0],
+        "long_every_event_sharpe": [1.4, 0.8, 2.0, 1.0],
     }).rename_axis("window")
     return WalkForwardReport(windows, {k: pd.Series([0.0, 0.0]) for k in range(4)}, **thresholds)
 
@@ -151,8 +165,32 @@ def test_summary_on_hand_made_windows():
         "wf_sharpe_mean": 1.625,
         "wf_max_drawdown_median": 0.125,
         "wf_buy_and_hold_sharpe_median": 0.2,
+        "wf_long_every_event_sharpe_median": 1.2,
         "wf_n_windows": 4.0,
+        "wf_n_windows_traded": 4.0,
     }
+
+
+def test_windows_without_trades_count_in_neither_share():
+    report = _hand_made()
+    report.windows.loc[[1, 3], ["n_trades", "sharpe", "max_drawdown"]] = [0, np.nan, np.nan]
+    summary = report.summary()
+    assert summary["wf_n_windows_traded"] == 2.0 and summary["wf_n_windows"] == 4.0
+    assert summary["wf_sharpe_consistency"] == 0.5  # 2.0 of 2.0 and 0.5
+    assert summary["wf_drawdown_control"] == 0.5  # 0.10 of 0.10 and 0.20
+    assert summary["wf_sharpe_median"] == 1.25
+    assert summary["wf_max_drawdown_median"] == pytest.approx(0.15, rel=1e-12)
+
+
+def test_no_window_traded_is_undefined_not_perfect():
+    report = _hand_made()
+    report.windows[["sharpe", "max_drawdown"]] = np.nan
+    report.windows["n_trades"] = 0
+    summary = report.summary()
+    for key in ("wf_sharpe_consistency", "wf_drawdown_control", "wf_sharpe_median",
+                "wf_sharpe_mean", "wf_max_drawdown_median"):
+        assert np.isnan(summary[key]), key
+    assert summary["wf_n_windows_traded"] == 0.0 and summary["wf_buy_and_hold_sharpe_median"] == 0.2
 
 
 @pytest.mark.parametrize(
@@ -198,7 +236,8 @@ def test_bad_thresholds_rejected_before_fitting(synthetic, cv, thresholds, messa
 
 
 def test_summary_needs_a_window():
-    empty = pd.DataFrame(columns=["sharpe", "max_drawdown", "buy_and_hold_sharpe"])
+    empty = pd.DataFrame(columns=["n_trades", "sharpe", "max_drawdown", "buy_and_hold_sharpe",
+                                  "long_every_event_sharpe"])
     with pytest.raises(ValueError, match="`windows` is empty"):
         WalkForwardReport(empty, {}).summary()
 
@@ -231,13 +270,19 @@ def test_sliding_windows_on_the_bundled_sample(real_events, tiny):
     X, targets, events = real_events
     cv = WalkForwardCV(n_windows=3, mode="sliding", purge=timedelta(hours=8))
     years = (X.index[-1] - X.index[0]) / pd.Timedelta(days=365)
+    from ml_core.data import load_sample_bars
+
+    close = load_sample_bars()["close"].iloc[:6000]  # the bars real_events was labelled on
     report = evaluate_walk_forward(lambda: tiny(meta_folds=2), X, targets, events, cv,
-                                   cost_bps=5.0, events_per_year=len(X) / years)
+                                   cost_bps=5.0, events_per_year=len(X) / years, close=close)
     windows = report.windows
     width = len(X) // 4
     assert len(windows) == 3 and windows["n_test"].sum() == len(X) - width
     assert (windows["n_train"] <= width).all()  # sliding: never more than the initial block
     assert pd.concat(report.window_returns.values()).index.equals(X.index[width:])
+    assert np.isfinite(windows["buy_and_hold_sharpe"]).all()
     summary = report.summary()
-    assert np.isfinite(summary["wf_sharpe_median"])
-    assert 0 <= summary["wf_max_drawdown_median"] < 1
+    traded = int((windows["n_trades"] > 0).sum())
+    assert summary["wf_n_windows_traded"] == traded
+    assert np.isfinite(summary["wf_sharpe_median"]) == (traded > 0)
+    assert not summary["wf_max_drawdown_median"] >= 1  # below 1, or NaN without trades

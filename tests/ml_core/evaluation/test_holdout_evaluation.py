@@ -23,6 +23,11 @@ EPY = 100.0  # events per year: sqrt(EPY) = 10
 COST = 10.0  # bps: a full-size trade pays 0.002 in and out
 RET = [0.02, -0.01, 0.01, -0.02, 0.03, -0.03]  # mean 0
 BULL, BEAR = [0.6, 0.3, 0.1], [0.2, 0.7, 0.1]
+# Half-hourly closes over the events' span (00:00 to the last label end, 05:30): +10%, -10%,
+# +10%, then flat -- bar returns .1, -.1, .1 and eight zeros.
+CLOSE = pd.Series([100.0, 110.0, 99.0] + [108.9] * 9,
+                  index=pd.date_range("2024-03-01", periods=12, freq="30min", tz="UTC"))
+HELD = np.array([0.1, -0.1, 0.1] + [0.0] * 8)
 
 
 class _FakeEnsemble:
@@ -81,7 +86,7 @@ def _case(regimes: bool = True) -> tuple[_FakeEnsemble, TrainingSet]:
 def report() -> HoldoutReport:
     model, holdout = _case()
     return evaluate_holdout(model, holdout, cost_bps=COST, events_per_year=EPY, n_repeats=3,
-                            random_state=0)
+                            random_state=0, close=CLOSE)
 
 
 # ------------------------------------------------------------ hand-made case
@@ -103,10 +108,15 @@ def test_trade_returns_and_the_metrics_table(report):
         ("ensemble", "sharpe"): 0.0105 / np.sqrt(7.595e-4 / 5) * 10,
         ("ensemble", "sortino"): 0.0105 / (0.006 / np.sqrt(6)) * 10,
         ("ensemble", "max_drawdown"): 0.006, ("ensemble", "hit_rate"): 4 / 5,
-        # the market: mean 0, the last event falls 3% from the peak
-        ("buy_and_hold", "sharpe"): 0.0, ("buy_and_hold", "sortino"): 0.0,
-        ("buy_and_hold", "max_drawdown"): 0.03, ("buy_and_hold", "hit_rate"): 0.5,
-        ("buy_and_hold", "n_trades"): 6,
+        # holding the asset from 00:00 to 05:30, annualised at 17,520 half-hour bars a year
+        ("buy_and_hold", "sharpe"): HELD.mean() / HELD.std(ddof=1) * np.sqrt(17520),
+        ("buy_and_hold", "sortino"): HELD.mean() / np.sqrt(0.01 / 11) * np.sqrt(17520),
+        ("buy_and_hold", "max_drawdown"): 0.1, ("buy_and_hold", "hit_rate"): 2 / 3,
+        ("buy_and_hold", "n_trades"): 1,
+        # long on every event: mean 0, the last event falls 3% from the peak
+        ("long_every_event", "sharpe"): 0.0, ("long_every_event", "sortino"): 0.0,
+        ("long_every_event", "max_drawdown"): 0.03, ("long_every_event", "hit_rate"): 0.5,
+        ("long_every_event", "n_trades"): 6,
     }
     for (model, column), value in expected.items():
         assert m.loc[model, column] == pytest.approx(value, abs=1e-12), (model, column)
@@ -115,6 +125,24 @@ def test_trade_returns_and_the_metrics_table(report):
         assert m.loc[model].notna().to_dict() == {c: c in columns for c in m.columns}
     assert report.brier == m.loc["ensemble", "brier"]
     assert report.n_events == 6 and report.start == report.returns.index[0]
+    assert report.buy_and_hold_return == pytest.approx(0.089, abs=1e-12)
+    assert report.n_trades == 5
+
+
+def test_a_holdout_without_trades_has_no_ensemble_statistics():
+    model, holdout = _case()
+    model.signal = model.signal.assign(signal=0, size=0.0)
+    report = evaluate_holdout(model, holdout, cost_bps=COST, events_per_year=EPY, n_repeats=2,
+                              random_state=0)
+    ensemble = report.metrics.loc["ensemble"]
+    assert report.n_trades == 0 and ensemble["n_trades"] == 0
+    assert ensemble[["accuracy", "sharpe", "sortino", "max_drawdown", "hit_rate"]].isna().all()
+    assert ensemble["roc_auc"] == pytest.approx(8 / 9)  # the probabilities are still scored
+    # without close prices there is no buy-and-hold of the asset; the event rule remains
+    assert report.metrics.loc["buy_and_hold"].isna().all()
+    assert report.metrics.loc["long_every_event", "max_drawdown"] == pytest.approx(0.03)
+    assert np.isnan(report.buy_and_hold_return)
+    assert report.per_regime[["sharpe", "max_drawdown", "hit_rate"]].isna().all().all()
 
 
 def test_per_regime_splits_the_rows_by_dominant_regime(report):
@@ -219,12 +247,14 @@ def test_summary_has_a_fixed_set_of_holdout_keys(report):
                 | {f"holdout_{r}_{c}" for r in ("bull", "bear") for c in REGIME_METRICS}
                 | {f"holdout_smoothing_{m}_{c}" for m in ("none", "ewma", "hysteresis")
                    for c in ("turnover", "sharpe")}
-                | {"holdout_n_events"})
+                | {"holdout_buy_and_hold_return", "holdout_n_events"})
     assert set(summary) == expected
     assert all(isinstance(v, float) for v in summary.values())
     assert summary["holdout_entry_precision"] == pytest.approx(2 / 3)
     assert summary["holdout_ensemble_hit_rate"] == pytest.approx(0.8)
-    assert summary["holdout_buy_and_hold_max_drawdown"] == pytest.approx(0.03)
+    assert summary["holdout_long_every_event_max_drawdown"] == pytest.approx(0.03)
+    assert summary["holdout_buy_and_hold_max_drawdown"] == pytest.approx(0.1)
+    assert summary["holdout_buy_and_hold_return"] == pytest.approx(0.089)
     assert summary["holdout_bear_n_trades"] == 3.0 and summary["holdout_n_events"] == 6.0
 
 
