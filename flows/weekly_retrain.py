@@ -64,11 +64,12 @@ def weekly_retrain(config_path: str = DEFAULT_CONFIG, data: str | None = None,
         pipeline = train_ensemble(dataset, regime, ensemble_config, config,
                                   {"data_hash": data_hash, "run_id": run_id})
         cv_report = cross_validate(dataset, ensemble_config, config)
-        wf_report = walk_forward(dataset, ensemble_config, config)
+        wf_report = walk_forward(dataset, ensemble_config, config, bars)
         overfitting = assess_overfitting(studies, cv_report, config)
         cv_summary = log_training(tracker, run_id, dataset, pipeline, cv_report)
         holdout_metrics = {} if holdout is None else log_holdout(
-            tracker, run_id, evaluate_final_holdout(pipeline, holdout, config), pipeline.ensemble)
+            tracker, run_id, evaluate_final_holdout(pipeline, holdout, config, bars),
+            pipeline.ensemble)
         if holdout is not None and config.validation.refit_on_all:
             pipeline = train_ensemble(labelled, regime, ensemble_config, config,
                                       {"data_hash": data_hash, "run_id": run_id,

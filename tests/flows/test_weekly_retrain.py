@@ -61,7 +61,9 @@ def test_two_retrains_register_champion_then_challenger(
     children = Tracker(uri).child_runs(first.run_id)
     assert set(children) == {f"tune-{m}" for m in ("pipeline", "entry", "position", "exit",
                                                      "profit")}
-    assert metrics["holdout_n_events"] >= 20 and "holdout_ensemble_sharpe" in metrics
+    assert metrics["holdout_n_events"] >= 20 and "holdout_buy_and_hold_sharpe" in metrics
+    # no trades on the holdout is no Sharpe (not logged), not a Sharpe of 0
+    assert ("holdout_ensemble_sharpe" in metrics) == (metrics["holdout_ensemble_n_trades"] > 0)
     holdout_files = {a.path for a in client.list_artifacts(first.run_id, "holdout")}
     assert {"holdout/report.md", "holdout/reliability.png"} <= holdout_files
     assert 0.0 <= metrics["dsr_median"] <= metrics["psr_median"] <= 1.0
