@@ -63,7 +63,7 @@ def weekly_retrain(config_path: str = DEFAULT_CONFIG, data: str | None = None,
         ensemble_config = tuned_ensemble_config(config, tuned)
         pipeline = train_ensemble(dataset, regime, ensemble_config, config,
                                   {"data_hash": data_hash, "run_id": run_id})
-        cv_report = cross_validate(dataset, ensemble_config, config)
+        cv_report = cross_validate(dataset, ensemble_config, config, bars)
         wf_report = walk_forward(dataset, ensemble_config, config, bars)
         overfitting = assess_overfitting(studies, cv_report, config)
         cv_summary = log_training(tracker, run_id, dataset, pipeline, cv_report)

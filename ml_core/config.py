@@ -310,8 +310,9 @@ class ValidationConfig(_Section):
         "holdout then measures the procedure, not the served weights)")
     transaction_cost_bps: float = Field(5.0, ge=0.0)
     cpcv_refit_regime: bool = Field(
-        False, description="CPCV refits the HMM on each split's training bars and recomputes "
-        "the regime columns with it (else the development HMM's columns serve every split)")
+        True, description="CPCV refits the HMM on each split's training bars and recomputes "
+        "the regime columns with it (else the development HMM's columns, fitted on bars that "
+        "include each split's test groups, serve every split); README, Validation")
 
     @model_validator(mode="after")
     def _k_below_n(self) -> ValidationConfig:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import itertools
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -53,17 +54,30 @@ def regime_refit(bars: pd.DataFrame, dataset: TrainingSet,
                  config: Config) -> Callable[[np.ndarray], pd.DataFrame]:
     """``split_features`` for :func:`ml_core.evaluation.evaluate_cpcv`: the regime columns of
     ``dataset.X`` recomputed by an HMM fitted (``config.regime``, ``config.seed``) on the bars of
-    one split's training events only (:func:`ml_core.regime.refit_regime_features`)."""
-    from ml_core.regime import refit_regime_features
+    one split's training events only (:func:`ml_core.regime.refit_regime_features`).
+
+    A split whose refit fails (too few bars, every restart degenerate: short or quiet training
+    spans) keeps the development HMM's columns, with a warning naming the split and why, rather
+    than failing the retrain.
+    """
+    from ml_core.regime import TRANSFORM_COLUMNS, refit_regime_features
 
     logger = get_run_logger()
+    columns = [c for c in TRANSFORM_COLUMNS if c in dataset.X.columns]
+    calls = itertools.count()  # evaluate_cpcv calls it once per split, in split order
 
     def refit(train_idx: np.ndarray) -> pd.DataFrame:
-        model, features = refit_regime_features(bars, dataset.t1, train_idx, config.regime,
-                                                config.data.timeframe, config.seed)
-        logger.info("CPCV split HMM refitted on %d regime bars of its training events (%s to %s)",
-                    model.n_fit_bars_, model.fit_start_, model.fit_end_)
-        return features.loc[:, [c for c in features.columns if c in dataset.X.columns]]
+        split = next(calls)
+        try:
+            model, features = refit_regime_features(bars, dataset.t1, train_idx, config.regime,
+                                                    config.data.timeframe, config.seed)
+        except ValueError as exc:
+            logger.warning("CPCV split %d: HMM refit failed (%s); this split keeps the "
+                           "development HMM's regime columns", split, exc)
+            return dataset.X.loc[:, columns]
+        logger.info("CPCV split %d: HMM refitted on %d regime bars of its training events (%s "
+                    "to %s)", split, model.n_fit_bars_, model.fit_start_, model.fit_end_)
+        return features.loc[:, columns]
 
     return refit
 

@@ -322,7 +322,7 @@ def evaluate_cpcv(
             raise RuntimeError(f"split {s}: test rows do not match test groups {test_groups[s]}")
         model = make_ensemble()
         X_split = X if split_features is None else _replace_columns(
-            X, split_features(train_idx), s)
+            X, _split_columns(split_features, train_idx, s), s)
         model.fit(X_split.iloc[train_idx], targets.iloc[train_idx], t1.iloc[train_idx])
         X_test = X_split.iloc[test_idx]
         components = model.predict_components(X_test)
@@ -371,6 +371,16 @@ def evaluate_cpcv(
         events_per_year)
     return CVReport(splits=splits, paths=paths, path_returns=path_returns, baselines=baselines,
                     per_regime=per_regime)
+
+
+def _split_columns(split_features: Callable[[np.ndarray], pd.DataFrame], train_idx: np.ndarray,
+                   split: int) -> pd.DataFrame:
+    """``split_features(train_idx)``, its ValueError (e.g. a degenerate refit) naming the split."""
+    try:
+        return split_features(train_idx)
+    except ValueError as exc:
+        raise ValueError(f"split {split}: `split_features` failed on its {train_idx.size} "
+                         f"training events: {exc}") from exc
 
 
 def _replace_columns(X: pd.DataFrame, columns: pd.DataFrame, split: int) -> pd.DataFrame:

@@ -24,6 +24,7 @@ def _config(validation: dict | None = None, **selection: object) -> Config:
                      "position": {**SMALL, "kind": "regressor"},
                      "profit": {**SMALL, "kind": "regressor"}},
         "validation": {"n_groups": 3, "n_test_groups": 1, "purge": "3h", "embargo": "3h",
+                       "cpcv_refit_regime": False,  # these events come without bars
                        **(validation or {})},
     })
 
@@ -178,6 +179,24 @@ def test_refit_regime_gives_each_split_its_own_hmm_columns(
                                        own["regime_prob_bull"].iloc[train_idx])
         pd.testing.assert_frame_equal(X.drop(columns="regime_prob_bull"),
                                       dataset.X.iloc[train_idx].drop(columns="regime_prob_bull"))
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_failed_split_refit_keeps_the_development_columns(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import ml_core.regime
+
+    seen: list[pd.DataFrame] = []
+    fit = FeatureSelector.fit
+    monkeypatch.setattr(FeatureSelector, "fit", lambda self, X, y: (seen.append(X),
+                                                                   fit(self, X, y))[1])
+    monkeypatch.setattr(ml_core.regime, "refit_regime_features",
+                        lambda *a, **k: (_ for _ in ()).throw(ValueError("degenerate")))
+    dataset = _dataset()
+    report = _cv(dataset, _config({"cpcv_refit_regime": True}), _bars(dataset))
+    assert len(seen) == len(report.splits) == 3
+    for X in seen:
+        pd.testing.assert_frame_equal(X, dataset.X.loc[X.index])
 
 
 @pytest.mark.usefixtures("prefect_harness")

@@ -90,3 +90,12 @@ def test_bad_split_columns_are_named(synthetic, tiny, returned, message):
     X, _, _ = synthetic
     with pytest.raises(ValueError, match=message):
         _run(synthetic, tiny, lambda train_idx: returned(X))
+
+
+def test_a_failing_split_is_named(synthetic, tiny):
+    def degenerate(train_idx):
+        raise ValueError("all 5 HMM restarts are degenerate")
+
+    with pytest.raises(ValueError, match=r"split 0: `split_features` failed on its 299 training "
+                                         r"events: all 5 HMM restarts are degenerate"):
+        _run(synthetic, tiny, degenerate)
