@@ -211,10 +211,10 @@ def validate_data(
 ) -> None:
     """Run the OHLCV quality gate on FILE: exit 0 if every rule passes, 1 with a report if not."""
     configure_engines()
-    from ml_core.config import parse_duration
-
     bar = None
     if timeframe is not None:
+        from ml_core.config import parse_duration  # only here: pydantic's models cost ~0.2 s
+
         try:
             bar = parse_duration(timeframe)
         except ValueError as exc:

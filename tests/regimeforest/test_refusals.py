@@ -181,3 +181,31 @@ def test_usage_and_configuration_errors_exit_2(bars: pd.DataFrame, tmp_path: Pat
     result = runner.invoke(app, argv)
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
+
+
+def test_retrain_keeps_refusals_off_the_console_but_not_other_errors() -> None:
+    import logging
+
+    from ml_core.data import BarsSchemaError
+    from regimeforest._refusals import RefusalFilter
+
+    quiet = RefusalFilter((BarsSchemaError,))
+
+    def record(msg: str, level: int = logging.ERROR, exc: BaseException | None = None,
+               **extra: object) -> logging.LogRecord:
+        exc_info = (type(exc), exc, None) if exc is not None else None
+        made = logging.LogRecord("prefect.flow_runs", level, __file__, 1, msg, (), exc_info)
+        made.__dict__.update(extra)
+        return made
+
+    refusal = BarsSchemaError("x.csv: the file is empty")
+    assert not quiet.filter(record("Encountered exception during execution", exc=refusal))
+    assert not quiet.filter(record(f"Task run failed with exception: {refusal!r}"))
+    assert not quiet.filter(record("Finished in state Failed('Flow run encountered an exception: "
+                                   "BarsSchemaError: x.csv: the file is empty')", logging.INFO))
+    assert not quiet.filter(record("Data quality gate FAILED: ...", quality_report=False))
+    # everything else still reaches the console
+    assert quiet.filter(record("Data quality gate passed: ...", logging.INFO, quality_report=True))
+    assert quiet.filter(record("Finished in state Completed()", logging.INFO))
+    assert quiet.filter(record("Encountered exception during execution", exc=KeyError("bug")))
+    assert quiet.filter(record("Finished in state Failed('... ZeroDivisionError: ...')"))
