@@ -1,5 +1,5 @@
-"""The weekly retrain DAG: validate -> features -> regime -> tune the pipeline -> labels (final
-holdout apart) -> tune the forests -> train -> CPCV, walk-forward, overfitting, holdout ->
+"""The weekly retrain DAG: validate -> cut the final holdout's bars -> features -> regime -> tune
+the pipeline -> labels -> tune the forests -> train -> CPCV, walk-forward, overfitting, holdout ->
 register -> promote. Only wiring lives here; every step is a task in ``tasks/``."""
 
 import tempfile
@@ -11,10 +11,10 @@ from ml_core.data import as_bars
 from tasks.data import data_source, frame_hash, load_data, resolve_profile, select_span
 from tasks.features import build_features, choose_feature_settings, evaluate_regime, fit_regime
 from tasks.holdout import evaluate_final_holdout, log_holdout
-from tasks.labels import make_training_set, split_final_holdout
-from tasks.publish import (log_features, log_quality, log_regime, log_regime_evaluation,
-                           log_run_inputs, log_training, promote_model, promotion_score,
-                           register_model, validation_results)
+from tasks.labels import cut_final_holdout, make_training_set, split_final_holdout
+from tasks.publish import (fit_spans, log_features, log_fit_spans, log_quality, log_regime,
+                           log_regime_evaluation, log_run_inputs, log_training, promote_model,
+                           promotion_score, register_model, validation_results)
 from tasks.quality import require_passed, validate_data
 from tasks.registry import Tracker, run_name, tracked_run
 from tasks.summary import RetrainSummary, publish_summary
@@ -46,25 +46,28 @@ def weekly_retrain(config_path: str = DEFAULT_CONFIG, data: str | None = None,
         require_passed(report)
 
         bars = select_span(as_bars(frame), config)
-        config = choose_feature_settings(bars, config, tracker, run_id)
+        fit_bars, cut = cut_final_holdout(bars, config)  # no fit below reads a bar from `cut` on
+        config = choose_feature_settings(fit_bars, config, tracker, run_id)
         features = build_features(bars, config)
-        regime, regime_features, persistence = fit_regime(bars, config)
+        regime, regime_features, persistence = fit_regime(fit_bars, bars, config)
         log_regime(tracker, run_id, bars, regime, regime_features, persistence)
-        log_regime_evaluation(tracker, run_id, persistence, evaluate_regime(bars, config))
+        log_regime_evaluation(tracker, run_id, persistence, evaluate_regime(fit_bars, config))
         inputs = features.join(regime_features)
         log_features(tracker, run_id, config, inputs)
 
-        config, pipeline_study = tune_pipeline_settings(bars, inputs, config, data_hash)
+        config, pipeline_study = tune_pipeline_settings(bars, inputs, config, data_hash, cut)
         labelled = make_training_set(bars, inputs, config)
-        dataset, holdout = split_final_holdout(labelled, config)
+        dataset, holdout = split_final_holdout(labelled, config, cut)
         tuned = tune_models(dataset, config, data_hash)
         studies = {**({"pipeline": pipeline_study} if pipeline_study else {}), **tuned}
         log_tuning(tracker, run_id, studies)
         ensemble_config = tuned_ensemble_config(config, tuned)
         pipeline = train_ensemble(dataset, regime, ensemble_config, config,
                                   {"data_hash": data_hash, "run_id": run_id})
-        cv_report = cross_validate(dataset, ensemble_config, config, bars)
-        wf_report = walk_forward(dataset, ensemble_config, config, bars)
+        log_fit_spans(tracker, run_id, cut,
+                      fit_spans(fit_bars, dataset, studies, pipeline, config))
+        cv_report = cross_validate(dataset, ensemble_config, config, fit_bars)
+        wf_report = walk_forward(dataset, ensemble_config, config, fit_bars)
         overfitting = assess_overfitting(studies, cv_report, config)
         cv_summary = log_training(tracker, run_id, dataset, pipeline, cv_report)
         holdout_metrics = {} if holdout is None else log_holdout(
@@ -74,6 +77,8 @@ def weekly_retrain(config_path: str = DEFAULT_CONFIG, data: str | None = None,
             pipeline = train_ensemble(labelled, regime, ensemble_config, config,
                                       {"data_hash": data_hash, "run_id": run_id,
                                        "refit_on_all": True})
+            log_fit_spans(tracker, run_id, cut, {"ensemble": pipeline.ensemble.fit_span_},
+                          prefix="refit_span")
         results = validation_results(cv_summary, wf_report, overfitting)
         score = promotion_score(results, config.registry.promotion_metric)
         log_validation(tracker, run_id, cv_report, wf_report, overfitting,

@@ -304,7 +304,7 @@ class ValidationConfig(_Section):
     holdout_span: Span | None = Field(
         None, description="most recent span kept out of everything but one final score")
     holdout_fraction: float | None = Field(
-        None, gt=0.0, lt=0.5, description="or: this most recent share of the events")
+        None, gt=0.0, lt=0.5, description="or: this most recent share of the bars")
     refit_on_all: bool = Field(
         False, description="after scoring the holdout, serve a refit on every event (the "
         "holdout then measures the procedure, not the served weights)")

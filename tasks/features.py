@@ -24,16 +24,17 @@ def choose_feature_settings(bars: pd.DataFrame, config: Config, tracker: Tracker
     """The profile with its data-dependent feature settings fitted on the training bars.
 
     With ``features.frac_diff_auto`` the fracdiff order becomes the smallest ``d`` whose
-    fixed-window differenced log close passes an ADF test (AFML 5.6). Leakage note: like the
-    HMM, this label-free choice sees the whole training span, CPCV test groups included; the
-    fitted model keeps ``d`` and applies it unchanged to new bars.
+    fixed-window differenced log close passes an ADF test (AFML 5.6). Leakage note: pass the
+    development bars only, never the final holdout's; like the HMM, this label-free choice sees
+    the CPCV test groups among them. The fitted model keeps ``d`` and applies it unchanged to
+    new bars.
     """
     features = config.features
     if not features.frac_diff_auto:
         return config
     from ml_core.features import min_frac_diff_order
 
-    choice = min_frac_diff_order(np.log(bars["close"].to_numpy()), features.frac_diff_window,
+    choice = min_frac_diff_order(np.log(bars["close"]), features.frac_diff_window,
                                  alpha=features.frac_diff_adf_alpha)
     d = float(choice.d) if choice.passed else float(features.frac_diff_d)
     tracker.log_params(run_id, {"features.frac_diff_d_chosen": d})
@@ -57,12 +58,16 @@ def build_features(bars: pd.DataFrame, config: Config) -> pd.DataFrame:
 
 
 @task(name="fit-regime", cache_policy=NO_CACHE)
-def fit_regime(bars: pd.DataFrame, config: Config) -> tuple[object, pd.DataFrame, pd.DataFrame]:
-    """Fit the 3-state HMM and compute its forward-filtered (causal) probabilities on every bar.
+def fit_regime(fit_bars: pd.DataFrame, bars: pd.DataFrame,
+               config: Config) -> tuple[object, pd.DataFrame, pd.DataFrame]:
+    """Fit the 3-state HMM on ``fit_bars`` and compute its forward-filtered (causal)
+    probabilities on every bar of ``bars``.
 
-    Leakage note: the HMM's parameters are fitted on the whole training span, CPCV test groups
-    included (unsupervised, label-free). The probabilities themselves are filtered, so no bar
-    after ``t`` reaches the value at ``t``.
+    Leakage note: ``fit_bars`` are the development bars, never the final holdout's; the HMM's
+    parameters see the CPCV test groups among them (unsupervised, label-free). The
+    probabilities are filtered, so no bar after ``t`` reaches the value at ``t``, and the
+    holdout bars are transformed exactly as the live stream would transform them. Persistence
+    is measured on ``fit_bars``.
 
     Returns
     -------
@@ -73,9 +78,9 @@ def fit_regime(bars: pd.DataFrame, config: Config) -> tuple[object, pd.DataFrame
     """
     from ml_core.regime import analyze_regime_persistence, fit_regime_model
 
-    model = fit_regime_model(bars, config.regime, config.data.timeframe, config.seed)
+    model = fit_regime_model(fit_bars, config.regime, config.data.timeframe, config.seed)
     regime_features = model.transform(bars)
-    persistence = analyze_regime_persistence(model, bars).table
+    persistence = analyze_regime_persistence(model, fit_bars).table
     get_run_logger().info("regime persistence (p_stay): %s",
                           persistence["p_stay"].round(3).to_dict())
     return model, regime_features, persistence

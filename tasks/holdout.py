@@ -224,12 +224,14 @@ def log_holdout(tracker: Tracker, run_id: str, report: HoldoutReport,
     ``cv_*``). Under ``holdout/``: ``report.md``; the tables ``metrics.csv``,
     ``per_regime.csv``, ``confusion_<name>.csv``, ``reliability.csv``, ``importances.csv``,
     ``returns.csv`` and, with meta weights, ``meta_weights.csv``; the figures of
-    :func:`holdout_figures` as ``<name>.png``. Tags ``holdout.start`` and ``holdout.end``
-    (first and last event start). Returns the metrics logged.
+    :func:`holdout_figures` as ``<name>.png``. Tags ``holdout.first_event`` and
+    ``holdout.last_event`` (first and last event start; ``holdout.start`` is the first holdout
+    bar, tagged where the bars are cut). Returns the metrics logged.
     """
     metrics = holdout_metrics(report)
     tracker.log_metrics(run_id, metrics)
-    tracker.set_tags(run_id, {"holdout.start": report.start, "holdout.end": report.end})
+    tracker.set_tags(run_id, {"holdout.first_event": report.start,
+                              "holdout.last_event": report.end})
     text = holdout_markdown(report, ensemble)
     figures = holdout_figures(report, ensemble)
     images = plots.render_png(figures)

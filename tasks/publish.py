@@ -16,7 +16,7 @@ from ml_core.config import Config
 from ml_core.pipeline import RegimeForestPipeline, TrainingSet, save_pipeline
 from tasks import plots
 from tasks.features import RegimeEvaluation
-from tasks.registry import PromotionDecision, Tracker
+from tasks.registry import PromotionDecision, Tracker, span_tags
 
 _RUNTIME_PACKAGES = ("numpy", "pandas", "scipy", "scikit-learn", "hmmlearn", "skops", "pydantic",
                      "pyarrow", "mlflow")
@@ -302,6 +302,46 @@ def promote_model(tracker: Tracker, run_id: str, version: str, score: float,
         description="champion/challenger decision of the weekly retrain",
     )
     return decision
+
+
+Span = tuple[pd.Timestamp, pd.Timestamp]
+
+
+def fit_spans(fit_bars: pd.DataFrame, dataset: TrainingSet, studies: dict[str, object],
+              pipeline: RegimeForestPipeline, config: Config) -> dict[str, Span]:
+    """What each fitted component of a retrain read: component -> (first, last) bar time.
+
+    Bar-fitted parts (the fracdiff order when chosen from data, the HMM and its evaluation
+    refits) read ``fit_bars``; the studies and the ensemble (selection, forests, meta-learner,
+    calibrator, all fitted inside it) record their rows' first event start and last label end;
+    CPCV and walk-forward fit on subsets of ``dataset``.
+    """
+    bars: Span = (fit_bars.index[0], fit_bars.index[-1])
+    spans: dict[str, Span] = {}
+    if config.features.frac_diff_auto:
+        spans["feature_settings"] = bars
+    spans["regime"] = spans["regime_evaluation"] = bars
+    for name, study in studies.items():
+        if getattr(study, "fit_span", None) is not None:
+            spans["pipeline_study" if name == "pipeline" else f"tuning.{name}"] = study.fit_span
+    spans["ensemble"] = pipeline.ensemble.fit_span_
+    spans["cpcv"] = spans["walk_forward"] = dataset.span
+    return spans
+
+
+@task(name="log-fit-spans", cache_policy=NO_CACHE)
+def log_fit_spans(tracker: Tracker, run_id: str, holdout_start: pd.Timestamp | None,
+                  spans: dict[str, Span], prefix: str = "fit_span") -> None:
+    """Tag the run with ``holdout.start`` and ``<prefix>.<component>.start/end`` (ISO); refuse
+    to go on when a fit (``prefix="fit_span"``) read a bar at or after the holdout's start."""
+    tracker.set_tags(run_id, {"holdout.start": "none" if holdout_start is None
+                              else holdout_start.isoformat()})
+    for component, span in spans.items():
+        tracker.set_tags(run_id, span_tags(component, span, prefix))
+    if prefix == "fit_span" and holdout_start is not None:
+        leaks = {c: str(end) for c, (_, end) in spans.items() if end >= holdout_start}
+        if leaks:
+            raise RuntimeError(f"fits read final-holdout bars (from {holdout_start}): {leaks}")
 
 
 @task(name="log-inputs", cache_policy=NO_CACHE)

@@ -374,6 +374,14 @@ class Tracker:
         return candidates[0]
 
 
+def span_tags(component: str, span: tuple[Any, Any], prefix: str = "fit_span") -> dict[str, str]:
+    """``{prefix.component.start, prefix.component.end}`` as ISO timestamps: the bars a fitted
+    component read, beside ``holdout.start`` on the run."""
+    start, end = span
+    return {f"{prefix}.{component}.start": start.isoformat(),
+            f"{prefix}.{component}.end": end.isoformat()}
+
+
 def run_name(config: Any) -> str:
     """``retrain-<profile>-<UTC minute>``: runs that sort and tell apart in the MLflow UI."""
     return f"retrain-{config.profile}-{time.strftime('%Y%m%d-%H%M', time.gmtime())}"

@@ -59,10 +59,12 @@ def study_name(config: Config, model: str, data_hash: str) -> str:
 
 @task(name="tune-pipeline", cache_policy=NO_CACHE)
 def tune_pipeline_settings(bars: pd.DataFrame, features: pd.DataFrame, config: Config,
-                           data_hash: str) -> tuple[Config, TuningResult | None]:
+                           data_hash: str,
+                           cut: pd.Timestamp | None) -> tuple[Config, TuningResult | None]:
     """Tune the barrier width, the selection thresholds and the meta-learner's C on the
-    development events (the final holdout is cut before every relabelling); returns the profile
-    with the best values applied, and the study (None when skipped)."""
+    development events (the final holdout, from ``cut`` on, is cut after every relabelling);
+    returns the profile with the best values applied, and the study (None when skipped) with
+    the span its trials read."""
     from ml_core.tuning import apply_pipeline_params, tune_pipeline
     from tasks.labels import development_set
 
@@ -71,11 +73,19 @@ def tune_pipeline_settings(bars: pd.DataFrame, features: pd.DataFrame, config: C
     if not t.enabled or t.pipeline_trials == 0 or not t.pipeline_space:
         logger.info("pipeline tuning skipped (tuning.enabled, pipeline_trials or pipeline_space)")
         return config, None
-    base = development_set(bars, features, config)
+    base = development_set(bars, features, config, cut)
+    spans = [base.span]
+
+    def make_dataset(trial_config: Config) -> TrainingSet:
+        dataset = development_set(bars, features, trial_config, cut)
+        spans.append(dataset.span)
+        return dataset
+
     result = tune_pipeline(
-        config, lambda trial_config: development_set(bars, features, trial_config),
+        config, make_dataset,
         study_name=study_name(config, "pipeline", data_hash), storage=optuna_storage(config),
         progress=_every_tenth(logger, "pipeline"), events_per_year=events_per_year(base))
+    result.fit_span = (min(s for s, _ in spans), max(e for _, e in spans))
     logger.info("tuned pipeline best %.4f over %d trials (%d pruned): %s", result.best_value,
                 result.n_trials, result.n_pruned, result.best_params)
     return apply_pipeline_params(config, result.best_params), result
@@ -116,6 +126,7 @@ def tune_models(dataset: TrainingSet, config: Config, data_hash: str) -> dict[st
                         result.trees_fitted)
             if n_workers > 1:
                 logger.info("tuned %-8s trials per worker: %s", name, trials_per_worker(result))
+            result.fit_span = dataset.span
             results[name] = result
     return results
 

@@ -284,6 +284,8 @@ class RegimeForestEnsemble(BaseEstimator):
         Seed of each forest.
     feature_names_in_ : numpy.ndarray of str
     n_features_in_ : int
+    fit_span_ : tuple of pandas.Timestamp
+        ``(X.index[0], t1.max())``: the first event start and the last label end this fit read.
     classes_ : numpy.ndarray
         ``[0, 1]``: the columns of :meth:`predict_proba`.
 
@@ -552,6 +554,8 @@ class RegimeForestEnsemble(BaseEstimator):
             )
         self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
         self.n_features_in_ = X.shape[1]
+        # what every part below (selection, forests, meta-learner, calibrator) may have read
+        self.fit_span_ = (X.index[0], pd.Timestamp(t1.max()))
         self.random_states_, selector_seed = self._seeds()
 
         # (1) Feature selection on the training rows, before any forest is fitted.

@@ -7,7 +7,7 @@ meta-learner), never refitted at prediction time.
 
 from ml_core.pipeline._catalogue import feature_catalogue
 from ml_core.pipeline._dataset import TrainingSet, assemble_training_set
-from ml_core.pipeline._holdout import split_holdout
+from ml_core.pipeline._holdout import holdout_start, split_holdout
 from ml_core.pipeline._persistence import load_pipeline, save_pipeline
 from ml_core.pipeline._pipeline import RegimeForestPipeline
 from ml_core.pipeline._stream import PipelineStream
@@ -18,6 +18,7 @@ __all__ = [
     "TrainingSet",
     "assemble_training_set",
     "feature_catalogue",
+    "holdout_start",
     "load_pipeline",
     "save_pipeline",
     "split_holdout",

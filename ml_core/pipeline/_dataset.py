@@ -34,6 +34,12 @@ class TrainingSet:
     def t1(self) -> pd.Series:
         return self.events["t1"]
 
+    @property
+    def span(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """``(first event start, last label end)``: the bars a fit on these rows reads labels
+        from (features at ``t0`` read only bars up to ``t0``)."""
+        return self.X.index[0], pd.Timestamp(self.t1.max())
+
 
 def assemble_training_set(
     features: pd.DataFrame, events: pd.DataFrame, config: LabelConfig

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ml_core.pipeline._dataset import TrainingSet
 
-__all__ = ["split_holdout"]
+__all__ = ["holdout_start", "split_holdout"]
 
 _MIN_EVENTS = 20  # fewer holdout (or development) events cannot be scored meaningfully
 
@@ -21,17 +21,76 @@ def _rows(dataset: TrainingSet, mask: np.ndarray) -> TrainingSet:
                    events=dataset.events[mask])
 
 
+def holdout_start(
+    index: pd.DatetimeIndex,
+    *,
+    span: timedelta | None = None,
+    fraction: float | None = None,
+) -> pd.Timestamp:
+    """The first bar of the final holdout, chosen on the bars before anything is fitted.
+
+    The holdout is cut on the *bars*, not on labelled events, so that every fitted component
+    (feature settings, the HMM, tuning, selection, forests, meta-learner, calibrator) can be
+    given the bars before it and nothing else: events depend on tuned barrier widths, bars do not.
+
+    Parameters
+    ----------
+    index : DatetimeIndex
+        Bar open times in increasing order.
+    span : timedelta, optional
+        Length of the holdout: the first bar at or after ``index[-1] - span``.
+    fraction : float, optional
+        Share of the bars in the holdout, in (0, 0.5): bar ``n - ceil(fraction * n)``.
+        Give ``span`` or ``fraction``.
+
+    Returns
+    -------
+    Timestamp
+        Bars at or after it are the holdout's; no fit may read them.
+
+    Raises
+    ------
+    ValueError
+        Neither or both of ``span``/``fraction``, or a value out of range (named with its value).
+
+    Examples
+    --------
+    >>> idx = pd.date_range("2024-01-01", periods=100, freq="h")
+    >>> str(holdout_start(idx, fraction=0.2)), str(holdout_start(idx, span=timedelta(hours=10)))
+    ('2024-01-04 08:00:00', '2024-01-04 17:00:00')
+    """
+    if (span is None) == (fraction is None):
+        raise ValueError(f"give one of `span` and `fraction`, got `span={span}`, "
+                         f"`fraction={fraction}`")
+    n = len(index)
+    if n < 2:
+        raise ValueError(f"`index` needs at least 2 bars to hold a holdout out, got {n}")
+    if fraction is not None:
+        if not 0.0 < fraction < 0.5:
+            raise ValueError(f"`fraction` must be in (0, 0.5), got `fraction={fraction}`")
+        return index[n - math.ceil(fraction * n)]
+    if pd.Timedelta(span) <= pd.Timedelta(0):
+        raise ValueError(f"`span` must be positive, got `span={span}`")
+    position = int(index.searchsorted(index[-1] - pd.Timedelta(span), side="left"))
+    if position == 0:
+        raise ValueError(f"`span={span}` covers every bar ({index[0]} to {index[-1]}); nothing "
+                         f"would be left to fit on")
+    return index[position]
+
+
 def split_holdout(
     dataset: TrainingSet,
     *,
     span: timedelta | None = None,
     fraction: float | None = None,
+    cut: pd.Timestamp | None = None,
     purge: timedelta = timedelta(0),
 ) -> tuple[TrainingSet, TrainingSet]:
     """Split off the most recent events as a final holdout.
 
-    The holdout starts at ``cut``: ``span`` before the last event start, or the start of the
-    last ``ceil(fraction * n)`` events. It holds every event with ``t0 >= cut``. The development
+    The holdout starts at ``cut``: given (from :func:`holdout_start` on the bars, as a retrain
+    does), or ``span`` before the last event start, or the start of the last
+    ``ceil(fraction * n)`` events. It holds every event with ``t0 >= cut``. The development
     set (tuning, selection, CPCV, walk-forward, meta-learner, calibration, the served model) holds
     the events whose label ended before ``cut - purge``: an event whose label reads holdout prices
     is dropped from both, so no development label knows anything about the holdout period.
@@ -43,7 +102,9 @@ def split_holdout(
     span : timedelta, optional
         Length of the holdout period (production: 180 days).
     fraction : float, optional
-        Share of the events in the holdout, in (0, 0.5). Give ``span`` or ``fraction``.
+        Share of the events in the holdout, in (0, 0.5).
+    cut : Timestamp, optional
+        First time of the holdout. Give exactly one of ``span``, ``fraction`` and ``cut``.
     purge : timedelta, default 0
         Gap before ``cut`` that development labels must not reach (use the CV's purge).
 
@@ -55,7 +116,7 @@ def split_holdout(
     Raises
     ------
     ValueError
-        Neither or both of ``span``/``fraction``, values out of range, or fewer than 20 events
+        Not exactly one of ``span``/``fraction``/``cut``, values out of range, or fewer than 20 events
         left on either side (the message names the parameter and its value).
 
     Examples
@@ -69,12 +130,14 @@ def split_holdout(
     >>> len(dev.X), len(hold.X), str(hold.X.index[0])
     (77, 20, '2024-01-04 08:00:00')
     """
-    if (span is None) == (fraction is None):
-        raise ValueError(f"give one of `span` and `fraction`, got `span={span}`, "
-                         f"`fraction={fraction}`")
+    if sum(x is not None for x in (span, fraction, cut)) != 1:
+        raise ValueError(f"give one of `span`, `fraction` and `cut`, got `span={span}`, "
+                         f"`fraction={fraction}`, `cut={cut}`")
     t0 = dataset.X.index
     n = len(t0)
-    if fraction is not None:
+    if cut is not None:
+        name, value = "cut", cut
+    elif fraction is not None:
         if not 0.0 < fraction < 0.5:
             raise ValueError(f"`fraction` must be in (0, 0.5), got `fraction={fraction}`")
         cut = t0[n - math.ceil(fraction * n)]

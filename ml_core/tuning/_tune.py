@@ -55,6 +55,9 @@ class TuningResult:
     pareto : pandas.DataFrame
         Complete trials (index ``number``) with their ``accuracy``, ``sharpe``, ``max_drawdown``
         and ``value``, and a ``pareto`` column: True where no other trial is better on all three.
+    fit_span : tuple of Timestamp, optional
+        ``(first event start, last label end)`` over every row a trial was fitted or scored on;
+        set by the caller that knows the rows (None when unknown).
     """
 
     best_params: dict[str, Any]
@@ -67,6 +70,7 @@ class TuningResult:
     study_name: str
     trial_returns: pd.DataFrame
     pareto: pd.DataFrame
+    fit_span: tuple[pd.Timestamp, pd.Timestamp] | None = None
 
 
 @contextmanager

@@ -211,8 +211,8 @@ def test_log_holdout_writes_tables_figures_metrics_and_the_artifact(
     assert all(k.startswith("holdout_") for k in logged)
     run = tracker.client.get_run(run_id)
     assert run.data.metrics == pytest.approx(logged)
-    assert run.data.tags["holdout.start"] == "2024-03-01 00:00:00+00:00"
-    assert run.data.tags["holdout.end"] == "2024-03-08 09:00:00+00:00"
+    assert run.data.tags["holdout.first_event"] == "2024-03-01 00:00:00+00:00"
+    assert run.data.tags["holdout.last_event"] == "2024-03-08 09:00:00+00:00"
     assert _artifacts(tracker, run_id) == {f"holdout/{name}" for name in (
         TABLES | FIGURES | {"meta_weights.png", "meta_weights.csv", "report.md"})}
     local = Path(tracker.client.download_artifacts(run_id, "holdout", str(tmp_path)))

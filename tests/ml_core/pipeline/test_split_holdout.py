@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_core.pipeline import TrainingSet, split_holdout
+from ml_core.pipeline import TrainingSet, holdout_start, split_holdout
 
 H = timedelta(hours=1)
 
@@ -45,7 +45,7 @@ def test_no_event_is_on_both_sides_and_no_development_label_reaches_the_holdout(
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({}, "give one of `span` and `fraction`"),
+        ({}, "give one of `span`, `fraction` and `cut`"),
         ({"span": H, "fraction": 0.1}, "give one of"),
         ({"fraction": 0.5}, "`fraction=0.5`"),
         ({"span": timedelta(0)}, "`span=0:00:00`"),
@@ -56,3 +56,33 @@ def test_no_event_is_on_both_sides_and_no_development_label_reaches_the_holdout(
 def test_bad_settings_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         split_holdout(_data(), **kwargs)
+
+
+def test_a_given_cut_splits_there_with_the_purge():
+    data = _data()
+    cut = data.X.index[150]
+    dev, hold = split_holdout(data, cut=cut, purge=2 * H)
+    assert hold.X.index[0] == cut and len(hold.X) == 50
+    assert dev.X.index[-1] == cut - 6 * H and len(dev.X) == 145
+
+
+def test_holdout_start_counts_bars_or_a_span_back_from_the_last_bar():
+    idx = pd.date_range("2024-01-01", periods=200, freq="30min", tz="UTC")
+    assert holdout_start(idx, fraction=0.15) == idx[170]
+    assert holdout_start(idx, span=timedelta(hours=10)) == idx[-21]  # 20 bars after it + itself
+    # a span that does not fall on a bar starts at the next bar
+    assert holdout_start(idx, span=timedelta(hours=10, minutes=10)) == idx[-21]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "give one of `span` and `fraction`"),
+        ({"fraction": 0.0}, "`fraction=0.0`"),
+        ({"span": timedelta(days=30)}, "`span=30 days, 0:00:00` covers every bar"),
+    ],
+)
+def test_holdout_start_names_bad_settings(kwargs, message):
+    idx = pd.date_range("2024-01-01", periods=200, freq="30min", tz="UTC")
+    with pytest.raises(ValueError, match=message):
+        holdout_start(idx, **kwargs)

@@ -1,0 +1,149 @@
+"""The final holdout is seen by nothing else: a spy on every fit of a real retrain.
+
+The spy wraps the entry point of each fitted component (the fracdiff order's ADF search, the
+HMM's ``fit`` — the regime evaluation's refits included —, each forest study, and the ensemble's
+``fit``, inside which feature selection, the four forests, the meta-learner and the calibrator
+are fitted on subsets of its rows) and records the last bar each call could read. A retrain
+passes when none reaches the holdout's first bar; the negative control feeds every bar to the
+fits, as the retrain did before the holdout was cut on the bars, and must be caught.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
+
+
+@dataclass
+class FitSpy:
+    """``calls``: (component, first bar read, last bar read) of every intercepted fit."""
+
+    calls: list[tuple[str, pd.Timestamp, pd.Timestamp]] = field(default_factory=list)
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> FitSpy:
+        import ml_core.features
+        import ml_core.tuning
+        from ml_core.ensemble import RegimeForestEnsemble
+        from ml_core.regime._hmm import RegimeHMM
+
+        def record(component, start, end):
+            self.calls.append((component, pd.Timestamp(start), pd.Timestamp(end)))
+
+        def wrap_method(cls, component, span_of):
+            original = cls.fit
+
+            def fit(model, *args, **kwargs):
+                record(component, *span_of(*args))
+                return original(model, *args, **kwargs)
+
+            monkeypatch.setattr(cls, "fit", fit)
+
+        wrap_method(RegimeHMM, "regime", lambda bars, *_: (bars.index[0], bars.index[-1]))
+        wrap_method(RegimeForestEnsemble, "ensemble",
+                    lambda X, targets, t1: (X.index[0], t1.max()))
+
+        adf = ml_core.features.min_frac_diff_order
+
+        def min_frac_diff_order(log_price, *args, **kwargs):
+            record("feature_settings", log_price.index[0], log_price.index[-1])
+            return adf(log_price, *args, **kwargs)
+
+        monkeypatch.setattr(ml_core.features, "min_frac_diff_order", min_frac_diff_order)
+        tune = ml_core.tuning.tune_forest
+
+        def tune_forest(spec, X, y, t1, **kwargs):
+            record("tuning", X.index[0], t1.max())
+            return tune(spec, X, y, t1, **kwargs)
+
+        monkeypatch.setattr(ml_core.tuning, "tune_forest", tune_forest)
+        return self
+
+    def components(self) -> set[str]:
+        return {component for component, _, _ in self.calls}
+
+    def reaching(self, cut: pd.Timestamp) -> list[tuple[str, pd.Timestamp, pd.Timestamp]]:
+        """The calls that read a bar at or after ``cut``."""
+        return [call for call in self.calls if call[2] >= cut]
+
+
+def _holdout_start(bars_file: Path) -> pd.Timestamp:
+    """What the tiny profile's ``holdout_fraction: 0.2`` makes the first holdout bar."""
+    stamps = pd.to_datetime(pd.read_parquet(bars_file)["timestamp"], utc=True)
+    return stamps.iloc[len(stamps) - math.ceil(0.2 * len(stamps))]
+
+
+def test_no_fit_of_a_real_retrain_reads_a_holdout_bar(
+    tiny_profile: tuple[Path, str], tiny_bars_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from flows.weekly_retrain import weekly_retrain
+
+    spy = FitSpy().install(monkeypatch)
+    config_path, uri = tiny_profile
+    summary = weekly_retrain(config_path=str(config_path), data=str(tiny_bars_file))
+
+    cut = _holdout_start(tiny_bars_file)
+    assert spy.components() == {"feature_settings", "regime", "tuning", "ensemble"}
+    count = {c: sum(1 for call in spy.calls if call[0] == c) for c in spy.components()}
+    # the fracdiff order once; the HMM, its out-of-sample fit and 10 stability refits; 4 forest
+    # studies; the served ensemble, 6 CPCV splits, 3 walk-forward windows and the pipeline study
+    assert count["feature_settings"] == 1 and count["regime"] >= 12
+    assert count["tuning"] == 4 and count["ensemble"] >= 10
+    assert spy.reaching(cut) == []
+    tags = MlflowClient(tracking_uri=uri).get_run(summary.run_id).data.tags
+    assert pd.Timestamp(tags["holdout.start"]) == cut
+    ends = {k: pd.Timestamp(v) for k, v in tags.items()
+            if k.startswith("fit_span.") and k.endswith(".end")}
+    assert {k.split(".")[1] for k in ends} == {
+        "feature_settings", "regime", "regime_evaluation", "pipeline_study", "tuning",
+        "ensemble", "cpcv", "walk_forward"}
+    assert max(ends.values()) < cut
+    # the tags say what the spy saw: the HMM and the served ensemble read exactly these spans
+    first_hmm = next(call for call in spy.calls if call[0] == "regime")
+    assert (pd.Timestamp(tags["fit_span.regime.start"]),
+            ends["fit_span.regime.end"]) == first_hmm[1:]
+    assert ends["fit_span.ensemble.end"] == max(e for c, _, e in spy.calls if c == "ensemble")
+    # ... and the holdout was scored on events from the cut on
+    metrics = MlflowClient(tracking_uri=uri).get_run(summary.run_id).data.metrics
+    assert metrics["holdout_n_events"] >= 20
+
+
+def test_a_retrain_whose_fits_read_the_holdout_is_caught(
+    tiny_profile: tuple[Path, str], tiny_bars_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Negative control: the holdout is still split off the events, but the fits get every bar
+    (the HMM and the fracdiff order did before). The spy sees it, and so does the retrain."""
+    from mlflow.tracking import MlflowClient
+    from prefect import task
+
+    import flows.weekly_retrain as module
+    from tasks.labels import final_holdout_start
+
+    @task(name="cut-holdout-leaky")
+    def leaky_cut(bars: pd.DataFrame, config):  # noqa: ANN001, ANN202
+        return bars, final_holdout_start(bars, config)
+
+    monkeypatch.setattr(module, "cut_final_holdout", leaky_cut)
+    spy = FitSpy().install(monkeypatch)
+    config_path, uri = tiny_profile
+    profile = yaml.safe_load(config_path.read_text())
+    profile["tuning"]["enabled"] = False  # the leak is in the first fits: no need to tune
+    config_path.write_text(yaml.safe_dump(profile))
+
+    with pytest.raises(RuntimeError, match="fits read final-holdout bars"):
+        module.weekly_retrain(config_path=str(config_path), data=str(tiny_bars_file))
+
+    cut = _holdout_start(tiny_bars_file)
+    assert {c for c, _, _ in spy.reaching(cut)} >= {"feature_settings", "regime"}
+    client = MlflowClient(tracking_uri=uri)
+    run = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])[0]
+    assert run.info.status == "FAILED"
+    assert client.search_registered_models() == []  # nothing registered, nothing promoted
