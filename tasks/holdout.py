@@ -1,7 +1,7 @@
 """The final holdout: score the served ensemble once on the most recent events, and log it.
 
-The holdout (``ml_core.pipeline.split_holdout``) is never seen by tuning, selection,
-calibration or the meta-learner, so its figures are logged apart from the cross-validation's:
+The holdout (``ml_core.pipeline.holdout_start``, cut on the bars) is read by no fit: feature
+settings, HMM, tuning, selection, forests, meta-learner and calibration all end before it, so its figures are logged apart from the cross-validation's:
 metrics ``holdout_*`` and the run's ``holdout/`` folder (tables, figures, ``report.md``), plus
 the Prefect artifact ``holdout-report``.
 """
@@ -137,6 +137,10 @@ def _calibration_line(report: HoldoutReport, ensemble: Any) -> str:
     return line
 
 
+# Below this many trades a holdout Sharpe says little: the headline says so in words.
+FEW_TRADES = 30
+
+
 def _verdict_line(report: HoldoutReport) -> str:
     """The headline: what the ensemble did beside holding the asset, in words."""
     m = report.metrics
@@ -154,9 +158,11 @@ def _verdict_line(report: HoldoutReport) -> str:
         head = f"Sharpe **{sharpe:.3f}** {verdict} buy and hold's {market:.3f}"
     else:
         head = f"Sharpe **{sharpe:.3f}** ({held})"
+    few = (f" Only {report.n_trades} trades: too few to tell skill from luck (fewer than "
+           f"{FEW_TRADES})." if report.n_trades < FEW_TRADES else "")
     return (f"- Ensemble: {head}; {report.n_trades} trades, hit rate "
             f"{m.loc['ensemble', 'hit_rate']:.3f}, max drawdown "
-            f"{m.loc['ensemble', 'max_drawdown']:.3f}.")
+            f"{m.loc['ensemble', 'max_drawdown']:.3f}.{few}")
 
 
 def holdout_markdown(report: HoldoutReport, ensemble: Any) -> str:
@@ -167,8 +173,8 @@ def holdout_markdown(report: HoldoutReport, ensemble: Any) -> str:
     lines = [
         "## Final holdout", "",
         f"**{report.n_events}** events from {report.start:%Y-%m-%d %H:%M} to "
-        f"{report.end:%Y-%m-%d %H:%M}, never seen by tuning, selection, calibration or the "
-        "meta-learner; scored once.", "",
+        f"{report.end:%Y-%m-%d %H:%M}, after every bar any fit read (features, HMM, tuning, "
+        "selection, forests, meta-learner, calibration); scored once.", "",
         _verdict_line(report),
         _calibration_line(report, ensemble), "",
         "### Metrics per model", "",

@@ -1,7 +1,7 @@
 """The final holdout is seen by nothing else: a spy on every fit of a real retrain.
 
 The spy wraps the entry point of each fitted component (the fracdiff order's ADF search, the
-HMM's ``fit`` — the regime evaluation's refits included —, each forest study, and the ensemble's
+HMM's ``fit`` — the regime evaluation's and the CPCV splits' refits included —, each forest study, and the ensemble's
 ``fit``, inside which feature selection, the four forests, the meta-learner and the calibrator
 are fitted on subsets of its rows) and records the last bar each call could read. A retrain
 passes when none reaches the holdout's first bar; the negative control feeds every bar to the
@@ -45,7 +45,11 @@ class FitSpy:
 
             monkeypatch.setattr(cls, "fit", fit)
 
-        wrap_method(RegimeHMM, "regime", lambda bars, *_: (bars.index[0], bars.index[-1]))
+        def bars_span(bars, *_):  # one frame, or the segments of a CPCV split's training
+            frames = bars if isinstance(bars, list) else [bars]
+            return (min(f.index[0] for f in frames), max(f.index[-1] for f in frames))
+
+        wrap_method(RegimeHMM, "regime", bars_span)
         wrap_method(RegimeForestEnsemble, "ensemble",
                     lambda X, targets, t1: (X.index[0], t1.max()))
 
@@ -93,9 +97,10 @@ def test_no_fit_of_a_real_retrain_reads_a_holdout_bar(
     cut = _holdout_start(tiny_bars_file)
     assert spy.components() == {"feature_settings", "regime", "tuning", "ensemble"}
     count = {c: sum(1 for call in spy.calls if call[0] == c) for c in spy.components()}
-    # the fracdiff order once; the HMM, its out-of-sample fit and 10 stability refits; 4 forest
-    # studies; the served ensemble, 6 CPCV splits, 3 walk-forward windows and the pipeline study
-    assert count["feature_settings"] == 1 and count["regime"] >= 12
+    # the fracdiff order once; the HMM, its out-of-sample fit, 10 stability refits and 6 CPCV
+    # split refits; 4 forest studies; the served ensemble, 6 CPCV splits, 3 walk-forward
+    # windows and the pipeline study's folds
+    assert count["feature_settings"] == 1 and count["regime"] >= 18
     assert count["tuning"] == 4 and count["ensemble"] >= 10
     assert spy.reaching(cut) == []
     tags = MlflowClient(tracking_uri=uri).get_run(summary.run_id).data.tags
@@ -110,7 +115,10 @@ def test_no_fit_of_a_real_retrain_reads_a_holdout_bar(
     first_hmm = next(call for call in spy.calls if call[0] == "regime")
     assert (pd.Timestamp(tags["fit_span.regime.start"]),
             ends["fit_span.regime.end"]) == first_hmm[1:]
-    assert ends["fit_span.ensemble.end"] == max(e for c, _, e in spy.calls if c == "ensemble")
+    ensemble_ends = {e for c, _, e in spy.calls if c == "ensemble"}
+    assert ends["fit_span.ensemble.end"] in ensemble_ends
+    # the pipeline study's span covers every barrier width it relabelled with
+    assert ends["fit_span.pipeline_study.end"] >= max(ensemble_ends)
     # ... and the holdout was scored on events from the cut on
     metrics = MlflowClient(tracking_uri=uri).get_run(summary.run_id).data.metrics
     assert metrics["holdout_n_events"] >= 20

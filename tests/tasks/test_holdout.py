@@ -105,8 +105,9 @@ def test_markdown_headline_reads_the_holdout(fitted) -> None:  # noqa: ANN001
     sharpe, market = m.loc["ensemble", "sharpe"], m.loc["buy_and_hold", "sharpe"]
     assert text.startswith("\n".join([
         "## Final holdout", "",
-        "**60** events from 2024-03-01 00:00 to 2024-03-08 09:00, never seen by tuning, "
-        "selection, calibration or the meta-learner; scored once.", "",
+        "**60** events from 2024-03-01 00:00 to 2024-03-08 09:00, after every bar any fit "
+        "read (features, HMM, tuning, selection, forests, meta-learner, calibration); scored "
+        "once.", "",
             f"- Ensemble: Sharpe **{sharpe:.3f}** {'beats' if sharpe > market else 'does not beat'} "
         f"buy and hold's {market:.3f}; {int(m.loc['ensemble', 'n_trades'])} trades, hit rate "
         f"{m.loc['ensemble', 'hit_rate']:.3f}, max drawdown "
@@ -132,6 +133,14 @@ def test_markdown_says_the_model_held_when_it_did_not_trade(fitted) -> None:  # 
             f"drawdown and hit rate are undefined; buy and hold of the asset over the same span: "
             f"Sharpe {market:.3f}, return {held:+.1%}.") in text
     assert "beats buy and hold" not in text and "does not beat" not in text
+
+
+def test_markdown_says_a_handful_of_trades_proves_nothing(fitted) -> None:  # noqa: ANN001
+    report = _report(fitted)
+    report.metrics.loc["ensemble", "n_trades"] = 2
+    text = holdout_markdown(report, SimpleNamespace())
+    assert "; 2 trades, hit rate" in text
+    assert "Only 2 trades: too few to tell skill from luck (fewer than 30)." in text
 
 
 def test_markdown_without_close_prices_does_not_compare(fitted) -> None:  # noqa: ANN001
