@@ -91,6 +91,11 @@ Timeframe = Annotated[timedelta, BeforeValidator(_positive_duration)]
 Span = Annotated[timedelta, BeforeValidator(_non_negative_duration)]
 
 
+def _non_zero(value: int) -> bool:
+    """non-zero"""
+    return value != 0
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -241,11 +246,14 @@ class EnsembleConfig(_Section):
     meta_C: float = Field(1.0, gt=0.0, description="inverse L2 strength of the meta-learner")
     meta_folds: int = Field(4, ge=2, description="purged folds for out-of-fold meta features")
     confidence_threshold: float = Field(0.6, ge=0.5, le=1.0)
-    n_jobs: int = Field(-1, description="cores per forest (-1: all)")
+    n_jobs: Annotated[int, annotated_types.Predicate(_non_zero)] = Field(
+        1, description="cores per forest (-1: all); 1 unless a profile asks for more (a served "
+        "model predicts a few rows per call, and parallel CV or tuning would oversubscribe)")
     calibration: Literal["isotonic", "sigmoid", "none"] = Field(
         "sigmoid", description="calibrate the meta probability on cross-fitted OOF predictions")
-    kelly_fraction: float = Field(
-        0.5, gt=0.0, le=1.0, description="size cap: this fraction of the Kelly bet (0.5 = half)")
+    kelly_fraction: float | None = Field(
+        0.5, gt=0.0, le=1.0, description="size cap: this fraction of the Kelly bet (0.5 = half); "
+        "None: no Kelly cap unless cvar_budget is set (then full Kelly)")
     cvar_budget: float | None = Field(
         0.02, gt=0.0, description="size cap: expected shortfall per trade, fraction of equity")
     cvar_alpha: float = Field(0.05, gt=0.0, lt=1.0, description="tail of the CVaR estimate")

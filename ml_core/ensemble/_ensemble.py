@@ -17,6 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ml_core._contract import check_field, field_default
 from ml_core.config import (
     EnsembleConfig,
     ForestSpec,
@@ -26,8 +27,6 @@ from ml_core.config import (
 )
 from ml_core.ensemble._calibration import brier_score, fit_calibration
 from ml_core.ensemble._checks import (
-    CALIBRATIONS,
-    IMBALANCE_METHODS,
     MIN_ROWS_PER_FOLD,
     check_event_index,
     check_features,
@@ -37,7 +36,6 @@ from ml_core.ensemble._checks import (
 from ml_core.ensemble._forest import build_forest
 from ml_core.ensemble._regimes import (
     REGIME_COLUMNS,
-    REGIME_MODES,
     REGIME_PREFIX,
     dominant_regime,
     fit_regime_models,
@@ -47,7 +45,7 @@ from ml_core.ensemble._regimes import (
 )
 from ml_core.ensemble._signal import MODEL_NAMES, apply_signal_rule
 from ml_core.ensemble._sizing import SizingPolicy, expected_shortfall
-from ml_core.ensemble._smoothing import SMOOTHING_METHODS, SignalSmoother, SmootherState
+from ml_core.ensemble._smoothing import SignalSmoother, SmootherState
 from ml_core.regime import REGIME_LABELS
 from ml_core.selection import FeatureSelector
 
@@ -63,6 +61,16 @@ CALIBRATION_COLUMNS: tuple[str, ...] = ("fold", "p_meta", "p_calibrated", "entry
 
 _KINDS = {"entry": "classifier", "position": "regressor", "exit": "classifier",
           "profit": "regressor"}
+
+_DEFAULTS: dict[str, Any] = {name: field_default(EnsembleConfig, name)
+                             for name in EnsembleConfig.model_fields}
+"""The ``__init__`` defaults: the profile section's (one declaration, ``ml_core._contract``)."""
+
+_CHECKED = ("meta_C", "meta_folds", "confidence_threshold", "calibration", "imbalance",
+            "regime_mode", "min_regime_events", "n_jobs")
+"""Parameters checked against the bounds their :class:`EnsembleConfig` field declares."""
+_CHECKED_SIGNAL = ("smoothing", "kelly_fraction", "cvar_budget", "cvar_alpha", "hysteresis_band",
+                   "ewma_span")
 
 
 def _component(name: str, forest: Any, values: np.ndarray) -> np.ndarray:
@@ -179,6 +187,10 @@ class RegimeForestEnsemble(BaseEstimator):
 
     Parameters
     ----------
+    Every parameter named like a field of :class:`~ml_core.config.EnsembleConfig` takes that
+    field's default and is checked in ``fit`` against that field's bounds (one declaration,
+    :mod:`ml_core._contract`); ``from_config`` passes the fields as they are.
+
     entry, exit : ForestSpec
         Specs of the two classifier forests (``kind="classifier"``).
     position, profit : ForestSpec
@@ -204,19 +216,19 @@ class RegimeForestEnsemble(BaseEstimator):
         ``regime_mode="thresholds"``: confidence threshold by regime (``"bull"``, ``"bear"``,
         ``"sideways"``), each in ``[0.5, 1]``; None is ``{}``.
     min_regime_events : int, default 50
-        ``regime_mode="models"``: fewest out-of-fold events a regime needs for its own
-        meta-learner.
+        ``regime_mode="models"``: fewest out-of-fold events (at least 10) a regime needs for its
+        own meta-learner.
     payoff_ratio : float, default 1.0
         What a winning bet earns per unit a losing one loses: ``take_profit / stop_loss`` of the
         triple barrier (``from_config`` sets it); the Kelly cap reads it.
-    kelly_fraction : float or None, default None
-        Cap every size at this fraction of the Kelly bet of its side (0.5: half Kelly, the
-        profile's default); None: no Kelly cap unless ``cvar_budget`` is set (then full Kelly).
-    cvar_budget : float or None, default None
+    kelly_fraction : float or None, default 0.5
+        In ``(0, 1]``: cap every size at this fraction of the Kelly bet of its side (0.5: half
+        Kelly); None: no Kelly cap unless ``cvar_budget`` is set (then full Kelly).
+    cvar_budget : float or None, default 0.02
         Cap every size so that its expected shortfall (``tail_loss_`` per unit size, measured in
-        ``fit``) stays within this fraction of equity; None: no CVaR cap.
+        ``fit``) stays within this fraction of equity; None: no CVaR cap. Both None: no caps.
     cvar_alpha : float, default 0.05
-        Tail share of the expected shortfall.
+        In ``(0, 1)``: tail share of the expected shortfall.
     smoothing : {"none", "hysteresis", "ewma"}, default "none"
         Damps flip-flops across consecutive rows of one ``predict`` call (events in a backtest,
         bars live; :class:`~ml_core.ensemble._smoothing.SignalSmoother`): EWMA of ``p_long``
@@ -225,7 +237,13 @@ class RegimeForestEnsemble(BaseEstimator):
     hysteresis_band, ewma_span
         See ``smoothing``.
     n_jobs : int, default 1
-        Cores per forest (-1: all).
+        Cores per forest (-1: all; 0 is refused). The default is 1 because an ensemble built
+        without a profile is most often served or nested: a loaded model predicts a few rows
+        per call (thread start-up costs more than it saves, and the persistence stores forests
+        with ``n_jobs=1`` anyway), and a CV split or a tuning trial run in parallel would
+        oversubscribe the cores. Training asks for every core in its profile
+        (``ensemble.n_jobs: -1``, as the shipped profiles do); forests give the same predictions
+        whatever ``n_jobs``.
     random_state : int, RandomState or None, default None
         Seeds the four forests; each gets its own seed drawn from it (``random_states_``), used
         for the out-of-fold forests, the final refit and SMOTE alike, and the selector gets a
@@ -302,29 +320,29 @@ class RegimeForestEnsemble(BaseEstimator):
 
     def __init__(
         self,
-        entry: ForestSpec = ForestSpec(kind="classifier"),
-        position: ForestSpec = ForestSpec(kind="regressor"),
-        exit: ForestSpec = ForestSpec(kind="classifier"),  # noqa: A002 - the model's name
-        profit: ForestSpec = ForestSpec(kind="regressor"),
-        meta_C: float = 1.0,  # noqa: N803 - scikit-learn's spelling
-        meta_folds: int = 4,
-        confidence_threshold: float = 0.6,
+        entry: ForestSpec = _DEFAULTS["entry"],
+        position: ForestSpec = _DEFAULTS["position"],
+        exit: ForestSpec = _DEFAULTS["exit"],  # noqa: A002 - the model's name
+        profit: ForestSpec = _DEFAULTS["profit"],
+        meta_C: float = _DEFAULTS["meta_C"],  # noqa: N803 - scikit-learn's spelling
+        meta_folds: int = _DEFAULTS["meta_folds"],
+        confidence_threshold: float = _DEFAULTS["confidence_threshold"],
         purge: timedelta = timedelta(0),
         embargo: timedelta = timedelta(0),
         selection: SelectionConfig | None = None,
-        calibration: str = "sigmoid",
-        imbalance: str = "class_weight",
-        regime_mode: str = "global",
+        calibration: str = _DEFAULTS["calibration"],
+        imbalance: str = _DEFAULTS["imbalance"],
+        regime_mode: str = _DEFAULTS["regime_mode"],
         regime_thresholds: Mapping[str, float] | None = None,
-        min_regime_events: int = 50,
+        min_regime_events: int = _DEFAULTS["min_regime_events"],
         payoff_ratio: float = 1.0,
-        kelly_fraction: float | None = None,
-        cvar_budget: float | None = None,
-        cvar_alpha: float = 0.05,
-        smoothing: str = "none",
-        hysteresis_band: float = 0.05,
-        ewma_span: int = 3,
-        n_jobs: int = 1,
+        kelly_fraction: float | None = _DEFAULTS["kelly_fraction"],
+        cvar_budget: float | None = _DEFAULTS["cvar_budget"],
+        cvar_alpha: float = _DEFAULTS["cvar_alpha"],
+        smoothing: str = _DEFAULTS["smoothing"],
+        hysteresis_band: float = _DEFAULTS["hysteresis_band"],
+        ewma_span: int = _DEFAULTS["ewma_span"],
+        n_jobs: int = _DEFAULTS["n_jobs"],
         random_state: int | np.random.RandomState | None = None,
     ) -> None:
         self.entry = entry
@@ -402,28 +420,12 @@ class RegimeForestEnsemble(BaseEstimator):
                 raise ValueError(
                     f"`{name}` must be a ForestSpec of kind {kind!r}, got `{name}={spec!r}`"
                 )
-        folds = self.meta_folds
-        if not isinstance(folds, numbers.Integral) or isinstance(folds, bool) or folds < 2:
-            raise ValueError(
-                f"`meta_folds` must be an integer of at least 2, got `meta_folds={folds}`"
-            )
-        if not isinstance(self.meta_C, numbers.Real) or not self.meta_C > 0:
-            raise ValueError(f"`meta_C` must be a positive number, got `meta_C={self.meta_C}`")
-        if not isinstance(self.confidence_threshold, numbers.Real) \
-                or not 0.5 <= self.confidence_threshold <= 1.0:
-            raise ValueError(
-                "`confidence_threshold` must be in [0.5, 1], "
-                f"got `confidence_threshold={self.confidence_threshold}`"
-            )
+        for name in _CHECKED:
+            check_field(EnsembleConfig, name, getattr(self, name))
         if self.selection is not None and not isinstance(self.selection, SelectionConfig):
             raise ValueError(
                 f"`selection` must be a SelectionConfig or None, got `selection={self.selection!r}`"
             )
-        for name, allowed in (("calibration", CALIBRATIONS), ("imbalance", IMBALANCE_METHODS),
-                              ("regime_mode", REGIME_MODES)):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"`{name}` must be one of {list(allowed)}, "
-                                 f"got `{name}={getattr(self, name)!r}`")
         thresholds = {} if self.regime_thresholds is None else self.regime_thresholds
         if not isinstance(thresholds, Mapping):
             raise ValueError(f"`regime_thresholds` must be a dict of regime: threshold or None, "
@@ -435,29 +437,14 @@ class RegimeForestEnsemble(BaseEstimator):
             if not isinstance(value, numbers.Real) or not 0.5 <= value <= 1.0:
                 raise ValueError(f"`regime_thresholds` values must be in [0.5, 1], "
                                  f"got `regime_thresholds[{regime!r}]={value}`")
-        events = self.min_regime_events
-        if not isinstance(events, numbers.Integral) or isinstance(events, bool) or events < 1:
-            raise ValueError(f"`min_regime_events` must be a positive integer, "
-                             f"got `min_regime_events={events}`")
-        if not isinstance(self.n_jobs, numbers.Integral) or self.n_jobs == 0:
-            raise ValueError(f"`n_jobs` must be a non-zero integer, got `n_jobs={self.n_jobs}`")
         self._check_signal_params()
 
     def _check_signal_params(self) -> None:
-        if self.smoothing not in SMOOTHING_METHODS:
-            raise ValueError(f"`smoothing` must be one of {list(SMOOTHING_METHODS)}, "
-                             f"got `smoothing={self.smoothing!r}`")
-        checks = (("payoff_ratio", self.payoff_ratio, 0.0, None),
-                  ("kelly_fraction", self.kelly_fraction, 0.0, 1.0),
-                  ("cvar_budget", self.cvar_budget, 0.0, None),
-                  ("cvar_alpha", self.cvar_alpha, 0.0, 1.0))
-        for name, value, low, high in checks:
-            if value is None and name in ("kelly_fraction", "cvar_budget"):
-                continue
-            if not isinstance(value, numbers.Real) or not value > low or (
-                    high is not None and value > high):
-                bound = f"in ({low}, {high}]" if high is not None else f"above {low}"
-                raise ValueError(f"`{name}` must be {bound}, got `{name}={value}`")
+        for name in _CHECKED_SIGNAL:
+            check_field(EnsembleConfig, name, getattr(self, name))
+        ratio = self.payoff_ratio
+        if not isinstance(ratio, numbers.Real) or isinstance(ratio, bool) or not ratio > 0:
+            raise ValueError(f"`payoff_ratio` must be above 0, got `payoff_ratio={ratio}`")
 
     def _seeds(self) -> tuple[dict[str, int | None], int | None]:
         """Seeds of the four forests, then of the selector (drawn after, so adding selection

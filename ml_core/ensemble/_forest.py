@@ -6,13 +6,17 @@ from typing import Any
 
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
-from ml_core.config import ForestSpec
+from ml_core._contract import field_default
+from ml_core.config import EnsembleConfig, ForestSpec
 
 __all__ = ["build_forest"]
 
 
 def build_forest(
-    spec: ForestSpec, random_state: int | None, n_jobs: int = 1, **overrides: Any
+    spec: ForestSpec,
+    random_state: int | None,
+    n_jobs: int = field_default(EnsembleConfig, "n_jobs"),
+    **overrides: Any,
 ) -> RandomForestClassifier | RandomForestRegressor:
     """Build an unfitted random forest as ``spec`` describes it.
 
@@ -20,6 +24,11 @@ def build_forest(
     hits are usually the minority) is handled by reweighting the classes inside every bootstrap
     sample, not by resampling rows, so the event order and the purging of the cross-validation
     stay intact.
+
+    ``spec`` is the one declaration of a forest's parameters: every field but ``kind`` is passed
+    to scikit-learn under its own name, and its default is scikit-learn's except where the spec
+    says otherwise on purpose (``class_weight``; ``max_features="sqrt"`` for regressors too);
+    ``tests/ml_core/test_contract.py`` checks defaults and bounds against scikit-learn's.
 
     Parameters
     ----------
@@ -31,7 +40,8 @@ def build_forest(
     random_state : int or None
         Seed of the forest's bootstraps and feature draws; None is not reproducible.
     n_jobs : int, default 1
-        Cores used to grow and apply the trees (-1: all).
+        Cores used to grow and apply the trees (-1: all); the default is ``ensemble.n_jobs``'s
+        (:class:`~ml_core.ensemble.RegimeForestEnsemble` says why it is 1).
     **overrides
         Any other :class:`~sklearn.ensemble.RandomForestClassifier` /
         :class:`~sklearn.ensemble.RandomForestRegressor` parameter, applied last (e.g.

@@ -281,7 +281,7 @@ class SizingPolicy:
         """Kelly fraction and CVaR budget from ``ensemble``, payoff ratio from the barriers."""
         return cls(
             payoff_ratio=labels.take_profit / labels.stop_loss,
-            kelly_fraction=ensemble.kelly_fraction,
+            kelly_fraction=1.0 if ensemble.kelly_fraction is None else ensemble.kelly_fraction,
             tail_loss=tail_loss,
             cvar_budget=ensemble.cvar_budget,
         )

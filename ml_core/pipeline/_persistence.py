@@ -181,6 +181,9 @@ def _load_ensemble(spec: dict[str, Any], directory: Path) -> BaseEstimator:
     if "calibration" not in params:
         # saved before calibration existed: its meta probabilities were served uncalibrated
         params["calibration"] = "none"
+    for cap in ("kelly_fraction", "cvar_budget"):
+        # saved before the size caps existed: sized without caps (the default is now the profile's)
+        params.setdefault(cap, None)
     ensemble = RegimeForestEnsemble(**params)
     _load_attributes(ensemble, spec["attributes"], directory)
     if "forests_" in spec["attributes"] and "forest_features_" not in spec["attributes"]:

@@ -40,14 +40,15 @@ def _synthetic_events(n: int = 600, seed: int = 42):
 
 
 def _tiny_ensemble(**overrides: object) -> RegimeForestEnsemble:
-    """10 trees of depth 3 per forest, 3 meta folds, purge/embargo 3 h, seed 0, one core."""
+    """10 trees of depth 3 per forest, 3 meta folds, purge/embargo 3 h, seed 0, one core, no
+    size caps (the profile's Kelly and CVaR caps are the defaults; tests of the caps set them)."""
     params: dict[str, object] = dict(
         entry=ForestSpec(kind="classifier", n_estimators=10, max_depth=3),
         position=ForestSpec(kind="regressor", n_estimators=10, max_depth=3),
         exit=ForestSpec(kind="classifier", n_estimators=10, max_depth=3),
         profit=ForestSpec(kind="regressor", n_estimators=10, max_depth=3),
         meta_folds=3, purge=timedelta(hours=3), embargo=timedelta(hours=3), n_jobs=1,
-        random_state=0,
+        kelly_fraction=None, cvar_budget=None, random_state=0,
     )
     params.update(overrides)
     return RegimeForestEnsemble(**params)

@@ -75,7 +75,8 @@ def test_defaults_match_the_config_defaults():
     model = RegimeForestEnsemble.from_config(EnsembleConfig(), ValidationConfig(), 0)
     default = RegimeForestEnsemble()
     for name in ("meta_C", "meta_folds", "confidence_threshold", "calibration", "imbalance",
-                 "regime_mode", "min_regime_events"):
+                 "regime_mode", "min_regime_events", "kelly_fraction", "cvar_budget",
+                 "cvar_alpha", "smoothing", "hysteresis_band", "ewma_span", "n_jobs"):
         assert getattr(model, name) == getattr(default, name), name
     assert model.regime_thresholds == {} and default.regime_thresholds is None
 
