@@ -334,10 +334,10 @@ def log_fit_spans(tracker: Tracker, run_id: str, holdout_start: pd.Timestamp | N
                   spans: dict[str, Span], prefix: str = "fit_span") -> None:
     """Tag the run with ``holdout.start`` and ``<prefix>.<component>.start/end`` (ISO); refuse
     to go on when a fit (``prefix="fit_span"``) read a bar at or after the holdout's start."""
-    tracker.set_tags(run_id, {"holdout.start": "none" if holdout_start is None
-                              else holdout_start.isoformat()})
+    tags = {"holdout.start": "none" if holdout_start is None else holdout_start.isoformat()}
     for component, span in spans.items():
-        tracker.set_tags(run_id, span_tags(component, span, prefix))
+        tags.update(span_tags(component, span, prefix))
+    tracker.set_tags(run_id, tags)
     if prefix == "fit_span" and holdout_start is not None:
         leaks = {c: str(end) for c, (_, end) in spans.items() if end >= holdout_start}
         if leaks:
