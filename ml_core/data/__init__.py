@@ -1,4 +1,5 @@
-"""Bars: loading CSV/Parquet/Feather into the canonical schema, the bundled sample, resampling.
+"""Bars: loading CSV/Parquet/Feather into the canonical schema, the bundled sample, resampling,
+and the bar store's rules (new / identical / conflicting bars, reads as of a time, gaps).
 
 The canonical bar frame has a UTC ``DatetimeIndex`` named ``timestamp`` (the bar's *open* time) and
 float columns ``open, high, low, close, volume``. :func:`load_bars` keeps the file's row order so
@@ -17,15 +18,31 @@ from ml_core.data._repair import RepairLog, repair_bars
 from ml_core.data._resample import resample_ohlcv
 from ml_core.data._sample import load_sample_bars, sample_bars_path
 from ml_core.data._timeframe import infer_timeframe
+from ml_core.data._versions import (
+    BAR_VALUES,
+    BarDiff,
+    bars_as_of,
+    bars_digest,
+    compare_bars,
+    find_gaps,
+    latest_versions,
+)
 
 __all__ = [
+    "BAR_VALUES",
     "CANONICAL_COLUMNS",
+    "BarDiff",
     "BarsSchemaError",
     "OHLCV",
     "RepairLog",
     "as_bars",
+    "bars_as_of",
+    "bars_digest",
     "check_bars",
+    "compare_bars",
+    "find_gaps",
     "infer_timeframe",
+    "latest_versions",
     "load_bars",
     "load_sample_bars",
     "repair_bars",
