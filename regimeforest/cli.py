@@ -211,24 +211,12 @@ def validate_data(
 ) -> None:
     """Run the OHLCV quality gate on FILE: exit 0 if every rule passes, 1 with a report if not."""
     configure_engines()
-    bar = None
-    if timeframe is not None:
-        from ml_core.config import parse_duration  # only here: pydantic's models cost ~0.2 s
-
-        try:
-            bar = parse_duration(timeframe)
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--timeframe") from exc
+    bar = _parse_timeframe(timeframe)
     _require_file(file)
     with progress(err) as step:
         step(f"reading {file}")
         frame = _read_bars(file, _parse_columns(columns))
-        found = _infer_timeframe(frame)
-        if bar is not None and found is not None and found != bar:
-            from ml_core.features import timeframe_label
-
-            _fail(f"{file}: bars are mostly {timeframe_label(found)} apart, but --timeframe is "
-                  f"{timeframe_label(bar)}")
+        found = _spacing(file, frame, bar)
         step(f"checking {len(frame):,} rows (Great Expectations)")
         from expectations import run_quality_gate
 
@@ -238,6 +226,165 @@ def validate_data(
     if report.data_docs is not None:
         console.print(f"Data Docs: {report.data_docs}")
     raise typer.Exit(0 if report.success else REFUSED)
+
+
+StoreOption = Annotated[
+    Optional[str],
+    typer.Option("--store", envvar="REGIMEFOREST_STORE_URL", show_envvar=True,
+                 help="Bar store URL (default sqlite:///mlruns/bars.db; "
+                      "postgresql://user@host/db at scale)."),
+]
+
+
+def _open_store(url: str | None):  # noqa: ANN202 - a BarStore
+    """The bar store at ``url`` (default: the embedded one), or exit 2 naming the URL."""
+    import sqlalchemy as sa
+
+    from tasks.bar_store import DEFAULT_STORE_URL, BarStore
+
+    bar_store = BarStore(url or DEFAULT_STORE_URL)
+    try:
+        bar_store.engine  # noqa: B018 - connects, creates the tables
+    except (sa.exc.SQLAlchemyError, ValueError) as exc:
+        _fail(f"cannot open the bar store {bar_store.url}: {str(exc).splitlines()[0]}", USAGE)
+    return bar_store
+
+
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@app.command()
+def ingest(
+    file: Annotated[Path, typer.Argument(help="Bars file: CSV, Parquet or Feather.")],
+    symbol: Annotated[Optional[str], typer.Option(
+        "--symbol", "-s", help="Series name (default: the file's name without extension).")
+    ] = None,
+    timeframe: Annotated[Optional[str], typer.Option(
+        "--timeframe", "-t", help="Bar length, e.g. 30m, 1h (default: the most common spacing).")
+    ] = None,
+    columns: ColumnsOption = None,
+    revise: Annotated[bool, typer.Option(
+        "--revise", help="Record bars that differ from stored ones as a revision (kept beside "
+        "the old values) instead of refusing the file.")] = False,
+    max_gap_ratio: Annotated[float, typer.Option(
+        help="Largest allowed missing bars / present bars.")] = 0.01,
+    store: StoreOption = None,
+) -> None:
+    """Run the quality gate on FILE and add its bars to the bar store.
+
+    Bars already stored with the same values are skipped (re-ingesting changes nothing). A bar
+    whose values differ from the stored ones refuses the whole file (exit 1, naming timestamps
+    and values) unless --revise; a refused file leaves the store unchanged.
+    """
+    configure_engines()
+    bar = _parse_timeframe(timeframe)
+    _require_file(file)
+    series = symbol or file.stem
+    with progress(err) as step:
+        step(f"reading {file}")
+        frame = _read_bars(file, _parse_columns(columns))
+        found = _spacing(file, frame, bar)
+        bar_store = _open_store(store)
+        if bar is None and found is not None:
+            from ml_core._durations import format_duration
+
+            stored = bar_store.timeframes(series)
+            if stored and format_duration(found) not in stored:
+                _fail(f"{file}: bars are mostly {format_duration(found)} apart, but {series} is "
+                      f"stored at {', '.join(stored)}; pass --timeframe {format_duration(found)} "
+                      f"to start a {format_duration(found)} series: nothing was stored")
+        step(f"checking {len(frame):,} rows (Great Expectations)")
+        from expectations import run_quality_gate
+
+        report = run_quality_gate(frame, timeframe=bar or found or timedelta(minutes=1),
+                                  max_gap_ratio=max_gap_ratio, source=str(file))
+        if not report.success:
+            err.print(report.to_text(), highlight=False, markup=False)
+            _fail(f"{file} failed its quality checks: nothing was stored")
+        step(f"storing {len(frame):,} bars in {bar_store.url}")
+        from ml_core.data import as_bars
+        from tasks.bar_store import BarStoreError
+
+        try:
+            done = bar_store.ingest(as_bars(frame), series, bar or found, source=str(file),
+                                    sha256=_file_sha256(file), rows=len(frame), revise=revise)
+        except BarStoreError as exc:
+            _fail(str(exc))
+    counts = (f"{done.n_new:,} new, {done.n_identical:,} already stored, "
+              f"{done.n_revised:,} revised")
+    if done.ingest_id is None:
+        console.print(f"{series}/{done.timeframe}: all {done.n_identical:,} bars of {file} are "
+                      f"already stored with the same values: the store is unchanged",
+                      highlight=False, soft_wrap=True)
+    else:
+        console.print(f"{series}/{done.timeframe}: ingest #{done.ingest_id} of {file} "
+                      f"({done.first} .. {done.last}): {counts}", highlight=False, soft_wrap=True)
+
+
+@app.command("store")
+def store_(
+    store: StoreOption = None,
+    history_: Annotated[bool, typer.Option(
+        "--history", help="List every ingest (time, file, hash, rows, counts) instead.")] = False,
+) -> None:
+    """List the stored series: symbol, timeframe, first and last bar, bars, gaps, last ingest."""
+    bar_store = _open_store(store)
+    if history_:
+        table = Table(title=f"ingests in {bar_store.url}", title_justify="left")
+        for name in ("#", "at (UTC)", "series", "file", "sha256", "rows", "bars", "new",
+                     "same", "revised"):
+            table.add_column(name, justify="right" if name in {"#", "rows", "new", "same",
+                                                                 "revised"} else "left")
+        for r in bar_store.history().itertuples():
+            table.add_row(str(r.id), f"{r.at:%Y-%m-%d %H:%M:%S}", f"{r.symbol}/{r.timeframe}",
+                          r.file, r.sha256[:12], f"{r.rows:,}", f"{r.first} .. {r.last}",
+                          f"{r.n_new:,}", f"{r.n_identical:,}", f"{r.n_revised:,}")
+        (console if console.is_terminal else Console(width=240)).print(table)
+        return
+    summary = bar_store.summary()
+    if summary.empty:
+        console.print(f"the bar store {bar_store.url} is empty: add bars with "
+                      "`regimeforest ingest FILE`")
+        return
+    table = Table(title=f"bar store {bar_store.url}", title_justify="left")
+    for name in ("symbol", "timeframe", "first", "last", "bars", "gaps (missing bars)",
+                 "last ingest (UTC)"):
+        table.add_column(name, justify="right" if name in {"bars", "gaps (missing bars)"}
+                         else "left", no_wrap=True)
+    for r in summary.itertuples():
+        table.add_row(r.symbol, r.timeframe, f"{r.first:%Y-%m-%d %H:%M}",
+                      f"{r.last:%Y-%m-%d %H:%M}", f"{r.bars:,}", f"{r.gaps:,} ({r.missing:,})",
+                      f"#{r.last_ingest_id} {r.last_ingest:%Y-%m-%d %H:%M} {r.last_file}")
+    (console if console.is_terminal else Console(width=240)).print(table)
+
+
+def _parse_timeframe(timeframe: str | None) -> timedelta | None:
+    if timeframe is None:
+        return None
+    from ml_core.config import parse_duration  # only here: pydantic's models cost ~0.2 s
+
+    try:
+        return parse_duration(timeframe)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--timeframe") from exc
+
+
+def _spacing(file: Path, frame, bar: timedelta | None) -> timedelta | None:  # noqa: ANN001
+    """The bars' spacing; refused (exit 1) when it is not ``bar`` (--timeframe)."""
+    found = _infer_timeframe(frame)
+    if bar is not None and found is not None and found != bar:
+        from ml_core.features import timeframe_label
+
+        _fail(f"{file}: bars are mostly {timeframe_label(found)} apart, but --timeframe is "
+              f"{timeframe_label(bar)}")
+    return found
 
 
 def _infer_timeframe(frame) -> timedelta | None:  # noqa: ANN001
