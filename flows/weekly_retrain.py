@@ -1,20 +1,22 @@
-"""The weekly retrain DAG: validate -> cut the final holdout's bars -> features -> regime -> tune
+"""The weekly retrain DAG: read the bars known at ``as_of`` -> validate -> cut the final holdout's bars -> features -> regime -> tune
 the pipeline -> labels -> tune the forests -> train -> CPCV, walk-forward, overfitting, holdout ->
 register -> promote. Only wiring lives here; every step is a task in ``tasks/``."""
 
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 from prefect import flow
 
 from ml_core.data import as_bars
-from tasks.data import data_source, frame_hash, load_data, resolve_profile, select_span
+from tasks.data import (config_hash, data_source, load_data, resolve_as_of, resolve_profile,
+                        select_span)
 from tasks.features import build_features, choose_feature_settings, evaluate_regime, fit_regime
 from tasks.holdout import evaluate_final_holdout, log_holdout
 from tasks.labels import cut_final_holdout, make_training_set, split_final_holdout
-from tasks.publish import (fit_spans, log_features, log_fit_spans, log_quality, log_regime,
-                           log_regime_evaluation, log_run_inputs, log_training, promote_model,
-                           promotion_score, register_model, validation_results)
+from tasks.publish import (fit_spans, log_data_state, log_features, log_fit_spans, log_quality,
+                           log_regime, log_regime_evaluation, log_run_inputs, log_training,
+                           promote_model, promotion_score, register_model, validation_results)
 from tasks.quality import require_passed, validate_data
 from tasks.registry import Tracker, run_name, tracked_run
 from tasks.summary import RetrainSummary, publish_summary
@@ -28,16 +30,23 @@ DEFAULT_CONFIG = "configs/demo.yaml"
 @flow(name="weekly-retrain", log_prints=True)
 def weekly_retrain(config_path: str = DEFAULT_CONFIG, data: str | None = None,
                    tracking_uri: str | None = None,
-                   columns: dict[str, str] | None = None) -> RetrainSummary:
-    """Retrain, validate, register and (if it beats the champion) promote the ensemble."""
+                   columns: dict[str, str] | None = None,
+                   as_of: datetime | None = None, known_at: datetime | None = None,
+                   promote: bool = True) -> RetrainSummary:
+    """Retrain on the bars known at ``as_of`` (default: the run's scheduled start), validate,
+    register and, with ``promote``, give the version its alias (champion if it beats the
+    champion). ``known_at`` (default ``as_of``) is the bar store's state to read: a backfill
+    replays the past with what is stored today."""
     config = resolve_profile(config_path, data, tracking_uri, columns)
+    as_of = resolve_as_of(as_of)
+    profile_hash = config_hash(config)
     tracker = Tracker(config.registry.tracking_uri)
     source = data_source(config)
     with tracked_run(tracker, config.registry.experiment, run_name(config),
-                     {"profile": config.profile, "data.source": str(source)}) as run_id:
-        frame, repairs = load_data(config)
-        data_hash = frame_hash(frame)
-        log_run_inputs(tracker, run_id, config, data_hash, repairs)
+                     {"profile": config.profile, "data.source": str(source),
+                      "as_of": as_of.isoformat()}) as run_id:
+        frame, repairs, read = load_data(config, as_of, known_at)
+        log_run_inputs(tracker, run_id, config, repairs)
         with tempfile.TemporaryDirectory() as docs:
             report = validate_data(frame, timeframe=config.data.timeframe, source=str(source),
                                    max_gap_ratio=config.data.max_gap_ratio, docs_dir=Path(docs),
@@ -45,7 +54,9 @@ def weekly_retrain(config_path: str = DEFAULT_CONFIG, data: str | None = None,
             log_quality(tracker, run_id, report)
         require_passed(report)
 
-        bars = select_span(as_bars(frame), config)
+        bars, data_state = select_span(as_bars(frame), config, as_of, read)
+        log_data_state(tracker, run_id, data_state)
+        data_hash = data_state.sha256
         fit_bars, cut = cut_final_holdout(bars, config)  # no fit below reads a bar from `cut` on
         config = choose_feature_settings(fit_bars, config, tracker, run_id)
         features = build_features(bars, config)
@@ -83,8 +94,9 @@ def weekly_retrain(config_path: str = DEFAULT_CONFIG, data: str | None = None,
         score = promotion_score(results, config.registry.promotion_metric)
         log_validation(tracker, run_id, cv_report, wf_report, overfitting,
                        promotion_metric=config.registry.promotion_metric, score=score)
-        version = register_model(tracker, run_id, pipeline, score, config, data_hash, results)
-    decision = promote_model(tracker, run_id, version, score, config)
+        version = register_model(tracker, run_id, pipeline, score, config, data_state, results,
+                                 profile_hash)
+    decision = promote_model(tracker, run_id, version, score, config, move_aliases=promote)
     return publish_summary(RetrainSummary.collect(config, tracker, run_id, report, dataset,
                                                   persistence, {**results, **holdout_metrics},
-                                                  decision))
+                                                  decision, data_state))

@@ -103,7 +103,14 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     """Where the bars come from and what the quality gate demands of them."""
 
-    path: Path | None = Field(None, description="bars file; None means the bundled 30m BTC sample")
+    path: Path | None = Field(None, description="bars file; None (and no symbol) means the bundled "
+                              "30m BTC sample")
+    symbol: str | None = Field(None, min_length=1, description="a bar-store series: the retrain "
+                               "reads it as of its as_of (not with path)")
+    store: str | None = Field(None, description="bar store URL (SQLAlchemy); None means "
+                              "$REGIMEFOREST_STORE_URL or sqlite:///mlruns/bars.db")
+    lookback: Span | None = Field(None, description="training window, back from the newest bar "
+                                  "known at as_of (e.g. 730d); None means every bar")
     timeframe: Timeframe = Field(timedelta(minutes=30), description="base bar length")
     columns: dict[str, str] = Field(
         default_factory=dict, description="source column -> canonical name (timestamp, open, ...)"
@@ -114,6 +121,16 @@ class DataConfig(_Section):
     end: pd.Timestamp | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataConfig:
+        if self.path is not None and self.symbol is not None:
+            raise ValueError(f"data.path ({str(self.path)!r}) and data.symbol ({self.symbol!r}) "
+                             "both name the bars: set one (a file, or a bar-store series)")
+        if self.lookback is not None and self.lookback <= timedelta(0):
+            raise ValueError(f"data.lookback must be a positive duration, got "
+                             f"{format_duration(self.lookback)!r}")
+        return self
 
     @field_validator("start", "end", mode="before")
     @classmethod

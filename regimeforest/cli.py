@@ -130,24 +130,33 @@ def retrain(
         "or the bundled sample.")] = None,
     tracking_uri: TrackingOption = None,
     columns: ColumnsOption = None,
+    as_of: Annotated[Optional[str], typer.Option(
+        "--as-of", help="Train on the bars closed (and stored) by this UTC date-time, e.g. "
+        "2019-09-01 or 2019-09-01T12:00; default: now.")] = None,
 ) -> None:
-    """Run the weekly retrain once: validate -> features -> regime -> labels -> tune -> train ->
-    CPCV -> register -> promote. Exits 1 (nothing registered) if the data fails its checks."""
+    """Run the weekly retrain once: read the bars known at --as-of -> validate -> features ->
+    regime -> labels -> tune -> train -> CPCV -> register -> promote. Exits 1 (nothing
+    registered) if the data fails its checks."""
     configure_engines()
     mapping = _parse_columns(columns)
     profile = _load_profile(config, str(data) if data else None, tracking_uri, mapping)
-    from ml_core.data import BarsSchemaError, load_bars
+    from ml_core.data import BarsSchemaError, load_bars, utc_timestamp
     from tasks.data import check_timeframe, data_source
 
-    source = data_source(profile)
-    _require_file(source)
-    # Refuse an unreadable file before starting Prefect's server (~10-20 s), in one line.
     try:
-        check_timeframe(load_bars(source, profile.data.columns), profile, source)
-    except BarsSchemaError as exc:
+        moment = None if as_of is None else utc_timestamp(as_of, "--as-of")
+    except ValueError as exc:
         _fail(f"{exc}: nothing was trained or registered")
+    source = data_source(profile)
+    if profile.data.symbol is None:
+        _require_file(source)
+        # Refuse an unreadable file before starting Prefect's server (~10-20 s), in one line.
+        try:
+            check_timeframe(load_bars(source, profile.data.columns), profile, source)
+        except BarsSchemaError as exc:
+            _fail(f"{exc}: nothing was trained or registered")
     console.print(f"[bold]regimeforest retrain[/] profile [cyan]{profile.profile}[/], "
-                  f"data {data or profile.data.path or 'bundled 30m BTC sample'}")
+                  f"data {data or source}, as of {moment or 'now'}")
 
     from flows.weekly_retrain import weekly_retrain
     from regimeforest._refusals import quiet_refusals
@@ -157,7 +166,8 @@ def retrain(
         with quiet_refusals((DataQualityError, BarsSchemaError)):
             summary = weekly_retrain(config_path=str(_config_path(config)),
                                      data=str(data) if data else None,
-                                     tracking_uri=tracking_uri, columns=mapping or None)
+                                     tracking_uri=tracking_uri, columns=mapping or None,
+                                     as_of=None if moment is None else moment.to_pydatetime())
     except DataQualityError as exc:
         err.print(exc.report.to_text(), highlight=False, markup=False, soft_wrap=True)
         _fail("the data failed its quality checks: nothing was trained or registered")
@@ -178,6 +188,8 @@ def _print_summary(s) -> None:  # noqa: ANN001 - a RetrainSummary
     table.add_column()
     table.add_row("data checks", f"{s.rules_passed}/{s.rules_total} rules passed on "
                   f"{s.data_rows:,} rows ({s.data_source})")
+    if s.as_of:
+        table.add_row("as of", f"{s.as_of}: {s.data_span}, {s.data_key}")
     table.add_row("features", f"{s.n_features} features, {s.n_events:,} labelled events used "
                   f"({s.n_dropped_warmup} dropped in warm-up)")
     persistence = ", ".join(

@@ -395,10 +395,16 @@ class BarStore:
               start: datetime | str | None = None, *,
               ingested_by: datetime | str | None = None) -> StoreState:
         """What :meth:`read` with the same arguments returns, summarised for a run's record."""
+        return self.snapshot(symbol, timeframe, as_of, start, ingested_by=ingested_by)[1]
+
+    def snapshot(self, symbol: str, timeframe: timedelta | str,
+                 as_of: datetime | str | None = None, start: datetime | str | None = None, *,
+                 ingested_by: datetime | str | None = None) -> tuple[pd.DataFrame, StoreState]:
+        """:meth:`read` and :meth:`state` in one read: the bars and their record."""
         frame, last = self._read(symbol, timeframe, as_of, start, ingested_by)
         as_of_ts = None if as_of is None else _stamp(_ns(as_of, "as_of"))
         by = as_of_ts if ingested_by is None else _stamp(_ns(ingested_by, "ingested_by"))
-        return StoreState(
+        return frame, StoreState(
             symbol=symbol, timeframe=_label(timeframe), as_of=as_of_ts, ingested_by=by,
             last_ingest_id=last, n_bars=len(frame),
             first=frame.index[0] if len(frame) else None,

@@ -22,7 +22,7 @@ def resolve_profile(
     """Load a profile and apply the command-line overrides (data file, store, column mapping)."""
     overrides: dict[str, dict[str, object]] = {}
     if data is not None:
-        overrides.setdefault("data", {})["path"] = str(data)
+        overrides.setdefault("data", {}).update(path=str(data), symbol=None)  # a file, not the store
     if columns:
         overrides.setdefault("data", {})["columns"] = dict(columns)
     if tracking_uri is not None:

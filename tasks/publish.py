@@ -15,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from ml_core.config import Config
 from ml_core.pipeline import RegimeForestPipeline, TrainingSet, save_pipeline
 from tasks import plots
+from tasks.data import DataState, config_hash
 from tasks.features import RegimeEvaluation
 from tasks.registry import PromotionDecision, Tracker, span_tags
 
@@ -252,8 +253,9 @@ def promotion_score(results: dict[str, float], metric: str) -> float:
 
 @task(name="register-model", cache_policy=NO_CACHE)
 def register_model(tracker: Tracker, run_id: str, pipeline: RegimeForestPipeline, score: float,
-                   config: Config, data_hash: str,
-                   evidence: dict[str, float] | None = None) -> str:
+                   config: Config, data: DataState,
+                   evidence: dict[str, float] | None = None, profile_hash: str | None = None
+                   ) -> str:
     """Save the pipeline pickle-free, log it as a pyfunc model and register a new version.
 
     The version's tags hold its promotion score and, beside it, the validation evidence of
@@ -266,7 +268,9 @@ def register_model(tracker: Tracker, run_id: str, pipeline: RegimeForestPipeline
     version = tracker.register(model_uri, config.registry.model_name, run_id, {
         "cv_score": repr(float(score)),
         "promotion_metric": config.registry.promotion_metric,
-        "data_hash": data_hash,
+        "data_hash": data.sha256,
+        **data.tags(),
+        "config.hash": profile_hash or config_hash(config),
         "profile": config.profile,
         "run_id": run_id,
         **{f"validation.{k}": repr(float(evidence[k])) for k in EVIDENCE_TAGS
@@ -278,16 +282,19 @@ def register_model(tracker: Tracker, run_id: str, pipeline: RegimeForestPipeline
 
 @task(name="promote", cache_policy=NO_CACHE)
 def promote_model(tracker: Tracker, run_id: str, version: str, score: float,
-                  config: Config) -> PromotionDecision:
-    """Champion if it beats the champion's CV score, else challenger; only from a finished run."""
+                  config: Config, move_aliases: bool = True) -> PromotionDecision:
+    """Champion if it beats the champion's CV score, else challenger; only from a finished run.
+
+    With ``move_aliases=False`` (a backfill) the decision is recorded but no alias moves."""
     status = tracker.run_status(run_id)
     if status != "FINISHED":
         raise RuntimeError(f"run {run_id} is {status}: a model from a failed or partial run is "
                            f"never promoted")
     name = config.registry.model_name
-    decision = tracker.promote_new_version(name, version, score, config.registry.min_improvement)
+    decision = tracker.promote_new_version(name, version, score, config.registry.min_improvement,
+                                           move=move_aliases)
     tracker.set_tags(run_id, {
-        "promotion.decision": decision.alias or "rejected",
+        "promotion.decision": decision.alias or ("rejected" if move_aliases else "not moved"),
         "promotion.reason": decision.reason,
         "promotion.version": version,
         "promotion.champion_version": decision.champion_version,
@@ -345,17 +352,25 @@ def log_fit_spans(tracker: Tracker, run_id: str, holdout_start: pd.Timestamp | N
 
 
 @task(name="log-inputs", cache_policy=NO_CACHE)
-def log_run_inputs(tracker: Tracker, run_id: str, config: Config, data_hash: str,
-                   repairs: object) -> None:
-    """The whole profile as params, the config file, the data hash and any repairs made."""
+def log_run_inputs(tracker: Tracker, run_id: str, config: Config, repairs: object) -> None:
+    """The whole profile as params, the config file, its hash and any repairs made."""
     tracker.log_params(run_id, config.model_dump(mode="json"))
     tracker.log_text(run_id, config.model_dump_json(indent=2), "config.json")
-    tracker.set_tags(run_id, {"data.hash": data_hash, "profile": config.profile})
+    tracker.set_tags(run_id, {"profile": config.profile, "config.hash": config_hash(config)})
     if repairs.changed:
         tracker.log_text(run_id, str(repairs.as_dict()), "data_repairs.txt")
         tracker.log_metrics(run_id, {"data_reordered_rows": repairs.reordered_rows,
                                      "data_dropped_duplicates":
                                          len(repairs.dropped_duplicate_rows)})
+
+
+@task(name="log-data-state", cache_policy=NO_CACHE)
+def log_data_state(tracker: Tracker, run_id: str, data: DataState) -> None:
+    """Tag the run with its ``as_of``, its window and the bars' hash (and the store's state)."""
+    tracker.set_tags(run_id, data.tags())
+    tracker.log_metrics(run_id, {"data_bars": data.n_bars})
+    get_run_logger().info("as of %s: %d bars %s .. %s (%s)", data.as_of, data.n_bars, data.first,
+                          data.last, data.key)
 
 
 @task(name="log-quality", cache_policy=NO_CACHE)

@@ -300,12 +300,20 @@ class Tracker:
         return event
 
     def promote_new_version(self, name: str, version: str, score: float,
-                            min_improvement: float) -> PromotionDecision:
-        """Give a freshly registered version its alias by comparing CV scores with the champion."""
+                            min_improvement: float, move: bool = True) -> PromotionDecision:
+        """Give a freshly registered version its alias by comparing CV scores with the champion.
+
+        With ``move=False`` (a backfill) the rule is applied and recorded (tag
+        ``decision_would_be``) but no alias moves: the returned decision's alias is None."""
         champion = self.alias_version(name, CHAMPION)
         champion_score = self.version_score(name, champion) if champion else None
         alias, reason = decide_promotion(score, champion_score, min_improvement)
-        self.client.set_model_version_tag(name, version, "decision", alias or "rejected")
+        if not move:
+            self.client.set_model_version_tag(name, version, "decision_would_be",
+                                              alias or "rejected")
+            alias, reason = None, f"aliases not moved (promote=False); the rule says: {reason}"
+        self.client.set_model_version_tag(name, version, "decision", alias or (
+            "rejected" if move else "not moved"))
         self.client.set_model_version_tag(name, version, "decision_reason", reason)
         self.client.update_model_version(name, version, description=f"{alias or 'rejected'}: "
                                                                     f"{reason}")

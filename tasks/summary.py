@@ -91,10 +91,14 @@ class RetrainSummary:
     decision_reason: str
     champion_version: str | None
     extra: dict[str, Any] = field(default_factory=dict)
+    as_of: str = ""
+    data_span: str = ""
+    data_key: str = ""
 
     @classmethod
     def collect(cls, config: Config, tracker: Any, run_id: str, report: Any, dataset: Any,
-                persistence: Any, cv_summary: dict[str, float], decision: Any) -> RetrainSummary:
+                persistence: Any, cv_summary: dict[str, float], decision: Any,
+                data: Any = None) -> RetrainSummary:
         def value(name: str) -> float | None:  # CPCV figures carry the cv_ prefix
             for key in (f"cv_{name}", name):
                 if key in cv_summary:
@@ -126,6 +130,9 @@ class RetrainSummary:
             alias=decision.alias,
             decision_reason=decision.reason,
             champion_version=decision.champion_version,
+            as_of="" if data is None else str(data.as_of),
+            data_span="" if data is None else f"{data.first} .. {data.last} ({data.n_bars:,} bars)",
+            data_key="" if data is None else data.key,
         )
 
     def ui_hint(self) -> str:
@@ -141,6 +148,8 @@ class RetrainSummary:
         rows = [
             ("data checks", f"{self.rules_passed}/{self.rules_total} rules passed on "
                             f"{self.data_rows:,} rows (`{self.data_source}`)"),
+            *([("as of", f"{self.as_of}: {self.data_span}, `{self.data_key}`")]
+              if self.as_of else []),
             ("features", f"{self.n_features} features, {self.n_events:,} events "
                          f"({self.n_dropped_warmup} dropped in warm-up)"),
             *[(f"regime {label}", f"p_stay {row['p_stay']:.3f}, expected "

@@ -16,7 +16,7 @@ from ml_core.data._loading import (
 )
 from ml_core.data._repair import RepairLog, repair_bars
 from ml_core.data._resample import resample_ohlcv
-from ml_core.data._sample import load_sample_bars, sample_bars_path
+from ml_core.data._sample import SAMPLE_SYMBOL, load_sample_bars, sample_bars_path
 from ml_core.data._timeframe import infer_timeframe
 from ml_core.data._versions import (
     BAR_VALUES,
@@ -27,6 +27,7 @@ from ml_core.data._versions import (
     find_gaps,
     latest_versions,
 )
+from ml_core.data._window import bars_window, utc_timestamp
 
 __all__ = [
     "BAR_VALUES",
@@ -35,9 +36,11 @@ __all__ = [
     "BarsSchemaError",
     "OHLCV",
     "RepairLog",
+    "SAMPLE_SYMBOL",
     "as_bars",
     "bars_as_of",
     "bars_digest",
+    "bars_window",
     "check_bars",
     "compare_bars",
     "find_gaps",
@@ -48,4 +51,5 @@ __all__ = [
     "repair_bars",
     "resample_ohlcv",
     "sample_bars_path",
+    "utc_timestamp",
 ]

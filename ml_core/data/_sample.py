@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
+SAMPLE_SYMBOL = "BTCUSD"
+"""The bar-store series the bundled sample is ingested as (the demo profile's ``data.symbol``)."""
+
 
 def sample_bars_path() -> Path:
     """Path of the bundled sample: 35,019 Bitfinex BTC/USD 30m bars, 2017-10-01 to 2019-10-01."""

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 @flow
 def _load(config):  # noqa: ANN001, ANN202
-    return load_data(config)
+    return load_data(config)[:2]
 
 
 def _messy_file(tmp_path: Path) -> Path:
@@ -48,7 +48,8 @@ def test_profile_overrides_and_sources(tmp_path: Path) -> None:
     assert data_source(config) == tmp_path / "x.csv"
     assert config.registry.tracking_uri == "sqlite:///t.db"
     assert config.data.columns == {"ts": "timestamp"}
-    assert data_source(resolve_profile(DEMO)) == sample_bars_path()
+    assert data_source(resolve_profile(DEMO)) == "BTCUSD/30m in sqlite:///mlruns/bars.db"
+    assert data_source(resolve_profile(DEMO, data=sample_bars_path())) == sample_bars_path()
 
 
 def test_frame_hash_sees_any_change() -> None:
