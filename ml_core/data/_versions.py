@@ -16,6 +16,8 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from ml_core.data._window import utc_timestamp
+
 __all__ = [
     "BAR_VALUES",
     "BarDiff",
@@ -162,21 +164,13 @@ def bars_as_of(versions: pd.DataFrame, timeframe: timedelta, as_of: datetime | p
     pandas.DataFrame
         Canonical bars, sorted by timestamp.
     """
-    as_of = _utc(as_of, "as_of")
-    ingested_by = as_of if ingested_by is None else _utc(ingested_by, "ingested_by")
+    as_of = utc_timestamp(as_of, "as_of")
+    ingested_by = as_of if ingested_by is None else utc_timestamp(ingested_by, "ingested_by")
     if versions.empty:
         return _empty_bars()
     known = versions["ingested_at"] <= ingested_by
     closed = versions["timestamp"] + pd.Timedelta(timeframe) <= as_of
     return latest_versions(versions.loc[known & closed])
-
-
-def _utc(value: datetime | pd.Timestamp, name: str) -> pd.Timestamp:
-    try:
-        stamp = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"`{name}` must be a date-time, got `{name}={value!r}`") from exc
-    return stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")
 
 
 def _empty_bars() -> pd.DataFrame:
