@@ -156,7 +156,7 @@ def retrain(
         except BarsSchemaError as exc:
             _fail(f"{exc}: nothing was trained or registered")
     console.print(f"[bold]regimeforest retrain[/] profile [cyan]{profile.profile}[/], "
-                  f"data {data or source}, as of {moment or 'now'}")
+                  f"data {data or source}, as of {moment or 'now'}", soft_wrap=True)
 
     from flows.weekly_retrain import weekly_retrain
     from regimeforest._refusals import quiet_refusals

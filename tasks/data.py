@@ -57,9 +57,9 @@ def resolve_as_of(as_of: datetime | str | None) -> pd.Timestamp:
     from prefect.runtime import flow_run
 
     scheduled = flow_run.scheduled_start_time
-    if scheduled is not None:
-        return utc_timestamp(str(scheduled), "scheduled_start_time")
-    return pd.Timestamp.now(tz="UTC")
+    moment = (pd.Timestamp.now(tz="UTC") if scheduled is None
+              else utc_timestamp(str(scheduled), "scheduled_start_time"))
+    return moment.floor("s")  # a readable tag; a bar closes on a whole second anyway
 
 
 @dataclass(frozen=True)
@@ -223,8 +223,10 @@ def select_span(bars: pd.DataFrame, config: Config, as_of: pd.Timestamp,
                          config.data.start, config.data.end)
     stale = as_of - (window.index[-1] + pd.Timedelta(config.data.timeframe))
     if stale > pd.Timedelta(days=7):
-        get_run_logger().warning("the newest bar known at as_of=%s closed %s earlier (%s): the "
-                                 "model trains on old data", as_of, stale, window.index[-1])
+        get_run_logger().warning("the newest bar known at as_of=%s closed %s, %d days earlier: "
+                                 "the model trains on old data", as_of,
+                                 window.index[-1] + pd.Timedelta(config.data.timeframe),
+                                 stale.days)
     state = DataState(
         source=str(data_source(config)), timeframe=timeframe_label(config.data.timeframe),
         as_of=as_of, first=window.index[0], last=window.index[-1], n_bars=len(window),
