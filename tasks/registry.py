@@ -381,6 +381,30 @@ class Tracker:
             raise FileNotFoundError(f"{model_uri} holds no regimeforest pipeline (no manifest.json)")
         return candidates[0]
 
+    # ------------------------------------------------------- lookups by tag (backfills)
+    def find_runs(self, experiment: str, tags: Mapping[str, str],
+                  status: str = "FINISHED") -> list[str]:
+        """Ids of the runs of ``experiment`` in ``status`` holding every tag of ``tags`` with
+        exactly that value, newest first ([] when the experiment does not exist)."""
+        found = self.client.get_experiment_by_name(experiment)
+        if found is None:
+            return []
+        quote = lambda value: str(value).replace("'", "\\'")  # noqa: E731
+        terms = [f"tags.`{key}` = '{quote(value)}'" for key, value in tags.items()]
+        runs = self.client.search_runs(
+            [found.experiment_id], " and ".join([*terms, f"attributes.status = '{status}'"]),
+            order_by=["attributes.start_time DESC"], max_results=1000)
+        return [run.info.run_id for run in runs]
+
+    def run_versions(self, name: str, run_id: str) -> list[str]:
+        """The versions of model ``name`` registered from run ``run_id``, oldest first."""
+        versions = self.client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
+        return sorted((str(v.version) for v in versions), key=int)
+
+    def version_tags(self, name: str, version: str) -> dict[str, str]:
+        """The tags of one registered version."""
+        return dict(self.client.get_model_version(name, version).tags)
+
 
 def span_tags(component: str, span: tuple[Any, Any], prefix: str = "fit_span") -> dict[str, str]:
     """``{prefix.component.start, prefix.component.end}`` as ISO timestamps: the bars a fitted
