@@ -4,13 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 UV     := $(BIN)/uv
 CONFIG ?= configs/demo.yaml
+PORT   ?= 4200
 
 export DO_NOT_TRACK := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: install run test test-fast bench bench-tuning bench-commands ui clean
+.PHONY: install run serve test test-fast bench bench-tuning bench-commands ui clean
 
 # Compiled bytecode is installed with the packages: these machines set PYTHONDONTWRITEBYTECODE,
 # so without it every command compiles MLflow, Prefect and GX from source each time it starts.
@@ -28,6 +29,9 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 run: install  ## install, then run the weekly retrain once on the bundled sample
 	$(BIN)/regimeforest retrain --config $(CONFIG)
+
+serve: install  ## Prefect server (unless PREFECT_API_URL), deployments of prefect.yaml, worker; Ctrl-C stops
+	$(BIN)/python -m deployments.weekly_retrain --config $(CONFIG) --port $(PORT)
 
 test: install  ## install, then run the whole test suite
 	$(BIN)/python -m pytest

@@ -1,50 +1,60 @@
-"""The weekly retrain schedule (Sundays 00:00 UTC by default), served by a long-running process.
+"""The weekly retrain deployments (Sundays 00:00 UTC by default), served: ``regimeforest serve``.
 
-Schedules need a real Prefect server (an ephemeral one refuses them)::
+The deployments are declared in the project's ``prefect.yaml``; ``regimeforest serve`` (and this
+module, kept for the command it used to be) starts a Prefect server when ``PREFECT_API_URL`` is
+not set, deploys them to the ``regimeforest`` process work pool and runs a worker::
 
-    prefect server start --host 127.0.0.1 --port 4200          # terminal 1
-    export PREFECT_API_URL=http://127.0.0.1:4200/api           # terminal 2
-    python -m deployments.weekly_retrain --config configs/demo.yaml
+    python -m deployments.weekly_retrain --config configs/demo.yaml [--port 4200]
 
-Manual runs of the same deployment (a backfill, a rerun): ``prefect deployment run
-'weekly-retrain/weekly-retrain-demo'`` or the Prefect UI's "Quick run".
+Manual runs: ``prefect deployment run weekly-retrain/weekly-retrain-demo`` or the Prefect UI's
+"Quick run"; see the README's section on schedules.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
-from prefect.schedules import Cron
+from regimeforest._serve import (DEFAULT_CONFIGS, PROJECT_ROOT, ServeError, read_prefect_file,
+                                 serve_command, weekly_retrain_entry)
 
-from flows.weekly_retrain import DEFAULT_CONFIG, weekly_retrain
-from ml_core.config import load_config
-
-
-def build_deployment(config_path: str = DEFAULT_CONFIG):
-    """The deployment object for a profile: its name, cron schedule and parameters."""
-    config = load_config(config_path)
-    return weekly_retrain.to_deployment(
-        name=f"weekly-retrain-{config.profile}",
-        schedules=[Cron(config.schedule.cron, timezone=config.schedule.timezone)],
-        parameters={"config_path": config_path},
-        description=f"Weekly retrain of the {config.profile} profile ({config.schedule.cron}, "
-                    f"{config.schedule.timezone})",
-        tags=["regimeforest", config.profile],
-    )
+__all__ = ["build_deployment", "main"]
 
 
-def main() -> None:
-    from prefect import serve
+def build_deployment(config_path: str = DEFAULT_CONFIGS[0]) -> dict:
+    """The ``prefect.yaml`` entry of one profile's weekly retrain: name, cron, parameters.
 
-    from regimeforest._env import configure_engines
+    Parameters
+    ----------
+    config_path : str
+        The profile YAML.
 
-    configure_engines()
+    Returns
+    -------
+    dict
+        The entry, built from ``prefect.yaml``'s weekly retrain entry (see
+        :func:`regimeforest._serve.weekly_retrain_entry`).
+    """
+    spec = read_prefect_file(PROJECT_ROOT / "prefect.yaml")
+    (template, *_) = [e for e in spec["deployments"]
+                      if e.get("entrypoint") == "flows/weekly_retrain.py:weekly_retrain"]
+    return weekly_retrain_entry(template, config_path, PROJECT_ROOT)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m deployments.weekly_retrain [--config P]... [--port N]``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", action="append", default=None,
                         help="profile YAML; repeat to serve several profiles")
-    args = parser.parse_args()
-    serve(*(build_deployment(path) for path in (args.config or [DEFAULT_CONFIG])))
+    parser.add_argument("--port", type=int, default=4200,
+                        help="port of the local Prefect server (when PREFECT_API_URL is unset)")
+    args = parser.parse_args(argv)
+    try:
+        return serve_command(args.config or list(DEFAULT_CONFIGS), args.port)
+    except ServeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,86 +1,86 @@
+"""prefect.yaml, the deployments as code: what it declares and what ``serve`` builds from it.
+
+The real server, worker and runs are in tests/regimeforest/test_serve.py.
+"""
+
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from deployments.weekly_retrain import build_deployment
+from regimeforest._serve import ServeError, deployment_plan, read_prefect_file
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-
-
-def test_weekly_schedule_is_sunday_midnight_utc() -> None:
-    deployment = build_deployment(str(CONFIGS / "production.yaml"))
-    assert deployment.name == "weekly-retrain-production"
-    (schedule,) = deployment.schedules
-    assert schedule.schedule.cron == "0 0 * * 0"
-    assert schedule.schedule.timezone == "UTC"
-    assert deployment.parameters == {"config_path": str(CONFIGS / "production.yaml")}
+ROOT = Path(__file__).resolve().parents[1]
+PREFECT_FILE = ROOT / "prefect.yaml"
+ONE_AT_A_TIME = {"limit": 1, "collision_strategy": "ENQUEUE"}
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _entries() -> dict[str, dict]:
+    return {e["name"]: e for e in read_prefect_file(PREFECT_FILE)["deployments"]}
 
 
-def _wait(predicate, seconds: float, what: str):  # noqa: ANN001, ANN202
-    import time
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            found = predicate()
-        except Exception:  # noqa: BLE001 - the server is still starting
-            found = None
-        if found:
-            return found
-        time.sleep(1.0)
-    raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
+def test_the_declared_demo_retrain_is_what_serve_builds_from_the_profile() -> None:
+    declared = _entries()["weekly-retrain-demo"]
+    built = build_deployment(str(ROOT / "configs" / "demo.yaml"))
+    assert built == declared
+    assert declared["entrypoint"] == "flows/weekly_retrain.py:weekly_retrain"
+    assert declared["parameters"] == {"config_path": "configs/demo.yaml"}
+    assert declared["schedules"] == [{"cron": "0 0 * * 0", "timezone": "UTC"}]
 
 
-@pytest.mark.integration
-def test_serving_registers_the_weekly_schedule_on_a_real_server(tmp_path: Path) -> None:
-    """The README's recipe: a Prefect server, then ``python -m deployments.weekly_retrain``."""
-    import httpx
+def test_every_deployment_runs_one_at_a_time_on_the_process_pool() -> None:
+    for name, entry in _entries().items():
+        assert entry["concurrency_limit"] == ONE_AT_A_TIME, name
+        assert entry["work_pool"] == {"name": "regimeforest"}, name
 
-    port = _free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_API_URL": api,
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "true"}
-    env.pop("PREFECT_API_KEY", None)
-    prefect = Path(sys.executable).with_name("prefect")
-    server = subprocess.Popen([str(prefect), "server", "start", "--host", "127.0.0.1", "--port",
-                               str(port)], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
-    served = None
-    try:
-        _wait(lambda: httpx.get(f"{api}/health", timeout=2).status_code == 200, 120,
-              "the Prefect server")
-        served = subprocess.Popen([sys.executable, "-m", "deployments.weekly_retrain",
-                                   "--config", str(CONFIGS / "demo.yaml")], env=env,
-                                  cwd=CONFIGS.parent, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL, start_new_session=True)
 
-        def deployment() -> dict | None:
-            reply = httpx.get(f"{api}/deployments/name/weekly-retrain/weekly-retrain-demo",
-                              timeout=2)
-            return reply.json() if reply.status_code == 200 else None
+def test_the_backfill_deployment_has_no_schedule_and_does_not_promote() -> None:
+    backfill = _entries()["backfill"]
+    assert backfill["entrypoint"] == "flows/backfill.py:backfill"
+    assert backfill["parameters"] == {"config_path": "configs/demo.yaml", "every": "7d",
+                                      "promote": False}
+    assert "schedules" not in backfill
 
-        found = _wait(deployment, 120, "the served deployment")
-        (schedule,) = found["schedules"]
-        assert schedule["schedule"]["cron"] == "0 0 * * 0"
-        assert schedule["schedule"]["timezone"] == "UTC"
-        assert schedule["active"] is True
-        assert found["parameters"] == {"config_path": str(CONFIGS / "demo.yaml")}
-    finally:
-        for process in (served, server):
-            if process is not None:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout=60)
+
+def test_the_production_retrain_is_built_from_its_profile() -> None:
+    production = build_deployment(str(ROOT / "configs" / "production.yaml"))
+    assert production["name"] == "weekly-retrain-production"
+    assert production["parameters"] == {"config_path": "configs/production.yaml"}
+    assert production["schedules"] == [{"cron": "0 0 * * 0", "timezone": "UTC"}]
+    assert production["tags"] == ["regimeforest", "production"]
+    assert production["concurrency_limit"] == ONE_AT_A_TIME
+
+
+def test_the_plan_serves_each_profile_and_skips_flows_not_written_yet(tmp_path: Path) -> None:
+    """A copy of the project whose backfill flow is missing: one warning, no failure."""
+    (tmp_path / "configs").mkdir()
+    for name in ("demo", "production"):
+        (tmp_path / "configs" / f"{name}.yaml").write_text(
+            (ROOT / "configs" / f"{name}.yaml").read_text())
+    prefect_file = tmp_path / "prefect.yaml"
+    prefect_file.write_text(PREFECT_FILE.read_text())
+    warnings: list[str] = []
+    plan = deployment_plan(prefect_file, ["demo", "configs/production.yaml"], tmp_path,
+                           warn=warnings.append)
+    assert [e["name"] for e in plan] == ["weekly-retrain-demo", "weekly-retrain-production"]
+    assert warnings == ["warning: not deploying 'backfill': flows/backfill.py does not exist "
+                        "yet"]
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "backfill.py").write_text("")
+    plan = deployment_plan(prefect_file, [str(tmp_path / "configs" / "demo.yaml")], tmp_path)
+    assert [e["name"] for e in plan] == ["weekly-retrain-demo", "backfill"]
+    assert plan[0]["parameters"] == {"config_path": "configs/demo.yaml"}
+
+
+def test_the_plan_refuses_unknown_profiles_and_duplicate_names(tmp_path: Path) -> None:
+    with pytest.raises(ServeError, match="profile 'nosuch' not found"):
+        deployment_plan(PREFECT_FILE, ["nosuch"], ROOT)
+    with pytest.raises(ServeError, match="two profiles share a deployment name"):
+        deployment_plan(PREFECT_FILE, ["demo", "configs/demo.yaml"], ROOT)
+    broken = tmp_path / "prefect.yaml"
+    broken.write_text(yaml.safe_dump({"name": "x"}))
+    with pytest.raises(ServeError, match="has no `deployments:` list"):
+        deployment_plan(broken, ["demo"], ROOT)
