@@ -110,8 +110,9 @@ def test_backfill_registers_as_of_versions_resumes_and_redoes_nothing(
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
     with get_client(sync_client=True) as prefect:
-        shown = {a.key: a for a in prefect.read_artifacts(artifact_filter=ArtifactFilter(
-            key=ArtifactFilterKey(any_=["backfill-summary", "backfill-loop"])))}
+        found = prefect.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=["backfill-summary", "backfill-loop"])))
+    shown = {a.key: a for a in sorted(found, key=lambda a: a.created)}  # the latest of each
     assert shown["backfill-summary"].type == "markdown" and shown["backfill-loop"].type == "table"
     assert "1 trained, 1 reused" in shown["backfill-summary"].data
 
@@ -137,6 +138,18 @@ def test_backfill_registers_as_of_versions_resumes_and_redoes_nothing(
     assert equity["strategy"].iloc[-1] == pytest.approx(replayed["strategy_equity"].iloc[-1],
                                                         rel=1e-12)
     assert len(equity) == 1 + 288 and equity.index[0] == as_ofs[0]
+
+    # --promote over the same range retrains nothing; the rule now moves the aliases in as_of
+    # order, from no champion: the live registry ends where the replayed chain does
+    promoted = backfill(start=START, end=END, promote=True, **args)
+    assert [s.reused for s in promoted.steps] == [True, True] and _versions(uri) == ["1", "2"]
+    assert [client.get_model_version("tiny", v).tags["decision"] for v in ("1", "2")] == list(
+        table["decision"])
+    last = table["champion"].iloc[-1]
+    assert Tracker(uri).alias_version("tiny", "champion") == (None if pd.isna(last) else last)
+    before = _runs(uri)
+    backfill(start=START, end=END, promote=True, **args)
+    assert _runs(uri) == before
 
 
 def _replay(config_path: str, data: str, steps: list) -> tuple[pd.DataFrame, pd.DataFrame]:
