@@ -16,7 +16,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness"
 
 
 def _scheduled_run(flow, scheduled: pd.Timestamp, parameters: dict):  # noqa: ANN001, ANN202
-    """Run ``flow`` as a flow run scheduled for ``scheduled``, as a worker runs a deployment's."""
+    """Run ``flow`` as a flow run scheduled for ``scheduled``, as a worker runs a deployment's.
+
+    ``scheduled`` must be in the past: the server holds a run until its scheduled time."""
     from prefect.client.orchestration import get_client
     from prefect.flow_engine import run_flow
     from prefect.states import Scheduled
@@ -39,6 +41,9 @@ def test_two_weekly_runs_a_week_apart_train_on_different_spans(
     store_url = f"sqlite:///{tmp_path / 'bars.db'}"
     profile = yaml.safe_load(config_path.read_text())
     profile["data"].update(symbol="BTC", store=store_url)
+    # the spans are the point here: no tuning, fewer splits
+    profile["tuning"]["enabled"] = False
+    profile["validation"].update(walk_forward_windows=2, cpcv_refit_regime=False)
     config_path.write_text(yaml.safe_dump(profile))
 
     bars = as_bars(load_bars(tiny_bars_file))
