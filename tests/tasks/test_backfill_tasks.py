@@ -1,4 +1,5 @@
-"""The backfill's tasks without the engine: finding done retrains, the key, the report."""
+"""The backfill's tasks: finding done retrains, the key, the report, and (on the real engine) the
+bars' state computed before a retrain, which must be the one the retrain records."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from ml_core.config import Config
 from ml_core.evaluation import champion_chain, loop_table, replay_periods, replay_returns
@@ -136,3 +138,36 @@ def test_state_tags_are_what_find_done_matches():
     # the retrain tags its run with DataState.tags(); find_done asks for the same keys
     tags = _state(IDX[3]).tags()
     assert tags["as_of"] == IDX[3].isoformat() and tags["store.sha256"] == SHA
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.parametrize("lookback", [None, "60d"])
+def test_the_state_computed_first_is_the_retrains_own_for_a_store_series(
+    tmp_path: Path, lookback: str | None
+):
+    # the backfill reads the series once (as known at known_at) and cuts each as_of's window; a
+    # retrain reads its window from the store: both must name the same bars, or nothing is reused
+    from prefect import flow
+
+    from ml_core.config import load_config
+    from ml_core.data import as_bars
+    from tasks.backfill import read_history, window_state
+    from tasks.data import SAMPLE_INGESTED_AT, load_data, select_span
+
+    demo = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
+    config = load_config(demo, {"data": {"store": f"sqlite:///{tmp_path / 'bars.db'}",
+                                         "lookback": lookback}})
+    known = SAMPLE_INGESTED_AT + pd.Timedelta(days=1)
+
+    @flow
+    def both(as_of: pd.Timestamp) -> tuple[DataState, DataState]:
+        bars, read = read_history(config, known)
+        first = window_state(bars, config, as_of, read)
+        frame, _, own_read = load_data(config, as_of, known)
+        return first, select_span(as_bars(frame), config, as_of, own_read)[1]
+
+    for as_of in (pd.Timestamp("2019-08-01T00:00Z"), pd.Timestamp("2019-09-27T13:00Z")):
+        first, own = both(as_of)
+        assert first == own
+        assert first.tags()["store.sha256"] == own.tags()["store.sha256"]
