@@ -12,6 +12,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from ml_core.config import Config
+from tasks._cache import cached
 from tasks.registry import Tracker
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ def build_features(bars: pd.DataFrame, config: Config) -> pd.DataFrame:
     return features
 
 
-@task(name="fit-regime", cache_policy=NO_CACHE)
+@cached("fit-regime")
 def fit_regime(fit_bars: pd.DataFrame, bars: pd.DataFrame,
                config: Config) -> tuple[object, pd.DataFrame, pd.DataFrame]:
     """Fit the 3-state HMM on ``fit_bars`` and compute its forward-filtered (causal)
@@ -67,7 +68,7 @@ def fit_regime(fit_bars: pd.DataFrame, bars: pd.DataFrame,
     parameters see the CPCV test groups among them (unsupervised, label-free). The
     probabilities are filtered, so no bar after ``t`` reaches the value at ``t``, and the
     holdout bars are transformed exactly as the live stream would transform them. Persistence
-    is measured on ``fit_bars``.
+    is measured on ``fit_bars``. Cached on its inputs' content (:mod:`tasks._cache`).
 
     Returns
     -------
@@ -122,7 +123,7 @@ def regime_split(bars: pd.DataFrame, regime_timeframe: timedelta,
     return start + int(np.floor(train_share * n_bins)) * pd.Timedelta(regime_timeframe)
 
 
-@task(name="evaluate-regime", cache_policy=NO_CACHE)
+@cached("evaluate-regime")
 def evaluate_regime(bars: pd.DataFrame, config: Config) -> RegimeEvaluation:
     """Out-of-sample next-state accuracy and label stability across weekly refits.
 
@@ -134,7 +135,8 @@ def evaluate_regime(bars: pd.DataFrame, config: Config) -> RegimeEvaluation:
       ``STABILITY_MAX_RESTARTS`` EM restarts each, to bound the retrain's time.
 
     Each part is skipped, with the reason logged and returned, when the span is too short for it
-    (or every restart is degenerate); the retrain goes on either way.
+    (or every restart is degenerate); the retrain goes on either way. Cached on its inputs'
+    content (:mod:`tasks._cache`).
     """
     from ml_core.regime import (
         analyze_regime_persistence,

@@ -429,12 +429,124 @@ def tracked_run(tracker: Tracker, experiment: str, run_name: str,
 
 @contextmanager
 def _ending(tracker: Tracker, run_id: str) -> Iterator[str]:
-    """End ``run_id`` FINISHED when the block completes, FAILED (tag ``failure``) when it
-    raises; a model from a failed run is never promoted."""
+    """End ``run_id`` FINISHED when the block completes, FAILED when it raises; a model from a
+    failed run is never promoted.
+
+    A failed run gets the tags of :func:`failure_tags`: ``failure`` says why in one line
+    (``"killed by SIGTERM (signal 15) at ...Z during task 'cpcv'"`` for a kill), and the same
+    line goes to the Prefect run's log when there is one. Recording the failure never hides
+    it: should the tracking store be unreachable, the original exception still propagates.
+    """
     try:
         yield run_id
     except BaseException as exc:
-        tracker.set_tags(run_id, {"failure": f"{type(exc).__name__}: {exc}"[:5000]})
-        tracker.end_run(run_id, "FAILED")
+        tags = failure_tags(exc)
+        _log_failure(tags["failure"])
+        try:
+            tracker.set_tags(run_id, tags)
+            tracker.end_run(run_id, "FAILED")
+        except Exception as error:  # noqa: BLE001 - keep the cause, not the bookkeeping error
+            exc.add_note(f"(the MLflow run {run_id} could not be marked FAILED: {error})")
         raise
     tracker.end_run(run_id, "FINISHED")
+
+
+def failure_tags(exc: BaseException, when: float | None = None) -> dict[str, str]:
+    """The tags that say why a run failed.
+
+    Parameters
+    ----------
+    exc : BaseException
+        What ended the run. A kill (Prefect's ``TerminationSignal``, raised on SIGTERM) and an
+        interrupt (``KeyboardInterrupt``, SIGINT / Ctrl-C) carry no message of their own:
+        their line names the signal, the moment and the task that was running.
+    when : float, optional
+        Epoch seconds of the failure; default now.
+
+    Returns
+    -------
+    dict
+        ``failure``: ``"<Type>: <message>"`` for an ordinary error (its ``repr`` when the
+        message is empty), ``"killed by SIGTERM (signal 15) at 2026-12-03T14:05:09Z during
+        task 'tune'"`` for a kill; ``failure.type``, ``failure.at`` (UTC, ISO) and, when known,
+        ``failure.task`` (the Prefect task that was running, innermost last, ``" > "``-joined)
+        and ``failure.signal`` (e.g. ``SIGTERM``).
+    """
+    import signal as signals
+
+    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if when is None else when))
+    tasks = _running_tasks(exc)
+    signum = _signal_number(exc)
+    tags = {"failure.type": type(exc).__name__, "failure.at": at}
+    if tasks:
+        tags["failure.task"] = " > ".join(tasks)
+    where = (" during task " + " > ".join(f"'{name}'" for name in tasks) if tasks
+             else " between tasks")
+    if signum is not None:
+        try:
+            name = signals.Signals(signum).name
+        except ValueError:
+            name = f"signal {signum}"
+        tags["failure.signal"] = name
+        verb = "interrupted" if signum == signals.SIGINT else "killed"
+        tags["failure"] = f"{verb} by {name} (signal {signum}) at {at}{where}"
+    elif isinstance(exc, SystemExit):
+        tags["failure"] = f"exited (SystemExit, code {exc.code!r}) at {at}{where}"
+    else:
+        message = str(exc)
+        tags["failure"] = (f"{type(exc).__name__}: {message}" if message
+                           else f"{exc!r} (no message) at {at}{where}")
+    tags["failure"] = tags["failure"][:5000]
+    return tags
+
+
+def _signal_number(exc: BaseException) -> int | None:
+    """The signal behind ``exc``: Prefect's ``TerminationSignal`` carries it (SIGTERM), a
+    ``KeyboardInterrupt`` is SIGINT; None for anything else."""
+    import signal as signals
+
+    if isinstance(exc, KeyboardInterrupt):
+        return int(signals.SIGINT)
+    try:
+        from prefect.exceptions import TerminationSignal
+    except ImportError:  # pragma: no cover - prefect is a dependency
+        return None
+    if isinstance(exc, TerminationSignal):
+        return int(exc.signal)
+    return None
+
+
+def _running_tasks(exc: BaseException) -> list[str]:
+    """Names of the Prefect tasks ``exc`` was raised in, outermost first.
+
+    The exception's traceback still holds the frames it unwound, from the flow's body down to
+    the line the signal interrupted; each task run on the way is a frame of Prefect's task
+    engine whose ``self`` holds the task. Reading a traceback costs nothing and needs no API
+    call (the process may be going down)."""
+    try:
+        from prefect.task_engine import BaseTaskRunEngine
+    except ImportError:  # pragma: no cover - prefect is a dependency
+        return []
+    names: list[str] = []
+    tb = exc.__traceback__
+    while tb is not None:
+        engine = tb.tb_frame.f_locals.get("self")
+        if isinstance(engine, BaseTaskRunEngine):
+            name = engine.task.name
+            if not names or names[-1] != name:
+                names.append(name)
+        tb = tb.tb_next
+    return names
+
+
+def _log_failure(reason: str) -> None:
+    """Say why on the Prefect run's log (shown in its UI) when inside a flow run."""
+    try:
+        from prefect.exceptions import MissingContextError
+        from prefect.logging import get_run_logger
+    except ImportError:  # pragma: no cover - prefect is a dependency
+        return
+    try:
+        get_run_logger().error("MLflow run marked FAILED: %s", reason)
+    except MissingContextError:
+        pass

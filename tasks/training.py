@@ -15,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 
 from ml_core.config import Config, EnsembleConfig
 from ml_core.pipeline import RegimeForestPipeline, TrainingSet
+from tasks._cache import cached
 
 if TYPE_CHECKING:
     from ml_core.ensemble import RegimeForestEnsemble
@@ -37,13 +38,22 @@ def build_ensemble(ensemble_config: EnsembleConfig, config: Config) -> RegimeFor
                                             labels=config.labels)
 
 
+@cached("fit-ensemble")
+def fit_ensemble(dataset: TrainingSet, ensemble_config: EnsembleConfig,
+                 config: Config) -> RegimeForestEnsemble:
+    """Select features, fit the four forests and the meta-learner on every event of
+    ``dataset``. Cached on the events, the tuned forests and the profile
+    (:mod:`tasks._cache`): a rerun of the same retrain reuses the fitted ensemble."""
+    return build_ensemble(ensemble_config, config).fit(dataset.X, dataset.targets, dataset.t1)
+
+
 @task(name="train-ensemble", cache_policy=NO_CACHE)
 def train_ensemble(dataset: TrainingSet, regime: object, ensemble_config: EnsembleConfig,
                    config: Config, metadata: dict[str, object]) -> RegimeForestPipeline:
-    """Select features, fit the four forests and the meta-learner on every event; wrap them as a
-    pipeline."""
-    ensemble = build_ensemble(ensemble_config, config).fit(dataset.X, dataset.targets,
-                                                           dataset.t1)
+    """Select features, fit the four forests and the meta-learner on every event (the cached
+    :func:`fit_ensemble`); wrap them as a pipeline with this run's ``metadata`` (its run id:
+    never part of the cache key)."""
+    ensemble = fit_ensemble(dataset, ensemble_config, config)
     get_run_logger().info("trained the ensemble on %d events x %d features (%d kept by selection)",
                           *dataset.X.shape, len(ensemble.forest_features_))
     return RegimeForestPipeline(config=config, regime=regime, ensemble=ensemble,
@@ -82,12 +92,13 @@ def regime_refit(bars: pd.DataFrame, dataset: TrainingSet,
     return refit
 
 
-@task(name="cpcv", cache_policy=NO_CACHE)
+@cached("cpcv")
 def cross_validate(dataset: TrainingSet, ensemble_config: EnsembleConfig, config: Config,
                    bars: pd.DataFrame | None = None):
     """Combinatorial purged CV of the whole ensemble; returns an ``ml_core.evaluation.CVReport``.
 
-    Every split fits a fresh ensemble, feature selection included, on its training rows only.
+    Cached on its inputs' content (:mod:`tasks._cache`). Every split fits a fresh ensemble,
+    feature selection included, on its training rows only.
     With ``validation.cpcv_refit_regime`` every split also refits the HMM on the development
     ``bars`` its training events span (:func:`regime_refit`), so no split's regime columns come
     from parameters that saw its test groups. ``bars["close"]`` also gives the plain
@@ -121,11 +132,12 @@ def cross_validate(dataset: TrainingSet, ensemble_config: EnsembleConfig, config
     return report
 
 
-@task(name="walk-forward", cache_policy=NO_CACHE)
+@cached("walk-forward")
 def walk_forward(dataset: TrainingSet, ensemble_config: EnsembleConfig, config: Config,
                  bars: pd.DataFrame | None = None):
     """Walk-forward backtest of the whole ensemble (``validation.walk_forward_windows`` windows,
-    purged like CPCV); returns an ``ml_core.evaluation.WalkForwardReport``, or None when the
+    purged like CPCV; cached on its inputs' content, :mod:`tasks._cache`); returns an
+    ``ml_core.evaluation.WalkForwardReport``, or None when the
     profile sets 0 windows. ``bars["close"]`` gives each window's plain buy-and-hold Sharpe
     (NaN without ``bars``)."""
     from ml_core.evaluation import evaluate_walk_forward

@@ -22,6 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from ml_core.config import Config, EnsembleConfig, ForestSpec
 from ml_core.pipeline import TrainingSet
 from tasks import plots
+from tasks._cache import cached
 from tasks.registry import Tracker
 from tasks.training import events_per_year
 
@@ -57,14 +58,14 @@ def study_name(config: Config, model: str, data_hash: str) -> str:
     return f"{config.profile}-{model}-{data_hash[:10]}-{key}"
 
 
-@task(name="tune-pipeline", cache_policy=NO_CACHE)
+@cached("tune-pipeline")
 def tune_pipeline_settings(bars: pd.DataFrame, features: pd.DataFrame, config: Config,
                            data_hash: str,
                            cut: pd.Timestamp | None) -> tuple[Config, TuningResult | None]:
     """Tune the barrier width, the selection thresholds and the meta-learner's C on the
     development events (the final holdout, from ``cut`` on, is cut after every relabelling);
     returns the profile with the best values applied, and the study (None when skipped) with
-    the span its trials read."""
+    the span its trials read. Cached on its inputs' content (:mod:`tasks._cache`)."""
     from ml_core.tuning import apply_pipeline_params, tune_pipeline
     from tasks.labels import development_set
 
@@ -91,10 +92,12 @@ def tune_pipeline_settings(bars: pd.DataFrame, features: pd.DataFrame, config: C
     return apply_pipeline_params(config, result.best_params), result
 
 
-@task(name="tune", cache_policy=NO_CACHE)
+@cached("tune")
 def tune_models(dataset: TrainingSet, config: Config, data_hash: str) -> dict[str, object]:
     """One study per model, tuned by ``tuning.n_workers`` processes (:func:`tune_study`); returns
-    ``{model: TuningResult}`` (empty when tuning is disabled)."""
+    ``{model: TuningResult}`` (empty when tuning is disabled). Cached on its inputs' content
+    (:mod:`tasks._cache`); a study interrupted before it finished resumes in its Optuna
+    storage (:func:`study_name`)."""
     logger = get_run_logger()
     if not config.tuning.enabled:
         logger.info("tuning disabled: using the profile's forests as given")
