@@ -49,8 +49,8 @@ from tasks.data import DataState, load_data, select_span  # noqa: E402
 from tasks.registry import CHAMPION, CHALLENGER, Tracker, decide_promotion  # noqa: E402
 
 __all__ = ["BackfillResult", "BackfillStep", "DoneRetrain", "backfill_key", "equity_figure",
-           "find_backfill_run", "find_done", "format_rows", "log_backfill", "publish_backfill",
-           "read_history", "replay_loop", "to_markdown", "window_state"]
+           "find_backfill_run", "find_done", "format_rows", "log_backfill", "needs_promotion",
+           "publish_backfill", "read_history", "replay_loop", "to_markdown", "window_state"]
 
 WARMUP = timedelta(days=30)
 """History fed to a champion before each period so its features and regime filter have warmed up."""

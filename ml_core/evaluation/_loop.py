@@ -301,8 +301,8 @@ def replay_returns(close: pd.Series, timeframe: timedelta,
     Over every bar ``j`` whose close falls in a period, the account holds the exposure decided at
     the previous bar's close, ``p_{j-1}`` (that period's ``positions`` at :func:`decision_bars`;
     0 where it has no row, e.g. no champion), and earns
-    ``p_{j-1} * r_j - cost_bps / 1e4 * |p_{j-1} - p_{j-2}|`` with ``r_j = close_j / close_{j-1} - 1``
-    (:func:`ml_core.metrics.strategy_returns`). The position carries from one period to the
+    ``p_{j-1} * r_j - cost_bps / 1e4 * |p_{j-1} - p_{j-2}|`` with
+    ``r_j = close_j / close_{j-1} - 1`` (:func:`ml_core.metrics.strategy_returns`). The position carries from one period to the
     next, and the first is entered from flat, so a change of champion pays only for the change
     of position. Buy-and-hold holds 1 over the same bars, without costs
     (:func:`~ml_core.evaluation.buy_and_hold_metrics`).
