@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from regimeforest._backfill import backfill_command
 from regimeforest._env import configure_engines
 from regimeforest._progress import progress
 
@@ -178,6 +179,9 @@ def retrain(
         _fail(f"the retrain stopped: {exc}\nThe MLflow run is marked FAILED and nothing was "
               f"registered or promoted.")
     _print_summary(summary)
+
+
+app.command("backfill")(backfill_command)
 
 
 def _print_summary(s) -> None:  # noqa: ANN001 - a RetrainSummary
