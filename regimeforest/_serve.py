@@ -4,12 +4,12 @@ What it starts, in order:
 
 1. a Prefect server on ``host:port`` (``prefect server start``), unless ``PREFECT_API_URL`` is set
    or a Prefect server already answers there; it waits for ``/api/health``;
-2. the process work pool the deployments name (``regimeforest``), if the server lacks it;
+2. a process worker on the work pool the deployments name (``regimeforest``; the worker creates
+   it if the server lacks it), which runs each flow run in its own process from the project's
+   directory;
 3. the deployments, by ``prefect deploy --all`` on the entries of ``prefect.yaml``: one weekly
    retrain per profile given (built from the file's weekly retrain entry with the profile's name,
-   path and cron), the backfill, and any other entry whose flow file exists;
-4. a process worker on the pool (``prefect worker start``), which runs each flow run in its own
-   process from the project's directory.
+   path and cron), the backfill, and any other entry whose flow file exists.
 
 Why a work pool and a worker rather than an in-process ``prefect.serve``: the deployments are
 declared in ``prefect.yaml``, which Prefect itself reads (``prefect deploy --all`` gives the same
@@ -18,11 +18,11 @@ schedules keep creating runs while nothing serves them and a worker started late
 another machine) picks those runs up; and the concurrency limits are enforced by the server. The
 cost is two more processes and a deploy step (~10 s) at start.
 
-Stopping: SIGINT (Ctrl-C) or SIGTERM stops the worker, and with SIGTERM every flow run it started
-(their engine marks them crashed while the server is still up), then the server this command
-started. Anything still alive after ``stop_timeout`` seconds is killed; a second Ctrl-C kills at
-once. Prefect's own worker, given SIGINT, would instead wait for its runs to finish (a retrain can
-take an hour) and ``prefect.serve`` ignored Ctrl-C.
+Stopping: SIGINT (Ctrl-C) or SIGTERM sends SIGTERM to the flow runs the worker started (their
+engine records them as crashed while worker and server are still up), then stops the worker, then
+the server this command started. Anything still alive after ``stop_timeout`` seconds is killed; a
+second Ctrl-C kills at once. Prefect's own worker, given SIGINT, would wait for its runs to finish
+(a retrain can take an hour), and ``prefect.serve`` ignored Ctrl-C.
 """
 
 from __future__ import annotations
@@ -334,27 +334,35 @@ def wait_for_server(api_url: str, timeout: float, child: Child | None = None) ->
                      f"{detail}")
 
 
-def ensure_work_pool(api_url: str, name: str) -> bool:
-    """Create the process work pool ``name`` unless the server has it; True if created."""
+def check_work_pool(api_url: str, name: str) -> bool:
+    """True if the server has the work pool ``name``; a :class:`ServeError` if it is not a
+    process pool. (A missing pool is created by the worker, ``--type process``: no Prefect
+    import here, whose event client would hold the exit for seconds once the server is gone.)"""
     import httpx
 
     reply = httpx.get(f"{api_url}/work_pools/{name}", timeout=10.0)
-    if reply.status_code == 200:
-        kind = reply.json().get("type")
-        if kind != "process":
-            raise ServeError(f"work pool {name!r} exists with type {kind!r}; serve needs a "
-                             "process pool: pass another pool name or delete it")
+    if reply.status_code == 404:
         return False
-    from prefect.workers.process import ProcessWorker
+    reply.raise_for_status()
+    kind = reply.json().get("type")
+    if kind != "process":
+        raise ServeError(f"work pool {name!r} exists with type {kind!r}; serve needs a process "
+                         "pool: pass another pool name or delete that one")
+    return True
 
-    reply = httpx.post(f"{api_url}/work_pools/", timeout=10.0, json={
-        "name": name, "type": "process",
-        "base_job_template": ProcessWorker.get_default_base_job_template(),
-        "description": "regimeforest: flow runs as local processes (regimeforest serve)"})
-    if reply.status_code not in (200, 201, 409):
-        raise ServeError(f"could not create work pool {name!r}: HTTP {reply.status_code} "
-                         f"{reply.text[:300]}")
-    return reply.status_code != 409
+
+def wait_for_work_pool(api_url: str, name: str, worker: Child, timeout: float) -> float:
+    """Wait until the worker has created the pool ``name``; the seconds it took."""
+    start = time.monotonic()
+    while not check_work_pool(api_url, name):
+        if worker.process.poll() is not None:
+            raise ServeError(f"the Prefect worker exited with code {worker.process.returncode} "
+                             f"before creating work pool {name!r} (its output is above)")
+        if time.monotonic() - start > timeout:
+            raise ServeError(f"the Prefect worker did not create work pool {name!r} within "
+                             f"{timeout:.0f} s")
+        time.sleep(0.25)
+    return time.monotonic() - start
 
 
 def deploy(plan: list[dict[str, Any]], prefect_file: Path, project: Path, pool: str,
@@ -482,12 +490,13 @@ def serve_command(configs: Sequence[str] | None = None, port: int = 4200, *,
                 api_url = _start_server(env, prefect, host, port, startup_timeout, server_log,
                                         children, echo)
                 env["PREFECT_API_URL"] = api_url
-                ensure_work_pool(api_url, pool)
-                # The worker starts (~5 s) while the deployments are created (~6-10 s).
-                children.append(Child("worker", subprocess.Popen(
+                check_work_pool(api_url, pool)  # a pool of another type is refused first
+                worker = Child("worker", subprocess.Popen(
                     [str(prefect), "worker", "start", "--pool", pool, "--type", "process"],
                     cwd=project, env=env, start_new_session=True, stdin=subprocess.DEVNULL),
-                    children_first=True))
+                    children_first=True)
+                children.append(worker)
+                wait_for_work_pool(api_url, pool, worker, startup_timeout)
                 start = time.monotonic()
                 names = deploy(plan, prefect_file, project, pool, env, prefect)
                 echo(f"deployed in {time.monotonic() - start:.1f} s: {', '.join(names)}")
