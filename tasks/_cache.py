@@ -16,13 +16,17 @@ Bars that differ in one value, another profile, another cut or another release o
 therefore never meet an old result; the same inputs always do, whichever flow run computed them.
 
 Where results live: Prefect's default result storage, ``$PREFECT_HOME/storage``
-(``PREFECT_RESULTS_LOCAL_STORAGE_PATH`` moves it). Tests that give Prefect their own
-``PREFECT_HOME`` get their own cache; within one ``PREFECT_HOME`` runs against different
-tracking stores never share a key, as the profile's tracking URI is part of it.
+(``PREFECT_RESULTS_LOCAL_STORAGE_PATH`` moves it; a default storage block, set in
+``PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK`` or on the server, replaces it). Tests that give
+Prefect their own ``PREFECT_HOME`` get their own cache; within one ``PREFECT_HOME`` runs
+against different tracking stores never share a key, as the profile's tracking URI is part
+of it.
 
 Switches: ``REGIMEFOREST_TASK_CACHE=off`` neither reads nor writes cached results (every task
 computes); Prefect's ``PREFECT_TASKS_REFRESH_CACHE=true`` recomputes and overwrites them.
-Results expire after :data:`CACHE_EXPIRATION`.
+Results expire after :data:`CACHE_EXPIRATION`; Prefect then ignores them but leaves the files:
+:func:`prune_cache` deletes them (a tiny retrain writes ~1.7 MB, a production one the size of
+its pickled forests).
 """
 
 from __future__ import annotations
@@ -45,19 +49,23 @@ from prefect.cache_policies import CachePolicy
 from prefect.context import TaskRunContext
 from pydantic import BaseModel
 
-__all__ = ["CACHE_ENV", "CACHE_EXPIRATION", "TASK_MODULES", "ContentKey", "cache_enabled",
-           "cached", "code_version", "fingerprint"]
+__all__ = ["CACHE_ENV", "CACHE_EXPIRATION", "KEY_PREFIX", "TASK_MODULES", "ContentKey",
+           "cache_enabled", "cached", "code_version", "fingerprint", "prune_cache"]
 
 CACHE_ENV = "REGIMEFOREST_TASK_CACHE"
 """Set to ``off`` (or ``0``, ``false``, ``no``) to run every cached task without its cache."""
 
-CACHE_EXPIRATION = dt.timedelta(days=30)
-"""How long a cached result may be reused: long enough to resume a killed backfill later."""
+CACHE_EXPIRATION = dt.timedelta(days=14)
+"""How long a cached result may be reused: long enough to resume a killed retrain or backfill
+after a weekend; a weekly retrain on new bars never meets its predecessor's keys anyway."""
 
 _ROOT = Path(__file__).resolve().parents[1]
 TASK_MODULES = ("_cache", "features", "labels", "training", "tuning")
 """The modules of ``tasks`` whose code computes a cached result (add one that does)."""
 _LIBRARIES = ("numpy", "pandas", "scipy", "scikit-learn", "hmmlearn", "optuna")
+
+KEY_PREFIX = "regimeforest-"
+"""Every key (and so every file name in the result storage) starts with it."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -183,7 +191,7 @@ class ContentKey(CachePolicy):
         for name in sorted(set(inputs) - set(self.exclude)):
             digest.update(name.encode())
             digest.update(fingerprint(inputs[name]).encode())
-        return f"regimeforest-{task_ctx.task.name}-{digest.hexdigest()}"
+        return f"{KEY_PREFIX}{task_ctx.task.name}-{digest.hexdigest()}"
 
 
 def cached(name: str, *, exclude: Iterable[str] = (), **task_options: Any) -> Callable[[F], Any]:
@@ -202,3 +210,33 @@ def cached(name: str, *, exclude: Iterable[str] = (), **task_options: Any) -> Ca
 
     return task(name=name, cache_policy=ContentKey(exclude=tuple(exclude)), persist_result=True,
                 cache_expiration=CACHE_EXPIRATION, **task_options)
+
+
+def prune_cache(older_than: dt.timedelta = CACHE_EXPIRATION,
+                storage: Path | None = None) -> list[Path]:
+    """Delete the cached results written more than ``older_than`` ago.
+
+    Parameters
+    ----------
+    older_than : timedelta, default :data:`CACHE_EXPIRATION`
+        Results this old are expired: Prefect no longer reads them.
+    storage : Path, optional
+        The result folder; default Prefect's local result storage
+        (``PREFECT_RESULTS_LOCAL_STORAGE_PATH``, ``$PREFECT_HOME/storage``).
+
+    Returns
+    -------
+    list of Path
+        The files deleted: only this project's (names starting with :data:`KEY_PREFIX`).
+    """
+    if storage is None:
+        from prefect.settings import get_current_settings
+
+        storage = Path(get_current_settings().results.local_storage_path)
+    cutoff = dt.datetime.now().timestamp() - older_than.total_seconds()
+    deleted = []
+    for path in Path(storage).glob(f"{KEY_PREFIX}*"):
+        if path.is_file() and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            deleted.append(path)
+    return deleted

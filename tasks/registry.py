@@ -434,8 +434,11 @@ def _ending(tracker: Tracker, run_id: str) -> Iterator[str]:
 
     A failed run gets the tags of :func:`failure_tags`: ``failure`` says why in one line
     (``"killed by SIGTERM (signal 15) at ...Z during task 'cpcv'"`` for a kill), and the same
-    line goes to the Prefect run's log when there is one. Recording the failure never hides
-    it: should the tracking store be unreachable, the original exception still propagates.
+    line goes to the Prefect run's log when there is one. A version the failed run had
+    registered (killed between registering and finishing) is withdrawn unless an alias
+    already points at it (:func:`_withdraw_versions`), so its rerun registers the only one.
+    Recording the failure never hides it: should the tracking store be unreachable, the
+    original exception still propagates.
     """
     try:
         yield run_id
@@ -443,12 +446,30 @@ def _ending(tracker: Tracker, run_id: str) -> Iterator[str]:
         tags = failure_tags(exc)
         _log_failure(tags["failure"])
         try:
+            withdrawn = _withdraw_versions(tracker, run_id)
+            if withdrawn:
+                tags["failure.withdrawn_versions"] = ", ".join(withdrawn)
             tracker.set_tags(run_id, tags)
             tracker.end_run(run_id, "FAILED")
         except Exception as error:  # noqa: BLE001 - keep the cause, not the bookkeeping error
             exc.add_note(f"(the MLflow run {run_id} could not be marked FAILED: {error})")
         raise
     tracker.end_run(run_id, "FINISHED")
+
+
+def _withdraw_versions(tracker: Tracker, run_id: str) -> list[str]:
+    """Delete the model versions registered from the failed run ``run_id`` that no alias
+    points at; returns them as ``"name vN"``.
+
+    Such a version is half made (its tags, its promotion decision may be missing) and can never
+    be promoted; left in place, the rerun would register a second copy. A version an alias
+    already points at is kept: it is being served."""
+    withdrawn = []
+    for version in tracker.client.search_model_versions(f"run_id = '{run_id}'"):
+        if not version.aliases:
+            tracker.client.delete_model_version(version.name, version.version)
+            withdrawn.append(f"{version.name} v{version.version}")
+    return withdrawn
 
 
 def failure_tags(exc: BaseException, when: float | None = None) -> dict[str, str]:

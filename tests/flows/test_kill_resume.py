@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks._cache import CACHE_ENV, ContentKey, fingerprint
+from tasks._cache import CACHE_ENV, ContentKey, fingerprint, prune_cache
 from tasks.registry import failure_tags
 
 # what the rerun must take from the cache: everything that had finished before the kill
@@ -204,3 +204,40 @@ def test_the_key_leaves_out_excluded_inputs_and_follows_the_profile(
     assert key != policy.compute_key(SimpleNamespace(task=SimpleNamespace(name="tune")), base, {})
     monkeypatch.setenv(CACHE_ENV, "off")
     assert policy.compute_key(ctx, base, {}) is None
+
+
+def test_prune_deletes_only_this_projects_expired_results(tmp_path: Path) -> None:
+    old, new, other = (tmp_path / "regimeforest-cpcv-1", tmp_path / "regimeforest-cpcv-2",
+                       tmp_path / "someone-elses")
+    for path in (old, new, other):
+        path.write_text("x")
+    month_ago = time.time() - 30 * 86400
+    for path in (old, other):
+        os.utime(path, (month_ago, month_ago))
+    assert prune_cache(storage=tmp_path) == [old]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["regimeforest-cpcv-2", "someone-elses"]
+
+
+def test_a_failed_run_withdraws_the_version_it_registered(tmp_path: Path) -> None:
+    """Killed between registering and finishing: the half-made version goes, the champion of
+    an earlier run stays."""
+    from tasks.registry import Tracker, tracked_run
+
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (tmp_path / "m.txt").write_text("model")
+
+    def register(run_id: str) -> str:
+        tracker.log_artifact(run_id, tmp_path / "m.txt", "model")
+        return tracker.register(f"runs:/{run_id}/model", "m", run_id, {})
+
+    with tracked_run(tracker, "exp", "good", {}) as good:
+        champion = register(good)
+    tracker.move_alias("m", "champion", champion, "first")
+    with pytest.raises(KeyboardInterrupt):
+        with tracked_run(tracker, "exp", "killed", {}) as killed:
+            register(killed)
+            raise KeyboardInterrupt
+    tags = tracker.client.get_run(killed).data.tags
+    assert tags["failure.withdrawn_versions"] == "m v2"
+    assert [v.version for v in tracker.client.search_model_versions("name='m'")] == [1]
+    assert tracker.alias_version("m", "champion") == champion
