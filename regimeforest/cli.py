@@ -714,3 +714,27 @@ def ui(
 
 if __name__ == "__main__":
     app()
+
+
+@app.command()
+def serve(
+    config: Annotated[Optional[list[str]], typer.Option(
+        "--config", "-c", help="Profile YAML or name to serve a weekly retrain for; repeat for "
+        "several (default: demo).")] = None,
+    port: Annotated[int, typer.Option(
+        help="Port of the Prefect server started when PREFECT_API_URL is unset (UI and API).")
+    ] = 4200,
+) -> None:
+    """Serve the deployments of prefect.yaml: start a local Prefect server (unless
+    PREFECT_API_URL is set), a process worker, deploy the weekly retrain of each profile and the
+    backfill, and run them on schedule or when triggered, until Ctrl-C (stops in seconds)."""
+    configure_engines()
+    from regimeforest._serve import ServeError, serve_command
+
+    try:
+        code = serve_command([str(_config_path(c)) for c in (config or [_default_config()])],
+                             port, echo=lambda line: console.print(line, highlight=False,
+                                                                   soft_wrap=True))
+    except ServeError as exc:
+        _fail(str(exc))
+    raise typer.Exit(code)
