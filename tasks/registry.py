@@ -502,7 +502,7 @@ def failure_tags(exc: BaseException, when: float | None = None) -> dict[str, str
     if tasks:
         tags["failure.task"] = " > ".join(tasks)
     where = (" during task " + " > ".join(f"'{name}'" for name in tasks) if tasks
-             else " between tasks")
+             else " outside any task")
     if signum is not None:
         try:
             name = signals.Signals(signum).name

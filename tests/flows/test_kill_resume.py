@@ -150,8 +150,8 @@ def test_a_kill_names_the_signal_the_moment_and_no_task_outside_one() -> None:
     from prefect.exceptions import TerminationSignal
 
     tags = failure_tags(TerminationSignal(signal.SIGTERM), when=0.0)
-    assert tags["failure"] == ("killed by SIGTERM (signal 15) at 1970-01-01T00:00:00Z between "
-                               "tasks")
+    assert tags["failure"] == ("killed by SIGTERM (signal 15) at 1970-01-01T00:00:00Z outside "
+                               "any task")
     assert tags["failure.signal"] == "SIGTERM" and "failure.task" not in tags
     interrupt = failure_tags(KeyboardInterrupt(), when=0.0)["failure"]
     assert interrupt.startswith("interrupted by SIGINT (signal 2) at 1970-01-01T00:00:00Z")
@@ -241,3 +241,33 @@ def test_a_failed_run_withdraws_the_version_it_registered(tmp_path: Path) -> Non
     assert tags["failure.withdrawn_versions"] == "m v2"
     assert [v.version for v in tracker.client.search_model_versions("name='m'")] == [1]
     assert tracker.alias_version("m", "champion") == champion
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_failure_names_the_task_it_happened_in_nested_ones_too(tmp_path: Path) -> None:
+    from prefect import flow, task
+
+    from tasks.registry import Tracker, tracked_run
+
+    @task(name="inner-step")
+    def inner() -> None:
+        raise ValueError("boom")
+
+    @task(name="outer-step")
+    def outer() -> None:
+        inner()
+
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
+
+    @flow
+    def retrain() -> None:
+        with tracked_run(tracker, "exp", "nested", {}):
+            outer()
+
+    with pytest.raises(ValueError, match="boom"):
+        retrain()
+    (run,) = tracker.client.search_runs([tracker.experiment_id("exp")])
+    assert run.info.status == "FAILED"
+    assert run.data.tags["failure"] == "ValueError: boom"
+    assert run.data.tags["failure.task"] == "outer-step > inner-step"
