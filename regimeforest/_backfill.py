@@ -42,6 +42,9 @@ def backfill_command(
     as_of's champion trading until the next, with costs, against buy-and-hold. Backfilled
     versions carry the tag as_of and move no alias unless --promote."""
     from regimeforest import cli
+    from regimeforest._env import exit_on_sigterm
+    from regimeforest._serve import ServeError
+    from regimeforest._server import prefect_api
 
     cli.configure_engines()
     from ml_core.evaluation import backfill_schedule
@@ -65,8 +68,10 @@ def backfill_command(
     from regimeforest._refusals import quiet_refusals
     from tasks.quality import DataQualityError
 
+    exit_on_sigterm()
     try:
-        with quiet_refusals((DataQualityError, BarsSchemaError, EmptyRangeError)):
+        with prefect_api(cli._dim), quiet_refusals((DataQualityError, BarsSchemaError,
+                                                     EmptyRangeError)):
             result = backfill(start=start, end=end, every=every, config_path=str(config_file),
                               data=str(data) if data else None, tracking_uri=tracking_uri,
                               columns=mapping or None, promote=promote)
@@ -76,6 +81,8 @@ def backfill_command(
                   "before it are kept and a rerun resumes after them")
     except EmptyRangeError as exc:
         cli._fail(f"{exc}: nothing was trained or registered")
+    except ServeError as exc:
+        cli._fail(f"{exc}\nNothing was trained or registered.")
     except (BarsSchemaError, ValueError, KeyError, LookupError) as exc:
         cli._fail(f"the backfill stopped: {_options(exc)}\nRetrains finished before it are kept; "
                   "a rerun of the same range resumes after them.")

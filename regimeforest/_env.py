@@ -30,3 +30,13 @@ def configure_engines() -> None:
     for key, value in ENGINE_DEFAULTS.items():
         os.environ.setdefault(key, value)
     warnings.filterwarnings("ignore", message=re.escape(_SKLEARN_DELAYED), category=UserWarning)
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into ``SystemExit(143)`` so a killed command unwinds like Ctrl-C: its MLflow
+    run is marked FAILED with the signal, Prefect records the crash, and the temporary Prefect
+    server it started is stopped (Python's default would leave that server running, orphaned)."""
+    import signal
+    import sys
+
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))

@@ -23,7 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from regimeforest._backfill import backfill_command
-from regimeforest._env import configure_engines
+from regimeforest._env import configure_engines, exit_on_sigterm
 from regimeforest._progress import progress
 
 app = typer.Typer(
@@ -163,8 +163,12 @@ def retrain(
     from regimeforest._refusals import quiet_refusals
     from tasks.quality import DataQualityError
 
+    from regimeforest._serve import ServeError
+    from regimeforest._server import prefect_api
+
+    exit_on_sigterm()
     try:
-        with quiet_refusals((DataQualityError, BarsSchemaError)):
+        with prefect_api(_dim), quiet_refusals((DataQualityError, BarsSchemaError)):
             summary = weekly_retrain(config_path=str(_config_path(config)),
                                      data=str(data) if data else None,
                                      tracking_uri=tracking_uri, columns=mapping or None,
@@ -174,6 +178,8 @@ def retrain(
         _fail("the data failed its quality checks: nothing was trained or registered")
     except BarsSchemaError as exc:
         _fail(f"{exc}: nothing was trained or registered")
+    except ServeError as exc:
+        _fail(f"{exc}\nNothing was trained or registered.")
     except (ValueError, KeyError, LookupError) as exc:
         # ml_core's errors name the parameter, feature or value; the run is marked FAILED
         _fail(f"the retrain stopped: {exc}\nThe MLflow run is marked FAILED and nothing was "
@@ -182,6 +188,10 @@ def retrain(
 
 
 app.command("backfill")(backfill_command)
+
+
+def _dim(line: str) -> None:
+    err.print(line, style="dim", highlight=False, soft_wrap=True)
 
 
 def _print_summary(s) -> None:  # noqa: ANN001 - a RetrainSummary

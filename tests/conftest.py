@@ -14,6 +14,9 @@ from regimeforest._env import configure_engines
 configure_engines()
 # Tests get their own Prefect home so parallel or repeated runs never share a migrating database.
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="regimeforest-prefect-"))
+# Every retrain computes afresh (same data, same seed: the same models is what tests check);
+# tests/flows/test_kill_resume.py turns the task cache on for its own subprocess.
+os.environ.setdefault("REGIMEFOREST_TASK_CACHE", "off")
 
 # Prefect's console log handlers bind the stream that is sys.stderr when logging is configured.
 # Configure it now, on the session's streams, not inside a test whose captured stream closes.
