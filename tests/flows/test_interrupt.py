@@ -22,6 +22,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 _ROOT = Path(__file__).resolve().parents[2]
 
 
+def _as_in_a_terminal() -> None:
+    """Ctrl-C's default action: a test run from a background job inherits SIGINT ignored, and a
+    Python started so never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
@@ -44,7 +50,7 @@ def test_ctrl_c_stops_a_retrain_in_seconds_and_records_why(
         process = subprocess.Popen(
             [sys.executable, "-m", "regimeforest", "retrain", "--config", str(config), "--data",
              str(bars)], stdout=out, stderr=subprocess.STDOUT, env=env, cwd=_ROOT,
-            start_new_session=True)
+            start_new_session=True, preexec_fn=_as_in_a_terminal)
     deadline = time.monotonic() + 240
     while "Task run 'tune" not in log.read_text(errors="replace"):
         assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
