@@ -50,10 +50,23 @@ from tasks.registry import CHAMPION, CHALLENGER, Tracker, decide_promotion  # no
 
 __all__ = ["BackfillResult", "BackfillStep", "DoneRetrain", "backfill_key", "equity_figure",
            "find_backfill_run", "find_done", "format_rows", "log_backfill", "needs_promotion",
-           "publish_backfill", "read_history", "replay_loop", "to_markdown", "window_state"]
+           "publish_backfill", "read_history", "replay_loop", "to_markdown", "warmup_span",
+           "window_state"]
 
 WARMUP = timedelta(days=30)
-"""History fed to a champion before each period so its features and regime filter have warmed up."""
+"""The least history fed to a champion before each period (see :func:`warmup_span`)."""
+WARMUP_BARS = 64
+"""Bars of the longest timeframe fed first: the slowest features (MACD 26 + 9 on daily bars,
+ADX 14 x 2) warm up within them."""
+
+
+def warmup_span(config: Config) -> timedelta:
+    """History fed to a champion before a period so that every feature and the regime filter
+    have warmed up: :data:`WARMUP_BARS` bars of the profile's longest timeframe, at least
+    :data:`WARMUP` (64 days for the demo, whose features reach daily bars)."""
+    longest = max([config.data.timeframe, config.regime.timeframe,
+                   *config.features.higher_timeframes])
+    return max(WARMUP, WARMUP_BARS * longest)
 
 _DECIDED = {CHAMPION, CHALLENGER, "rejected"}
 
@@ -163,12 +176,12 @@ def needs_promotion(done: DoneRetrain) -> bool:
 
 
 def _champion_signals(pipeline: object, bars: pd.DataFrame, timeframe: timedelta,
-                      start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
-    """The champion's exposure at the period's decision bars, fed ``WARMUP`` of history first."""
+                      start: pd.Timestamp, end: pd.Timestamp, warmup: timedelta) -> pd.Series:
+    """The champion's exposure at the period's decision bars, fed ``warmup`` of history first."""
     decided = decision_bars(bars.index, timeframe, start, end)
     if len(decided) == 0:
         return pd.Series(dtype="float64")
-    fed = bars.loc[decided[0] - pd.Timedelta(WARMUP):decided[-1]]
+    fed = bars.loc[decided[0] - pd.Timedelta(warmup):decided[-1]]
     signals = pipeline.predict(fed)
     return exposure(signals.reindex(signals.index.intersection(decided)))
 
@@ -208,7 +221,8 @@ def replay_loop(tracker: Tracker, config: Config, bars: pd.DataFrame,
                 uri = f"models:/{config.registry.model_name}/{link.champion}"
                 pipelines[link.champion] = load_pipeline(
                     tracker.download_pipeline(uri, Path(tmp) / f"v{link.champion}"))
-            held = _champion_signals(pipelines[link.champion], bars, timeframe, start, end)
+            held = _champion_signals(pipelines[link.champion], bars, timeframe, start, end,
+                                     warmup_span(config))
             missing = len(decision_bars(bars.index, timeframe, start, end)) - len(held)
             if missing:
                 logger.warning("period %s .. %s: v%s gave no signal at %d bars (features "

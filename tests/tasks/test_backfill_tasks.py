@@ -15,6 +15,8 @@ from ml_core.evaluation import champion_chain, loop_table, replay_periods, repla
 from tasks.backfill import (BackfillResult, BackfillStep, DoneRetrain, backfill_key,
                             equity_figure, find_done, format_rows, needs_promotion, to_markdown)
 from tasks.data import DataState
+
+ROOT = Path(__file__).resolve().parents[2]
 from tasks.registry import Tracker, decide_promotion
 
 H = timedelta(hours=1)
@@ -171,3 +173,23 @@ def test_the_state_computed_first_is_the_retrains_own_for_a_store_series(
         first, own = both(as_of)
         assert first == own
         assert first.tags()["store.sha256"] == own.tags()["store.sha256"]
+
+
+def test_the_warm_up_covers_the_slowest_features_of_the_profile():
+    from datetime import timedelta
+
+    from ml_core.config import load_config
+    from ml_core.data import load_sample_bars
+    from ml_core.features import compute_features
+    from tasks.backfill import warmup_span
+
+    demo = load_config(ROOT / "configs" / "demo.yaml")
+    assert warmup_span(demo) == timedelta(days=64)  # 64 daily bars (features reach 1d)
+    hourly = load_config(ROOT / "configs" / "demo.yaml", {"features": {
+        "higher_timeframes": ["1h"]}, "regime": {"timeframe": "1h", "volatility_window": "6h"}})
+    assert warmup_span(hourly) == timedelta(days=30)  # the floor
+    # fed that much history, every demo feature has a value at the period's first bar
+    bars = load_sample_bars().loc[:"2019-08-25"]
+    fed = bars.loc[bars.index[-1] - warmup_span(demo):]
+    features = compute_features(fed, demo.features, demo.data.timeframe)
+    assert not features.iloc[-1].isna().any(), list(features.columns[features.iloc[-1].isna()])
