@@ -19,10 +19,10 @@ from ml_core.data import (SAMPLE_SYMBOL, BarsSchemaError, RepairLog, bars_digest
 from ml_core.features import timeframe_label
 from tasks.profile import resolve_profile
 
-__all__ = ["DataState", "check_timeframe", "config_hash", "data_source", "frame_hash",
+__all__ = ["DataState", "check_timeframe", "config_hash", "data_source",
            "load_data", "resolve_as_of", "resolve_profile", "select_span", "store_url"]
 
-SAMPLE_INGESTED_AT = pd.Timestamp("2019-10-01T00:00:00Z")
+SAMPLE_INGESTED_AT = pd.Timestamp("2019-10-01T00:30:00Z")
 """When the bundled sample counts as ingested: the close of its last bar."""
 
 
@@ -107,12 +107,6 @@ class _StoreRead:
     last_ingest_id: int
 
 
-def frame_hash(frame: pd.DataFrame) -> str:
-    """SHA-256 of the bars' values and timestamps, to tie a model to the exact data it saw."""
-    digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    return digest.hexdigest()
-
-
 @task(name="load-data", cache_policy=NO_CACHE)
 def load_data(config: Config, as_of: pd.Timestamp | None = None,
               known_at: datetime | str | None = None
@@ -177,9 +171,8 @@ def _read_window(store: object, config: Config, as_of: pd.Timestamp,
     bars, state = store.snapshot(symbol, timeframe, as_of, start, ingested_by=known)
     newest_close = (bars.index[-1] + timeframe) if len(bars) else None
     if newest_close is None or newest_close < as_of:
-        everything, state = store.snapshot(symbol, timeframe, as_of, None if newest_close is None
-                                           else newest_close - lookback, ingested_by=known)
-        bars = everything
+        bars, state = store.snapshot(symbol, timeframe, as_of, None if newest_close is None
+                                     else newest_close - lookback, ingested_by=known)
     return bars, state
 
 

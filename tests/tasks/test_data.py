@@ -9,7 +9,7 @@ import pytest
 from prefect import flow
 
 from ml_core.data import load_bars, sample_bars_path
-from tasks.data import data_source, frame_hash, load_data, resolve_profile
+from tasks.data import data_source, load_data, resolve_profile
 
 DEMO = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
 
@@ -50,14 +50,6 @@ def test_profile_overrides_and_sources(tmp_path: Path) -> None:
     assert config.data.columns == {"ts": "timestamp"}
     assert data_source(resolve_profile(DEMO)) == "BTCUSD/30m in sqlite:///mlruns/bars.db"
     assert data_source(resolve_profile(DEMO, data=sample_bars_path())) == sample_bars_path()
-
-
-def test_frame_hash_sees_any_change() -> None:
-    frame = load_bars(sample_bars_path()).iloc[:100]
-    changed = frame.copy()
-    changed.loc[50, "volume"] += 1e-9
-    assert frame_hash(frame) == frame_hash(frame.copy())
-    assert frame_hash(frame) != frame_hash(changed)
 
 
 def test_a_file_with_other_bars_than_the_profile_is_refused(tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ def test_the_bundled_sample_is_ingested_on_first_use(tmp_path: Path) -> None:
         _read(config, as_of)
     bars, state = _read(config, as_of, known_at=SAMPLE_INGESTED_AT)
     sample = load_sample_bars()
+    assert SAMPLE_INGESTED_AT == sample.index[-1] + pd.Timedelta("30min")  # its last close
     expected = sample.loc[sample.index + pd.Timedelta("30min") <= as_of]
     pd.testing.assert_frame_equal(bars, expected, check_freq=False)
     assert state.last == pd.Timestamp("2019-08-31T23:30:00Z")
