@@ -14,6 +14,10 @@ Model format (``format_version`` in a saved model's ``manifest.json``):
 1. ``config.json`` in profile schema 1; forests stored with the training ``n_jobs`` (often -1).
 2. ``config.json`` in profile schema 2; forests stored with ``n_jobs=1`` (a served model
    predicts a few rows at a time, where starting a worker pool per call costs more than it saves).
+3. The ensemble also compiled to ONNX (``onnx/*.onnx``, listed by the manifest's ``onnx``) and the
+   sha256 of every file of the model recorded in the manifest's ``files``, checked at load.
+   A format-2 model migrates with ``onnx`` and ``files`` set to None: it has no graphs to serve
+   with and no hashes to check, so it loads with the scikit-learn engine, unchecked.
 
 Each step ``k -> k + 1`` is one function below, and each has its own test; a migration encodes
 what the older version meant (its defaults included), never today's defaults.
@@ -43,7 +47,7 @@ PROFILE_SCHEMA = 2
 """Profile schema this release writes."""
 OLDEST_PROFILE_SCHEMA = 1
 """Oldest profile schema this release reads."""
-MODEL_FORMAT = 2
+MODEL_FORMAT = 3
 """Model format this release writes."""
 OLDEST_MODEL_FORMAT = 1
 """Oldest model format this release reads."""
@@ -156,7 +160,17 @@ def _model_1_to_2(manifest: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-_MODEL_STEPS = {1: _model_1_to_2}
+def _model_2_to_3(manifest: dict[str, Any]) -> dict[str, Any]:
+    """No ONNX graphs and no file hashes: ``onnx`` and ``files`` are None, so the model serves
+    with scikit-learn (whatever engine is asked) and its files are read unchecked."""
+    out = copy.deepcopy(manifest)
+    out["onnx"] = None
+    out["files"] = None
+    out["format_version"] = 3
+    return out
+
+
+_MODEL_STEPS = {1: _model_1_to_2, 2: _model_2_to_3}
 assert (min(_MODEL_STEPS), max(_MODEL_STEPS) + 1) == (OLDEST_MODEL_FORMAT, MODEL_FORMAT)
 
 

@@ -41,11 +41,10 @@ from ml_core.ensemble._regimes import (
     fit_regime_models,
     has_regime_columns,
     regime_proba,
-    row_thresholds,
 )
-from ml_core.ensemble._signal import MODEL_NAMES, apply_signal_rule
-from ml_core.ensemble._sizing import SizingPolicy, expected_shortfall
-from ml_core.ensemble._smoothing import SignalSmoother, SmootherState
+from ml_core.ensemble._serving import COMPONENT_COLUMNS, FeatureColumns, SignalServing
+from ml_core.ensemble._signal import MODEL_NAMES
+from ml_core.ensemble._sizing import expected_shortfall
 from ml_core.regime import REGIME_LABELS
 from ml_core.selection import FeatureSelector
 
@@ -53,8 +52,6 @@ __all__ = ["CALIBRATION_COLUMNS", "COMPONENT_COLUMNS", "REGIME_PREFIX", "RegimeF
 
 _log = logging.getLogger("ml_core.ensemble")
 
-COMPONENT_COLUMNS: tuple[str, ...] = ("p_entry", "size", "p_exit", "profit")
-"""Output of each forest, in :data:`MODEL_NAMES` order (see ``predict_components``)."""
 
 CALIBRATION_COLUMNS: tuple[str, ...] = ("fold", "p_meta", "p_calibrated", "entry")
 """Columns of ``RegimeForestEnsemble.calibration_``."""
@@ -108,7 +105,7 @@ def _load_smote() -> type:
     return SMOTE
 
 
-class RegimeForestEnsemble(BaseEstimator):
+class RegimeForestEnsemble(SignalServing, BaseEstimator):
     """Entry, position, exit and profit forests stacked under a logistic-regression meta-learner.
 
     Each training row is one triple-barrier event starting at ``t0`` (the index of ``X``) whose
@@ -176,7 +173,7 @@ class RegimeForestEnsemble(BaseEstimator):
     selects without its test rows. The ``regime_prob_*`` columns feed the meta-learner whether
     or not the selector keeps them for the forests.
 
-    **Signal rule** (the contract of :meth:`predict`, see :func:`apply_signal_rule`). With
+    **Signal rule** (the contract of :meth:`predict`, see :func:`~ml_core.ensemble.apply_signal_rule`). With
     ``p = p_long`` (calibrated) and ``t`` the row's confidence threshold:
 
     - ``confidence = max(p, 1 - p)`` in ``[0.5, 1]``;
@@ -317,6 +314,9 @@ class RegimeForestEnsemble(BaseEstimator):
     vector machines", 1999 (sigmoid).
     N. V. Chawla et al., "SMOTE: synthetic minority over-sampling technique", JAIR 16 (2002).
     """
+
+    engine = "sklearn"
+    """What computes the predictions (:class:`~ml_core.ensemble.CompiledEnsemble`: ``"onnx"``)."""
 
     def __init__(
         self,
@@ -668,6 +668,11 @@ class RegimeForestEnsemble(BaseEstimator):
         self.brier_calibrated_ = brier_score(y, p_cal)
 
     # -------------------------------------------------------------- predict
+    # The signal rule, sizing and smoothing are SignalServing's (shared with CompiledEnsemble);
+    # this engine only says how the forests and the meta-learner evaluate rows.
+
+    def _check_ready(self) -> None:
+        check_is_fitted(self, "forests_")
 
     def _meta_matrix(self, components: np.ndarray, X: pd.DataFrame) -> np.ndarray:
         regime_cols = self.meta_features_[len(COMPONENT_COLUMNS):]
@@ -675,9 +680,16 @@ class RegimeForestEnsemble(BaseEstimator):
             return components
         return np.column_stack([components, X[regime_cols].to_numpy(dtype=np.float64)])
 
+    def _feature_values(self, X: pd.DataFrame) -> np.ndarray:
+        """Every fit column of ``X`` (as in fit), checked (:class:`FeatureColumns`)."""
+        columns = self.__dict__.get("_feature_columns")
+        if columns is None or columns.names != list(self.feature_names_in_):
+            columns = self._feature_columns = FeatureColumns(self.feature_names_in_)
+        return columns.values(X)
+
     def _components(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "forests_")
-        values = check_features(X, self.feature_names_in_)  # every fit column, as in fit
+        values = self._feature_values(X)
         if values.shape[0] == 0:  # e.g. no bar with complete features yet
             return np.empty((0, len(MODEL_NAMES)))
         names = list(self.feature_names_in_)
@@ -686,98 +698,17 @@ class RegimeForestEnsemble(BaseEstimator):
             [_component(name, self.forests_[name], values) for name in MODEL_NAMES]
         )
 
-    def _mode(self) -> str:
-        # a model saved before regime modes existed has no regime_mode_: it was global
-        return getattr(self, "regime_mode_", "global")
-
-    def predict_components(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Outputs of the four forests fitted on all rows.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame of shape (n, n_features)
-            The fit's feature columns (extra columns are ignored; order does not matter).
-
-        Returns
-        -------
-        pandas.DataFrame of shape (n, 4)
-            ``p_entry`` (entry forest P(take-profit first)), ``size`` (position forest, clipped to
-            ``[0, 1]``), ``p_exit`` (exit forest P(close)), ``profit`` (profit forest), on
-            ``X.index``.
-        """
-        return pd.DataFrame(self._components(X), index=X.index, columns=list(COMPONENT_COLUMNS))
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """Calibrated meta probabilities, shape (n, 2): ``[P(no TP first), P(take-profit first)]``.
-
-        The meta-learner of each row's regime (``regime_mode="models"``) or the global one, then
-        ``calibrator_`` (none with ``calibration="none"``).
-        """
-        return self._meta_proba(self._components(X), X)
-
-    def _meta_proba(self, components: np.ndarray, X: pd.DataFrame) -> np.ndarray:
-        if components.shape[0] == 0:
-            return np.empty((0, 2))
-        M = self._meta_matrix(components, X)
-        models = getattr(self, "regime_meta_", {})
-        regimes = dominant_regime(X) if self._mode() == "models" and models else None
-        proba = regime_proba(self.meta_, models, M, regimes)
-        calibrator = getattr(self, "calibrator_", None)  # None: "none", or saved before it existed
-        if calibrator is None:
-            return proba
-        return calibrator.predict_proba(proba[:, 1])
-
-    def confidence_thresholds(self, X: pd.DataFrame) -> np.ndarray:
-        """Confidence threshold of each row, shape (n,): ``regime_thresholds`` of the row's
-        dominant regime with ``regime_mode_="thresholds"``, else ``confidence_threshold``."""
-        check_is_fitted(self, "forests_")
-        if self._mode() != "thresholds":
-            return np.full(len(X), float(self.confidence_threshold))
-        return row_thresholds(dominant_regime(X), self.regime_thresholds or {},
-                              self.confidence_threshold)
-
-    def predict(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Signal, confidence and size of each row, by the signal rule (see the class docstring).
-
-        Returns
-        -------
-        pandas.DataFrame of shape (n, 4)
-            On ``X.index``: ``signal`` (int: +1 BUY, -1 SELL, 0 HOLD), ``confidence`` (in
-            ``[0.5, 1]``), ``size`` (in ``[0, 1]``, 0 on HOLD), ``p_long`` (calibrated meta
-            probability).
-        """
-        return self.predict_from(X, None)[0]
-
-    def smoother(self) -> SignalSmoother:
-        """The signal smoother of ``smoothing`` (its ``initial_state()`` starts a live stream)."""
-        return SignalSmoother(self.smoothing, band=self.hysteresis_band, span=self.ewma_span)
-
-    def sizing(self) -> SizingPolicy | None:
-        """The size caps in force (Kelly and CVaR), None without either."""
-        check_is_fitted(self, "forests_")
-        if self.kelly_fraction is None and self.cvar_budget is None:
-            return None
-        return SizingPolicy(payoff_ratio=self.payoff_ratio,
-                            kelly_fraction=self.kelly_fraction or 1.0,
-                            tail_loss=self.tail_loss_, cvar_budget=self.cvar_budget)
-
-    def predict_from(self, X: pd.DataFrame,
-                     state: SmootherState | None) -> tuple[pd.DataFrame, SmootherState]:
-        """:meth:`predict` continuing from a smoother ``state`` (None: a fresh start), and the
-        state after the last row: the live predictor carries it from one bar to the next, so
-        a stream of one-row calls equals one call on all rows."""
+    def _evaluate(self, X: pd.DataFrame, *, regimes: bool
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         components = self._components(X)
-        p_long = self._meta_proba(components, X)[:, 1]
-        threshold: float | np.ndarray = self.confidence_threshold
-        if self._mode() == "thresholds" and len(X):
-            threshold = self.confidence_thresholds(X)
-        smoother = self.smoother()
-        return smoother.run(
-            smoother.initial_state() if state is None else state,
-            p_long,
-            components[:, COMPONENT_COLUMNS.index("p_exit")],
-            components[:, COMPONENT_COLUMNS.index("size")],
-            confidence_threshold=threshold,
-            sizing=self.sizing(),
-            index=X.index,
-        )
+        if components.shape[0] == 0:
+            return components, np.empty((0, 2)), None
+        models = getattr(self, "regime_meta_", {})
+        by_model = self._mode() == "models" and bool(models)
+        labels = dominant_regime(X) if by_model or regimes else None
+        proba = regime_proba(self.meta_, models, self._meta_matrix(components, X),
+                             labels if by_model else None)
+        calibrator = getattr(self, "calibrator_", None)  # None: "none", or saved before it existed
+        if calibrator is not None:
+            proba = calibrator.predict_proba(proba[:, 1])
+        return components, proba, labels

@@ -23,8 +23,9 @@ class RegimeForestPipeline:
         The profile it was trained with (features, regime and label settings are applied as-is).
     regime : ml_core.regime.RegimeHMM
         Fitted HMM; only its forward filter is used, so regime features are causal.
-    ensemble : ml_core.ensemble.RegimeForestEnsemble or None
-        Fitted forests and meta-learner; None for a features-only pipeline.
+    ensemble : ml_core.ensemble.RegimeForestEnsemble, ml_core.ensemble.CompiledEnsemble or None
+        Fitted forests and meta-learner (scikit-learn, or compiled to ONNX and served by
+        onnxruntime); None for a features-only pipeline.
     feature_columns : list of str
         Columns the ensemble was trained on, in order.
     metadata : dict
@@ -36,6 +37,14 @@ class RegimeForestPipeline:
     ensemble: object | None = None
     feature_columns: list[str] = field(default_factory=list)
     metadata: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def engine(self) -> str | None:
+        """What computes the signals: ``"onnx"`` (a compiled ensemble, onnxruntime),
+        ``"sklearn"`` (the fitted ensemble), or None (no ensemble)."""
+        if self.ensemble is None:
+            return None
+        return str(getattr(self.ensemble, "engine", "sklearn"))
 
     def features(self, bars: pd.DataFrame) -> pd.DataFrame:
         """The feature matrix on ``bars`` (index = bar time), NaN where a feature is warming up."""

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from ml_core._migrations import (MODEL_FORMAT, OLDEST_MODEL_FORMAT, ModelFormatError,
-                                 migrate_model, migrate_profile)
+                                 _model_1_to_2, _model_2_to_3, migrate_model, migrate_profile)
 from ml_core.config import FeatureConfig
 
-FORMAT_1 = Path(__file__).resolve().parents[1] / "fixtures" / "models" / "format_1" / "model"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "models"
+FORMAT_1 = FIXTURES / "format_1" / "model"
 
 
 def test_profile_1_to_2_turns_bar_counts_into_durations() -> None:
@@ -60,12 +61,37 @@ def test_unknown_profile_schemas_are_refused(version: object) -> None:
 def test_model_1_to_2_serves_single_threaded() -> None:
     v1 = json.loads((FORMAT_1 / "manifest.json").read_text())
     assert (v1["format_version"], v1["ensemble"]["params"]["n_jobs"]) == (1, -1)
-    v2 = migrate_model(v1, "m")
+    v2 = _model_1_to_2(v1)
     assert (v2["format_version"], v2["ensemble"]["params"]["n_jobs"]) == (2, 1)
     assert {k: v for k, v in v2.items() if k not in ("format_version", "ensemble")} == \
         {k: v for k, v in v1.items() if k not in ("format_version", "ensemble")}
-    assert migrate_model({"format_version": 1, "ensemble": None}, "m") == \
+    assert _model_1_to_2({"format_version": 1, "ensemble": None}) == \
         {"format_version": 2, "ensemble": None}
+    assert migrate_model(v1, "m") == _model_2_to_3(v2)  # the steps chain
+
+
+def test_model_2_to_3_has_no_graphs_and_no_hashes() -> None:
+    v2 = json.loads((FIXTURES / "format_2" / "model" / "manifest.json").read_text())
+    assert v2["format_version"] == 2 and "onnx" not in v2 and "files" not in v2
+    v3 = _model_2_to_3(v2)
+    assert (v3["format_version"], v3["onnx"], v3["files"]) == (3, None, None)
+    assert {k: v for k, v in v3.items() if k not in ("format_version", "onnx", "files")} == \
+        {k: v for k, v in v2.items() if k != "format_version"}
+    assert "onnx" not in v2  # the input is not modified
+    assert migrate_model({"format_version": 2, "ensemble": None}, "m") == \
+        {"format_version": 3, "ensemble": None, "onnx": None, "files": None}
+    assert migrate_model(v2, "m") == v3
+
+
+def test_format_3_is_current() -> None:
+    v3 = json.loads((FIXTURES / "format_3" / "model" / "manifest.json").read_text())
+    assert MODEL_FORMAT == 3 and migrate_model(v3, "m") == v3
+    assert sorted(v3["onnx"]) == ["components", "meta"]  # calibration "none", global regime mode
+    listed = sorted(v3["files"])
+    on_disk = sorted(p.relative_to(FIXTURES / "format_3" / "model").as_posix()
+                     for p in (FIXTURES / "format_3" / "model").rglob("*")
+                     if p.is_file() and p.name != "manifest.json")
+    assert listed == on_disk and all(len(h) == 64 for h in v3["files"].values())
 
 
 @pytest.mark.parametrize("version", [None, 0, MODEL_FORMAT + 1])

@@ -482,7 +482,7 @@ def test_round_trip_with_a_selector_without_pickle(synthetic, tiny, tmp_path):
     model = tiny(selection=SELECT).fit(X, targets, events["t1"])
     directory = _save(model, X.columns, tmp_path / "model")
     assert not list(directory.rglob("*.pkl")) and not list(directory.rglob("selector_*.skops"))
-    loaded = load_pipeline(directory).ensemble
+    loaded = load_pipeline(directory, engine="sklearn").ensemble
     assert loaded.selection == SELECT and loaded.forest_features_ == model.forest_features_
     sel, twin = model.selector_, loaded.selector_
     assert twin.get_params() == sel.get_params() and twin.selected_ == sel.selected_
@@ -499,7 +499,7 @@ def test_round_trip_with_a_selector_without_pickle(synthetic, tiny, tmp_path):
     manifest["ensemble"]["attributes"]["selector_"]["class"] = "os:system"
     (directory / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match="refusing to load estimator class 'os:system'"):
-        load_pipeline(directory)
+        load_pipeline(directory, engine="sklearn")
 
 
 @pytest.mark.parametrize(
@@ -515,7 +515,7 @@ def test_round_trip_of_calibration_and_regime_attributes(synthetic, tiny, tmp_pa
     model = tiny(**params).fit(X, targets, events["t1"])
     directory = _save(model, X.columns, tmp_path / "model")
     assert not list(directory.rglob("*.pkl"))
-    loaded = load_pipeline(directory).ensemble
+    loaded = load_pipeline(directory, engine="sklearn").ensemble
     assert loaded.get_params()["calibration"] == params["calibration"]
     pd.testing.assert_frame_equal(loaded.predict(X), model.predict(X), check_exact=True)
     pd.testing.assert_frame_equal(loaded.calibration_, model.calibration_, check_freq=False)
@@ -529,6 +529,9 @@ def test_round_trip_of_calibration_and_regime_attributes(synthetic, tiny, tmp_pa
     else:
         assert type(loaded.calibrator_) is type(model.calibrator_)
         assert vars(loaded.calibrator_).keys() == vars(model.calibrator_).keys()
+    compiled = load_pipeline(directory).ensemble  # the default engine: onnxruntime
+    assert compiled.engine == "onnx" and compiled.regime_models_ == model.regime_models_
+    pd.testing.assert_frame_equal(compiled.predict(X), model.predict(X), rtol=0, atol=1e-12)
 
 
 def test_a_model_saved_before_calibration_existed_loads_uncalibrated(synthetic, tiny, tmp_path):
@@ -547,7 +550,7 @@ def test_a_model_saved_before_calibration_existed_loads_uncalibrated(synthetic, 
                  "brier_calibrated_", "regime_mode_", "regime_meta_", "regime_models_"):
         del manifest["ensemble"]["attributes"][name]
     (directory / "manifest.json").write_text(json.dumps(manifest))
-    loaded = load_pipeline(directory).ensemble
+    loaded = load_pipeline(directory, engine="sklearn").ensemble
     assert loaded.calibration == "none"
     pd.testing.assert_frame_equal(loaded.predict(X), model.predict(X), check_exact=True)
 
@@ -563,7 +566,7 @@ def test_a_model_saved_before_selection_existed_still_loads(fitted, synthetic, t
     for name in ("selector_", "forest_features_"):
         del manifest["ensemble"]["attributes"][name]
     (directory / "manifest.json").write_text(json.dumps(manifest))
-    loaded = load_pipeline(directory).ensemble
+    loaded = load_pipeline(directory, engine="sklearn").ensemble
     assert loaded.selector_ is None and loaded.forest_features_ == X.columns.tolist()
     pd.testing.assert_frame_equal(loaded.predict(X), fitted.predict(X))
 

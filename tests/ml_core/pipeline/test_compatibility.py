@@ -24,13 +24,18 @@ def test_every_model_format_has_a_fixture() -> None:
                                        for v in range(OLDEST_MODEL_FORMAT, MODEL_FORMAT + 1)]
 
 
+@pytest.mark.parametrize("engine", ["onnx", "sklearn"])
 @pytest.mark.parametrize("fixture", SAVED, ids=lambda p: p.name)
-def test_saved_model_predicts_its_recorded_signals(fixture: Path) -> None:
+def test_saved_model_predicts_its_recorded_signals(fixture: Path, engine: str) -> None:
+    """With either engine; a format without ONNX graphs (1, 2) serves with scikit-learn."""
     expected = pd.read_parquet(fixture / "signals.parquet")
-    model = load_pipeline(fixture / "model")
+    model = load_pipeline(fixture / "model", engine=engine)
     got = model.predict(pd.read_parquet(fixture / "bars.parquet"))
 
-    assert {forest.n_jobs for forest in model.ensemble.forests_.values()} == {1}
+    has_graphs = (fixture / "model" / "onnx").is_dir()
+    assert model.engine == ("onnx" if engine == "onnx" and has_graphs else "sklearn")
+    if model.engine == "sklearn":
+        assert {forest.n_jobs for forest in model.ensemble.forests_.values()} == {1}
 
     pd.testing.assert_index_equal(got.index, expected.index)
     assert got.columns.tolist() == expected.columns.tolist()
@@ -39,9 +44,11 @@ def test_saved_model_predicts_its_recorded_signals(fixture: Path) -> None:
     pd.testing.assert_frame_equal(got, expected, rtol=0, atol=1e-9)
 
 
-def test_formats_1_and_2_hold_the_same_model() -> None:
+@pytest.mark.parametrize("later", [2, 3])
+def test_formats_1_to_3_hold_the_same_model(later: int) -> None:
     """The format-2 fixture is the format-1 profile migrated (bars -> durations) and refitted:
-    the same bar counts, so the same signals."""
+    the same bar counts, so the same signals; the format-3 fixture is the same profile again,
+    its signals recorded with the ONNX engine."""
     first, second = (pd.read_parquet(FIXTURES / f"format_{v}" / "signals.parquet")
-                     for v in (1, 2))
+                     for v in (1, later))
     pd.testing.assert_frame_equal(first, second, rtol=0, atol=1e-12)
