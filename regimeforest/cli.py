@@ -633,6 +633,131 @@ def _print_regimes(table, out: Path) -> None:  # noqa: ANN001 - the regimes fram
                       "smoothed_diagnostic_* columns use later bars: diagnostics only")
 
 
+_PREDICT_HELP = """Write the signals of a model on the bars of FILE to OUT (.csv or .parquet).
+
+**Batch** (default): FILE passes the quality gate, then every bar whose features are complete
+gets a row: timestamp, signal (+1 BUY, -1 SELL, 0 HOLD), size, confidence, p_long,
+regime_prob_bull, regime_prob_bear, regime_prob_sideways, model_name, model_version.
+
+**--replay**: the rows of FILE are fed one at a time, in file order, to the live stream, as a
+feed would send them; no gate runs first. Every row of FILE gets a row in OUT, also `row` (its
+row in FILE, 0 = the first data row), `status` (`signal`; `warmup`: a feature is still warming
+up, no signal; `refused`), `latency_us` (features + signal of that bar) and `reason`. A bar
+that is out of order, repeated, off the bar grid or invalid (a price <= 0 or missing, high <
+max(open, close), low > min(open, close), volume < 0) is refused with one line naming its row,
+time and rule, and the replay goes on as if it had never come. Rows are written as they come:
+an error or Ctrl-C keeps the rows so far. Latency p50/p99 are printed at the end.
+
+The model (--model): a saved pipeline directory, or a registry URI read from the profile's
+MLflow store (--tracking-uri): `models:/NAME@ALIAS`, `models:/NAME/VERSION`. Default: the
+profile's champion, `models:/<registry.model_name>@champion`.
+
+Exit codes: 0 done (with --replay: every bar accepted); 1 refused: no champion, unreadable
+model, FILE fails its checks, or with --replay at least one bar was refused (the other rows are
+in OUT); 2 usage error; 130 interrupted (Ctrl-C; with --replay the rows so far are in OUT).
+
+Examples:
+
+    regimeforest predict bars.csv --out signals.parquet
+
+    regimeforest predict bars.parquet --out signals.csv --model models:/regimeforest-demo/3
+
+    regimeforest predict --replay feed.csv --out replay.csv --model ./saved_model
+"""
+
+
+@app.command(help=_PREDICT_HELP)
+def predict(
+    file: Annotated[Path, typer.Argument(help="Bars file: CSV, Parquet or Feather.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Signals file: .csv or .parquet.")],
+    model: Annotated[Optional[str], typer.Option(
+        "--model", help="Saved pipeline directory or registry URI (models:/NAME@ALIAS, "
+        "models:/NAME/VERSION); default: the profile's champion.")] = None,
+    config: ConfigOption = _default_config(),
+    replay: Annotated[bool, typer.Option(
+        "--replay", help="Feed the bars one at a time through the live stream (no gate; bad "
+        "bars are refused and skipped); one row per bar with its latency.")] = False,
+    tracking_uri: TrackingOption = None,
+    columns: ColumnsOption = None,
+) -> None:
+    import time
+
+    started = time.perf_counter()
+    configure_engines()
+    from regimeforest import _predict
+
+    try:
+        _predict.output_kind(out)
+    except ValueError as exc:
+        _fail(str(exc), USAGE)
+    _require_file(file)
+    profile = _load_profile(config, str(file), tracking_uri, _parse_columns(columns))
+    with progress(err) as step:
+        step(f"loading {model or _predict.default_model_uri(profile)}")
+        try:
+            loaded = _predict.load_model(model, profile)
+        except _predict.PredictError as exc:
+            _fail(str(exc))
+        if replay:
+            step(f"reading {file}")
+            frame = _read_bars(file, profile.data.columns)
+        else:
+            bars = _gated_bars(file, _predict.gate_profile(profile, loaded),
+                               "no signals were written", step)
+            step(f"predicting {len(bars):,} bars with {loaded.label}")
+            table = _predict.batch_signals(loaded, bars)
+            step(f"writing {out}")
+            _predict.write_signals(table, out)
+    if not replay:
+        counts = _predict.action_counts(table["signal"])
+        console.print(f"wrote {len(table):,} signals of {loaded.label} on {len(bars):,} bars "
+                      f"of {file} to {out} ({len(bars) - len(table):,} bars warming up); "
+                      + ", ".join(f"{k} {v:,}" for k, v in counts.items())
+                      + f"; {_predict.elapsed(started)}", highlight=False, soft_wrap=True)
+        return
+    _replay(_predict, loaded, frame, file, out, started)
+
+
+def _replay(_predict, loaded, frame, file: Path, out: Path,  # noqa: ANN001 - module, model, frame
+            started: float) -> None:
+    """``predict --replay``: stream FILE's rows with a progress bar; summary, exit code."""
+    from contextlib import nullcontext
+
+    try:
+        _predict.check_replay_frame(frame, loaded, file)
+    except _predict.PredictError as exc:
+        _fail(str(exc))
+
+    def refused(refusal) -> None:  # noqa: ANN001 - a Refusal
+        err.print(f"[yellow]refused[/] row {refusal.row} of {escape(str(file))}: "
+                  f"{escape(refusal.message)}", highlight=False, soft_wrap=True)
+
+    bar = None
+    if err.is_terminal:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeRemainingColumn)
+
+        bar = Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(),
+                       TimeRemainingColumn(), console=err, transient=True)
+    try:
+        with bar or nullcontext():
+            task = bar.add_task("replay", total=len(frame)) if bar else None
+            result = _predict.replay(
+                loaded, frame, out, on_refused=refused,
+                advance=(lambda n: bar.advance(task, n)) if bar else (lambda n: None))
+    except KeyboardInterrupt:
+        _fail(f"interrupted: the rows replayed so far are in {out}", 130)
+    counts = ", ".join(f"{k} {result.actions.get(k, 0):,}" for k in ("BUY", "SELL", "HOLD"))
+    console.print(f"replayed {result.rows:,} bars of {file} through {loaded.label} to {out}: "
+                  f"{result.signalled:,} signals ({counts}), {result.warmup:,} warming up, "
+                  f"{len(result.refused):,} refused; {_predict.elapsed(started)}",
+                  highlight=False, soft_wrap=True)
+    console.print(_predict.latency_line(result), highlight=False, soft_wrap=True)
+    if result.refused:
+        _fail(f"{len(result.refused)} bar(s) of {file} were refused (listed above) and skipped; "
+              f"the other {result.rows - len(result.refused):,} rows are in {out}")
+
+
 def _registry(config: str, tracking_uri: str | None):
     profile = _load_profile(config, tracking_uri=tracking_uri)
     from tasks.registry import Tracker

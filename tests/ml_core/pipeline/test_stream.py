@@ -183,3 +183,54 @@ def test_gaps_are_taken_as_the_batch_pipeline_takes_them(pipeline, bars):
     error = ((streamed - batch).abs() / np.maximum(1.0, batch.abs())).max()
     assert error.max() <= 1e-9, error[error > 1e-9].to_dict()
     assert batch.iloc[-1].notna().sum() > 0.9 * batch.shape[1]
+
+
+def test_signals_after_refused_bars_equal_the_batch_predictions():
+    from ml_core.ensemble import RegimeForestEnsemble
+    from ml_core.labeling import triple_barrier_events
+    from ml_core.pipeline import assemble_training_set
+
+    config = Config.model_validate({
+        "profile": "unit", "seed": 11,
+        "features": {"higher_timeframes": ["1h", "4h"], "frac_diff_window": "25h",
+                     "volatility_window": "12h"},
+        "regime": {"n_restarts": 1, "n_iter": 100},
+        "labels": {"volatility_span": "25h", "max_holding": "12h", "cusum_threshold": 1.5},
+        "ensemble": {**{name: {"kind": kind, "n_estimators": 4, "max_depth": 3}
+                        for name, kind in (("entry", "classifier"), ("position", "regressor"),
+                                           ("exit", "classifier"), ("profit", "regressor"))},
+                     "meta_folds": 2, "confidence_threshold": 0.51, "calibration": "none"},
+    })
+    sample = load_sample_bars()
+    train, live = sample.iloc[-3500:-500], sample.iloc[-500:]
+    regime = RegimeHMM.from_config(config.regime, config.data.timeframe, 11).fit(train)
+    features = RegimeForestPipeline(config=config, regime=regime).features(train)
+    dataset = assemble_training_set(features, triple_barrier_events(train, config.labels),
+                                    config.labels)
+    ensemble = RegimeForestEnsemble.from_config(config.ensemble, config.validation, 11,
+                                                labels=config.labels)
+    ensemble.fit(dataset.X, dataset.targets, dataset.t1)
+    pipeline = RegimeForestPipeline(config=config, regime=regime, ensemble=ensemble,
+                                    feature_columns=list(dataset.X.columns))
+
+    stream, signals, refused = pipeline.stream(), [], 0
+    for i, (t, bar) in enumerate(live.iterrows()):
+        if i in (300, 400):  # a repeated bar, then a bar with high < low, before the real one
+            bad = [stream.last_timestamp, *bar] if i == 300 else [t, *bar.to_numpy() * 1.0]
+            if i == 400:
+                bad[3] = bad[2] + 1.0  # low above high
+            with pytest.raises(BarRejected):
+                stream.update(*bad)
+            refused += 1
+        signal = stream.signal(stream.update(t, *bar[["open", "high", "low", "close",
+                                                       "volume"]]))
+        if signal is not None:
+            signals.append(signal)
+    streamed = pd.concat(signals)
+    batch = pipeline.predict(live)
+    assert refused == 2 and len(batch) > 200
+    assert list(streamed.columns) == list(batch.columns)
+    assert streamed.index.equals(batch.index)
+    np.testing.assert_array_equal(streamed["signal"], batch["signal"])
+    pd.testing.assert_frame_equal(streamed, batch, rtol=1e-9, atol=1e-12, check_freq=False,
+                                  check_names=False)  # the batch index is named timestamp
