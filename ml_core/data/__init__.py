@@ -1,5 +1,6 @@
 """Bars: loading CSV/Parquet/Feather into the canonical schema, the bundled sample, resampling,
-and the bar store's rules (new / identical / conflicting bars, reads as of a time, gaps).
+posted bars (:func:`parse_bars_payload`), and the bar store's rules (new / identical /
+conflicting bars, reads as of a time, gaps).
 
 The canonical bar frame has a UTC ``DatetimeIndex`` named ``timestamp`` (the bar's *open* time) and
 float columns ``open, high, low, close, volume``. :func:`load_bars` keeps the file's row order so
@@ -14,6 +15,7 @@ from ml_core.data._loading import (
     as_bars,
     load_bars,
 )
+from ml_core.data._payload import BarsPayloadError, parse_bars_payload, signal_rows
 from ml_core.data._repair import RepairLog, repair_bars
 from ml_core.data._resample import resample_ohlcv
 from ml_core.data._sample import SAMPLE_SYMBOL, load_sample_bars, sample_bars_path
@@ -33,6 +35,7 @@ __all__ = [
     "BAR_VALUES",
     "CANONICAL_COLUMNS",
     "BarDiff",
+    "BarsPayloadError",
     "BarsSchemaError",
     "OHLCV",
     "RepairLog",
@@ -48,8 +51,10 @@ __all__ = [
     "latest_versions",
     "load_bars",
     "load_sample_bars",
+    "parse_bars_payload",
     "repair_bars",
     "resample_ohlcv",
     "sample_bars_path",
+    "signal_rows",
     "utc_timestamp",
 ]
