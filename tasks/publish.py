@@ -13,14 +13,21 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from ml_core.config import Config
+from ml_core.data import signal_rows
 from ml_core.pipeline import RegimeForestPipeline, TrainingSet, save_pipeline
 from tasks import plots
 from tasks.data import DataState, config_hash
 from tasks.features import RegimeEvaluation
 from tasks.registry import PromotionDecision, Tracker, span_tags
 
+# What a logged model needs to load and predict (ml_core's imports on that path, and mlflow to
+# serve it), pinned to the installed versions: `mlflow models serve --env-manager virtualenv`
+# builds its environment from these alone.
 _RUNTIME_PACKAGES = ("numpy", "pandas", "scipy", "scikit-learn", "hmmlearn", "skops", "pydantic",
-                     "pyarrow", "mlflow")
+                     "pyyaml", "pyarrow", "onnxruntime", "mlflow")
+# Bars in the logged input example: the shortest tail of the training bars (from 64, doubling,
+# at most 4,096) that gives the model a signal, so the example is a request that succeeds.
+_EXAMPLE_BARS = (64, 4096)
 
 
 @task(name="log-regime", cache_policy=NO_CACHE)
@@ -251,21 +258,45 @@ def promotion_score(results: dict[str, float], metric: str) -> float:
     return float(results[metric])
 
 
+def example_bars(pipeline: RegimeForestPipeline, bars: pd.DataFrame) -> pd.DataFrame:
+    """The input example of a logged model: the last 64, 128, ... 4,096 bars, the first of these
+    tails on which ``pipeline`` gives a signal; the last 10 bars when none does (a model whose
+    warm-up is longer than 4,096 bars: MLflow then warns that its example gives no signal)."""
+    shortest, longest = _EXAMPLE_BARS
+    length = shortest
+    while length <= min(longest, len(bars)):
+        tail = bars.iloc[-length:]
+        try:
+            if len(pipeline.predict(tail)):
+                return tail
+        except ValueError:  # fewer bars than the slowest feature looks back
+            pass
+        length *= 2
+    return bars.iloc[-10:]
+
+
 @task(name="register-model", cache_policy=NO_CACHE)
 def register_model(tracker: Tracker, run_id: str, pipeline: RegimeForestPipeline, score: float,
                    config: Config, data: DataState,
-                   evidence: dict[str, float] | None = None, profile_hash: str | None = None
-                   ) -> str:
+                   evidence: dict[str, float] | None = None, profile_hash: str | None = None,
+                   bars: pd.DataFrame | None = None) -> str:
     """Save the pipeline pickle-free, log it as a pyfunc model and register a new version.
 
     The version's tags hold its promotion score and, beside it, the validation evidence of
     :data:`EVIDENCE_TAGS` found in ``evidence`` (PBO, DSR, walk-forward consistency), so the
-    registry shows how far to trust the score without opening the run."""
+    registry shows how far to trust the score without opening the run. With ``bars`` (the
+    training bars) the model's input example is their shortest tail that yields a signal
+    (:func:`example_bars`)."""
     requirements = [f"{pkg}=={installed_version(pkg)}" for pkg in _RUNTIME_PACKAGES]
+    name = config.registry.model_name
+    example = None if bars is None else example_bars(pipeline, bars)
+    # the reply's columns and types (the version is not known yet: any text will do)
+    answer = None if example is None else signal_rows(pipeline.predict(example), name, "0")
     with tempfile.TemporaryDirectory() as tmp:
         directory = save_pipeline(pipeline, Path(tmp) / "pipeline")
-        model_uri = tracker.log_pipeline(run_id, directory, requirements)
-    version = tracker.register(model_uri, config.registry.model_name, run_id, {
+        model_uri = tracker.log_pipeline(run_id, directory, requirements, model_name=name,
+                                         input_example=example, output_example=answer)
+    version = tracker.register(model_uri, name, run_id, {
         "cv_score": repr(float(score)),
         "promotion_metric": config.registry.promotion_metric,
         "data_hash": data.sha256,

@@ -30,6 +30,10 @@ _EVENT_PREFIX = "alias_event."
 # threads sum trees in completion order, so reruns agree only to ~1e-15.
 _SCORE_RTOL = 1e-9
 _PYFUNC_ENTRY = Path(__file__).with_name("pyfunc_model.py")
+# The package the pyfunc imports, copied into every logged model (its ``code/`` folder).
+_ML_CORE = Path(__file__).resolve().parents[1] / "ml_core"
+# Written beside a logged model's MLmodel once it is registered (read by tasks/pyfunc_model.py).
+REGISTRATION_FILE = "registration.json"
 
 
 @dataclass(frozen=True)
@@ -247,20 +251,47 @@ class Tracker:
             self.log_artifact(run_id, target, "tables")
 
     # ----------------------------------------------------------------- models
-    def log_pipeline(self, run_id: str, pipeline_dir: Path, pip_requirements: list[str]) -> str:
-        """Log a saved pipeline as a pyfunc model (models-from-code: nothing is pickled)."""
+    def log_pipeline(self, run_id: str, pipeline_dir: Path, pip_requirements: list[str],
+                     model_name: str | None = None, input_example: Any = None,
+                     output_example: Any = None) -> str:
+        """Log a saved pipeline as a pyfunc model (models-from-code: nothing is pickled).
+
+        The model carries ``ml_core`` in its ``code/`` folder (``code_paths``), so it loads and
+        serves where regimeforest is not installed; ``pip_requirements`` (pinned) are what
+        ``mlflow models serve --env-manager virtualenv`` installs. Its signature
+        (:func:`bars_signature`) names the bar columns, and the reply's columns and types when
+        ``output_example`` (rows the model answered) is given; ``input_example`` (a bar frame, a
+        few of the training bars) is stored beside it, in the form a JSON request carries, and
+        MLflow checks it through the scoring path once. ``model_name`` goes into the model's config:
+        the signal rows name their model before the version is known. Returns the logged
+        model's URI (``models:/<model id>``).
+        """
+        if input_example is not None:
+            input_example = _wire_bars(input_example)
         self._mlflow.set_tracking_uri(self.tracking_uri)
         with self._mlflow.start_run(run_id=run_id):
             info = self._mlflow.pyfunc.log_model(
                 name="model",
                 python_model=str(_PYFUNC_ENTRY),
                 artifacts={"pipeline": str(pipeline_dir)},
+                code_paths=[str(_ML_CORE)],
                 pip_requirements=pip_requirements,
+                signature=bars_signature(output_example),
+                input_example=input_example,
+                model_config={"model_name": model_name} if model_name else None,
             )
         return info.model_uri
 
     def register(self, model_uri: str, name: str, run_id: str, tags: Mapping[str, Any]) -> str:
-        """Register a new version (never overwrites one) and tag it."""
+        """Register a new version of ``name`` (never overwrites one) with ``tags``.
+
+        A logged model (``models:/<model id>``, as :meth:`log_pipeline` returns) is registered
+        by ``mlflow.register_model``, which also records the version on the logged model (its
+        ``mlflow.modelVersions`` tag: the model's page says *registered*, with a link); then
+        ``registration.json`` (name and version) is added beside its ``MLmodel``, so the served
+        rows say which version they come from whichever URI loaded it. Any other URI (plain
+        run artifacts) becomes a version by its source alone.
+        """
         from mlflow.exceptions import MlflowException
 
         try:
@@ -268,9 +299,19 @@ class Tracker:
         except MlflowException:
             self.client.create_registered_model(
                 name, description="regimeforest: regime-aware random-forest signal ensemble")
-        version = self.client.create_model_version(name, model_uri, run_id=run_id)
-        for key, value in tags.items():
-            self.client.set_model_version_tag(name, version.version, key, str(value))
+        text_tags = {key: str(value) for key, value in tags.items()}
+        model_id = _logged_model_id(model_uri)
+        if model_id is None:
+            version = self.client.create_model_version(name, model_uri, run_id=run_id,
+                                                       tags=text_tags)
+            return str(version.version)
+        self._mlflow.set_tracking_uri(self.tracking_uri)
+        self._mlflow.set_registry_uri(self.tracking_uri)
+        version = self._mlflow.register_model(model_uri, name, tags=text_tags)
+        with tempfile.TemporaryDirectory() as tmp:
+            record = Path(tmp) / REGISTRATION_FILE
+            record.write_text(json.dumps({"name": name, "version": str(version.version)}))
+            self.client.log_model_artifact(model_id, str(record))
         return str(version.version)
 
     def alias_version(self, name: str, alias: str) -> str | None:
@@ -376,7 +417,8 @@ class Tracker:
         self._mlflow.set_tracking_uri(self.tracking_uri)
         local = Path(download_artifacts(artifact_uri=model_uri, dst_path=str(dst),
                                         tracking_uri=self.tracking_uri))
-        candidates = [p.parent for p in local.rglob("manifest.json")]
+        candidates = [p.parent for p in local.rglob("manifest.json")
+                      if p.relative_to(local).parts[0] != "code"]  # not in packaged code
         if not candidates:
             raise FileNotFoundError(f"{model_uri} holds no regimeforest pipeline (no manifest.json)")
         return candidates[0]
@@ -404,6 +446,54 @@ class Tracker:
     def version_tags(self, name: str, version: str) -> dict[str, str]:
         """The tags of one registered version."""
         return dict(self.client.get_model_version(name, version).tags)
+
+
+def bars_signature(output_example: Any = None) -> Any:
+    """The input signature of a logged pipeline: ``timestamp`` and ``open, high, low, close,
+    volume``, every one typed ``string``; ``timestamp`` optional.
+
+    The scoring server converts a request by the signature before the model sees it, and no
+    MLflow type fits these columns: a ``double`` price column makes a CSV body with text in a
+    price fail inside the server's CSV reader (HTTP 400 with a ``stack_trace`` field, naming
+    neither row nor column), and ``datetime`` reads epoch milliseconds as nanoseconds and
+    refuses zoned ISO text. Typed ``string``, JSON numbers and CSV cells reach the model as they
+    were sent, and :func:`ml_core.data.parse_bars_payload` parses and checks them, naming the
+    row. ``timestamp`` is optional so that an in-process caller may pass the bar times as a
+    ``DatetimeIndex``. A consequence: in-process, ``PyFuncModel.predict`` enforces ``string``
+    on float columns too, so pass ``bars.astype(object)`` (what a JSON request becomes) or text.
+    The outputs, when ``output_example`` (reply rows) is given, are inferred from it; MLflow
+    does not enforce them.
+    """
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types import ColSpec, DataType, Schema
+
+    from ml_core.data import OHLCV
+
+    outputs = None if output_example is None else infer_signature(None, output_example).outputs
+    return ModelSignature(inputs=Schema(
+        [ColSpec(DataType.string, "timestamp", required=False)]
+        + [ColSpec(DataType.string, column) for column in OHLCV]), outputs=outputs)
+
+
+def _wire_bars(bars: Any) -> Any:
+    """Bars as a request carries them: a ``timestamp`` column of ISO text (UTC), the values as
+    Python objects (what a JSON body becomes in the scoring server)."""
+    frame = bars.reset_index() if "timestamp" not in bars.columns else bars.copy()
+    frame["timestamp"] = [stamp.isoformat() for stamp in frame["timestamp"]]
+    return frame[["timestamp", "open", "high", "low", "close", "volume"]].astype(object)
+
+
+def _logged_model_id(model_uri: str) -> str | None:
+    """The logged model a ``models:/<model id>`` URI names; None for any other URI (runs:/,
+    models:/name/version, a path)."""
+    from mlflow.store.artifact.utils.models import _parse_model_uri
+
+    if not model_uri.startswith("models:/"):
+        return None
+    try:
+        return _parse_model_uri(model_uri).model_id
+    except Exception:  # noqa: BLE001 - not a model id URI
+        return None
 
 
 def span_tags(component: str, span: tuple[Any, Any], prefix: str = "fit_span") -> dict[str, str]:

@@ -101,3 +101,46 @@ def test_new_experiments_open_on_the_runs_table(tracker: Tracker) -> None:
     exp = tracker.client.get_experiment(tracker.experiment_id("fresh"))
     assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
     assert exp.artifact_location.endswith("mlruns/artifacts/fresh")
+
+
+def test_a_logged_model_is_registered_through_mlflow_and_knows_its_version(
+        tracker: Tracker, tmp_path: Path) -> None:
+    """mlflow.register_model links the version to the logged model (its page then says
+    registered); the version is written beside MLmodel for the served rows; a second
+    registration adds a version and keeps the first."""
+    import json
+
+    from mlflow.artifacts import download_artifacts
+
+    from tasks.registry import REGISTRATION_FILE
+
+    pipeline_dir = tmp_path / "pipeline"
+    pipeline_dir.mkdir()
+    (pipeline_dir / "manifest.json").write_text("{}")
+    uris = []
+    for _ in range(2):
+        with tracked_run(tracker, "exp", "run", {}) as run_id:
+            uris.append(tracker.log_pipeline(run_id, pipeline_dir, ["numpy"], model_name="m"))
+        assert uris[-1].startswith("models:/m-")
+        version = tracker.register(uris[-1], "m", run_id, {"cv_score": 0.25, "profile": "p"})
+        mv = tracker.client.get_model_version("m", version)
+        assert (mv.run_id, mv.tags) == (run_id, {"cv_score": "0.25", "profile": "p"})
+    assert version == "2" and tracker.run_versions("m", run_id) == ["2"]
+    for number, uri in enumerate(uris, start=1):
+        logged = tracker.client.get_logged_model(uri.removeprefix("models:/"))
+        assert json.loads(logged.tags["mlflow.modelVersions"]) == [{"name": "m",
+                                                                     "version": number}]
+        local = Path(download_artifacts(f"models:/m/{number}", dst_path=str(tmp_path / str(number)),
+                                        tracking_uri=tracker.tracking_uri))
+        assert json.loads((local / REGISTRATION_FILE).read_text()) == {"name": "m",
+                                                                        "version": str(number)}
+        assert (local / "code" / "ml_core" / "data" / "_payload.py").is_file()
+        assert tracker.download_pipeline(f"models:/m/{number}", tmp_path / f"p{number}").name == (
+            "pipeline")
+
+
+def test_plain_run_artifacts_are_registered_by_their_source(tracker: Tracker,
+                                                            tmp_path: Path) -> None:
+    version = _register(tracker, tmp_path, 0.3)
+    mv = tracker.client.get_model_version("m", version)
+    assert mv.source.endswith("/model") and mv.tags == {"cv_score": "0.3"}
