@@ -1,7 +1,7 @@
 """The ONNX engine against scikit-learn on the final holdout's bars, after a save and a load.
 
-A small pipeline is fitted on the bundled BTC sample before its final holdout (the recipe of
-``test_pipeline.py``), saved, and loaded with each engine; every holdout bar with complete
+A small pipeline is fitted on the bundled BTC sample before its final holdout (``conftest.py``'s
+recipe, as in ``test_pipeline.py``), saved, and loaded with each engine; every holdout bar with complete
 features is predicted by both. The issue's bar: max probability difference <= 1e-5, identical
 signals except rows within 1e-5 of a threshold, which are counted and printed.
 """
@@ -14,21 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_core.config import Config, ForestSpec
+from ml_core.config import Config
 from ml_core.data import load_sample_bars
-from ml_core.ensemble import RegimeForestEnsemble, compare_engines
-from ml_core.labeling import triple_barrier_events
-from ml_core.pipeline import (RegimeForestPipeline, assemble_training_set, holdout_start,
-                              load_pipeline, save_pipeline)
-from ml_core.regime import RegimeHMM
-
-CONFIG = Config.model_validate({
-    "profile": "unit",
-    "features": {"higher_timeframes": ["1h", "4h"], "frac_diff_window": 50,
-                 "volatility_window": 24},
-    "regime": {"n_restarts": 2, "n_iter": 200},
-    "labels": {"volatility_span": 50, "max_holding_bars": 24, "cusum_threshold": 1.5},
-})
+from ml_core.ensemble import compare_engines
+from ml_core.pipeline import RegimeForestPipeline, holdout_start, load_pipeline, save_pipeline
 
 VARIANTS = {
     "sigmoid-global-caps": {"calibration": "sigmoid"},
@@ -46,30 +35,23 @@ def bars() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def fitted_parts(bars: pd.DataFrame):
-    """The HMM and the training set from the bars before the final holdout (15%)."""
+def fitted_parts(bars: pd.DataFrame, unit_config: Config, unit_training):
+    """The HMM and the training set from the bars before the final holdout (15%), and the
+    holdout's feature rows."""
     start = holdout_start(bars.index, fraction=0.15)
-    train = bars.loc[bars.index < start]
-    regime = RegimeHMM.from_config(CONFIG.regime, CONFIG.data.timeframe, 3).fit(train)
-    features_only = RegimeForestPipeline(config=CONFIG, regime=regime)
-    dataset = assemble_training_set(features_only.features(train),
-                                    triple_barrier_events(train, CONFIG.labels), CONFIG.labels)
+    regime, dataset = unit_training(bars.loc[bars.index < start])
+    features_only = RegimeForestPipeline(config=unit_config, regime=regime)
     features = features_only.features(bars)[list(dataset.X.columns)]
     holdout = features.loc[(features.index >= start) & features.notna().all(axis=1)]
     return regime, dataset, holdout
 
 
 @pytest.fixture(scope="module", params=list(VARIANTS))
-def saved(request: pytest.FixtureRequest, fitted_parts,
+def saved(request: pytest.FixtureRequest, fitted_parts, unit_config: Config, unit_ensemble,
           tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, RegimeForestPipeline]:
     regime, dataset, _ = fitted_parts
-    small = {name: ForestSpec(kind=kind, n_estimators=8, max_depth=5)
-             for name, kind in (("entry", "classifier"), ("position", "regressor"),
-                                ("exit", "classifier"), ("profit", "regressor"))}
-    ensemble = RegimeForestEnsemble(**small, meta_folds=3, random_state=3,
-                                    **VARIANTS[request.param])
-    ensemble.fit(dataset.X, dataset.targets, dataset.t1)
-    pipeline = RegimeForestPipeline(config=CONFIG, regime=regime, ensemble=ensemble,
+    ensemble = unit_ensemble(dataset, **VARIANTS[request.param])
+    pipeline = RegimeForestPipeline(config=unit_config, regime=regime, ensemble=ensemble,
                                     feature_columns=list(dataset.X.columns))
     directory = save_pipeline(pipeline, tmp_path_factory.mktemp(request.param) / "model")
     return request.param, directory, pipeline

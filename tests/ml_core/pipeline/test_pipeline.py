@@ -16,21 +16,11 @@ import pandas as pd
 import pytest
 
 from ml_core._migrations import MODEL_FORMAT, ModelFormatError
-from ml_core.config import Config, ForestSpec
+from ml_core.config import Config
 from ml_core.data import load_sample_bars
-from ml_core.ensemble import RegimeForestEnsemble
+from ml_core.labeling import triple_barrier_events
 from ml_core.pipeline import (ENGINES, ModelIntegrityError, RegimeForestPipeline,
                               assemble_training_set, load_pipeline, save_pipeline)
-from ml_core.labeling import triple_barrier_events
-from ml_core.regime import RegimeHMM
-
-CONFIG = Config.model_validate({
-    "profile": "unit",
-    "features": {"higher_timeframes": ["1h", "4h"], "frac_diff_window": 50,
-                 "volatility_window": 24},
-    "regime": {"n_restarts": 2, "n_iter": 200},
-    "labels": {"volatility_span": 50, "max_holding_bars": 24, "cusum_threshold": 1.5},
-})
 
 
 @pytest.fixture(scope="module")
@@ -39,17 +29,10 @@ def bars() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def pipeline(bars: pd.DataFrame) -> RegimeForestPipeline:
-    regime = RegimeHMM.from_config(CONFIG.regime, CONFIG.data.timeframe, 3).fit(bars)
-    features_only = RegimeForestPipeline(config=CONFIG, regime=regime)
-    dataset = assemble_training_set(features_only.features(bars),
-                                    triple_barrier_events(bars, CONFIG.labels), CONFIG.labels)
-    small = {name: ForestSpec(kind=kind, n_estimators=8, max_depth=5)
-             for name, kind in (("entry", "classifier"), ("position", "regressor"),
-                                ("exit", "classifier"), ("profit", "regressor"))}
-    ensemble = RegimeForestEnsemble(**small, meta_folds=3, random_state=3)
-    ensemble.fit(dataset.X, dataset.targets, dataset.t1)
-    return RegimeForestPipeline(config=CONFIG, regime=regime, ensemble=ensemble,
+def pipeline(bars: pd.DataFrame, unit_config: Config, unit_training,
+             unit_ensemble) -> RegimeForestPipeline:
+    regime, dataset = unit_training(bars)
+    return RegimeForestPipeline(config=unit_config, regime=regime, ensemble=unit_ensemble(dataset),
                                 feature_columns=list(dataset.X.columns),
                                 metadata={"note": "unit"})
 
@@ -247,13 +230,16 @@ def test_saved_and_loaded_forests_run_on_one_core(pipeline: RegimeForestPipeline
 
 def test_features_only_pipeline_cannot_predict(pipeline: RegimeForestPipeline,
                                                bars: pd.DataFrame) -> None:
+    features_only = RegimeForestPipeline(config=pipeline.config, regime=pipeline.regime)
+    assert features_only.engine is None
     with pytest.raises(ValueError, match="no ensemble"):
-        RegimeForestPipeline(config=CONFIG, regime=pipeline.regime).predict(bars)
+        features_only.predict(bars)
 
 
 def test_training_set_counts_warmup(pipeline: RegimeForestPipeline, bars: pd.DataFrame) -> None:
-    events = triple_barrier_events(bars, CONFIG.labels)
-    dataset = assemble_training_set(pipeline.features(bars), events, CONFIG.labels)
+    labels = pipeline.config.labels
+    events = triple_barrier_events(bars, labels)
+    dataset = assemble_training_set(pipeline.features(bars), events, labels)
     assert len(dataset.X) + dataset.n_dropped_warmup == len(events)
     assert dataset.n_dropped_warmup > 0
     assert not dataset.X.isna().any().any()
