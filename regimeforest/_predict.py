@@ -439,5 +439,10 @@ def latency_line(result: ReplayResult) -> str:
         if found is not None:
             count = len(getattr(result, f"{which}_latency_us"))
             parts.append(f"{what}: p50 {found[0]:,.0f} µs, p99 {found[1]:,.0f} µs "
-                         f"({count:,} bars)")
+                         f"({count_of(count, 'bar')})")
     return "latency per bar, " + "; ".join(parts) if parts else "no bar was replayed"
+
+
+def count_of(n: int, noun: str) -> str:
+    """``"1 bar"``, ``"2,000 bars"``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"

@@ -718,6 +718,9 @@ def predict(
     _replay(_predict, loaded, frame, file, out, started)
 
 
+_MAX_REFUSAL_LINES = 20  # lines naming refused bars; a file out of order throughout has many
+
+
 def _replay(_predict, loaded, frame, file: Path, out: Path,  # noqa: ANN001 - module, model, frame
             started: float) -> None:
     """``predict --replay``: stream FILE's rows with a progress bar; summary, exit code."""
@@ -728,9 +731,18 @@ def _replay(_predict, loaded, frame, file: Path, out: Path,  # noqa: ANN001 - mo
     except _predict.PredictError as exc:
         _fail(str(exc))
 
+    shown = 0
+
     def refused(refusal) -> None:  # noqa: ANN001 - a Refusal
-        err.print(f"[yellow]refused[/] row {refusal.row} of {escape(str(file))}: "
-                  f"{escape(refusal.message)}", highlight=False, soft_wrap=True)
+        nonlocal shown
+        shown += 1
+        if shown <= _MAX_REFUSAL_LINES:
+            err.print(f"[yellow]refused[/] row {refusal.row} of {escape(str(file))}: "
+                      f"{escape(refusal.message)}", highlight=False, soft_wrap=True)
+        elif shown == _MAX_REFUSAL_LINES + 1:
+            err.print(f"[yellow]refused[/] more bars: the first {_MAX_REFUSAL_LINES} are listed "
+                      f"above; every refused row is in {escape(str(out))} (status refused, "
+                      f"with its reason)", highlight=False, soft_wrap=True)
 
     bar = None
     if err.is_terminal:
@@ -754,8 +766,12 @@ def _replay(_predict, loaded, frame, file: Path, out: Path,  # noqa: ANN001 - mo
                   highlight=False, soft_wrap=True)
     console.print(_predict.latency_line(result), highlight=False, soft_wrap=True)
     if result.refused:
-        _fail(f"{len(result.refused)} bar(s) of {file} were refused (listed above) and skipped; "
-              f"the other {result.rows - len(result.refused):,} rows are in {out}")
+        kept = result.rows - len(result.refused)
+        listed = "listed above" if len(result.refused) <= _MAX_REFUSAL_LINES else (
+            f"the first {_MAX_REFUSAL_LINES} listed above")
+        _fail(f"{len(result.refused)} bar(s) of {file} were refused ({listed}) and skipped; "
+              f"the other {_predict.count_of(kept, 'row')} {'is' if kept == 1 else 'are'} in "
+              f"{out}")
 
 
 def _registry(config: str, tracking_uri: str | None):

@@ -279,3 +279,26 @@ def test_ctrl_c_during_a_replay_exits_130_saying_where_the_rows_are(
                            terminal_width=300)
     assert result.exit_code == 130
     assert f"error: interrupted: the rows replayed so far are in {out}" in result.output
+
+
+def test_a_file_out_of_order_throughout_names_the_first_refusals_only(
+        saved, frame: pd.DataFrame, tmp_path: Path,  # noqa: ANN001
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from regimeforest import cli
+
+    monkeypatch.setattr(cli, "_MAX_REFUSAL_LINES", 3)
+    bars = tmp_path / "reversed.csv"
+    frame.iloc[:30].iloc[::-1].to_csv(bars, index=False)
+    out = tmp_path / "replay.csv"
+    result = runner.invoke(app, ["predict", "--replay", str(bars), "--out", str(out),
+                                 "--model", str(saved[1]), "--config", DEMO],
+                           terminal_width=400)
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert [line.split(":")[0] for line in lines if line.startswith("refused row")] == [
+        f"refused row {row} of {bars}" for row in (1, 2, 3)]
+    assert f"refused more bars: the first 3 are listed above; every refused row is in {out}" \
+        in result.output
+    assert (f"error: 29 bar(s) of {bars} were refused (the first 3 listed above) and skipped; "
+            f"the other 1 row is in {out}") in result.output
+    assert (pd.read_csv(out)["status"] == "refused").sum() == 29
