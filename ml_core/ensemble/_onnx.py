@@ -411,6 +411,15 @@ class CompiledEnsemble(SignalServing):
         return (f"CompiledEnsemble({len(self.feature_names_in_)} features, regime_mode="
                 f"{self._mode()!r}, calibration={getattr(self, 'calibration', None)!r})")
 
+    def __getattr__(self, name: str) -> Any:
+        # only reached for a missing attribute: say why a learned one is missing
+        if name.endswith("_") and not name.startswith("_"):
+            raise AttributeError(
+                f"'CompiledEnsemble' has no attribute {name!r}: a compiled ensemble serves "
+                "predictions only (no forest, table or diagnostic); load the model with "
+                "engine='sklearn' to read it")
+        raise AttributeError(f"'CompiledEnsemble' object has no attribute {name!r}")
+
     def _check_ready(self) -> None:
         """Always ready: a compiled ensemble is fitted by construction."""
 

@@ -177,3 +177,12 @@ def test_serving_spec_is_what_the_compiled_ensemble_reads(fitted, compiled):
     with pytest.raises(ValueError, match=r"`models` lacks the graphs \['calibrator'\]"):
         CompiledEnsemble({k: v for k, v in export_onnx(fitted).items() if k != "calibrator"},
                          spec)
+
+
+def test_a_missing_learned_attribute_says_which_engine_has_it(compiled):
+    with pytest.raises(AttributeError, match=r"'CompiledEnsemble' has no attribute "
+                                             r"'oof_predictions_': a compiled ensemble serves "
+                                             r"predictions only .* engine='sklearn'"):
+        compiled.oof_predictions_  # noqa: B018
+    assert not hasattr(compiled, "forests_")
+    assert getattr(compiled, "regime_mode_", None) == "global"
