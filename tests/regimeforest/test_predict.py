@@ -254,6 +254,14 @@ def test_usage_errors(tmp_path: Path) -> None:
     result = runner.invoke(app, ["predict", str(tmp_path / "absent.csv"), "--out",
                                  str(tmp_path / "signals.csv")])
     assert result.exit_code == 2 and "file not found" in result.output
+    bars = tmp_path / "bars.csv"
+    bars.write_text("timestamp,open,high,low,close,volume\n")
+    result = runner.invoke(app, ["predict", str(bars), "--out", str(tmp_path / "s.csv"),
+                                 "--model", str(tmp_path / "nowhere"), "--config", DEMO],
+                           terminal_width=300)
+    assert result.exit_code == 1
+    assert (f"--model {tmp_path / 'nowhere'}: no such directory, and not a registry URI"
+            in result.output)
 
 
 def test_help_explains_both_modes_with_examples() -> None:
