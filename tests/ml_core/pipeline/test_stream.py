@@ -185,32 +185,13 @@ def test_gaps_are_taken_as_the_batch_pipeline_takes_them(pipeline, bars):
     assert batch.iloc[-1].notna().sum() > 0.9 * batch.shape[1]
 
 
-def test_signals_after_refused_bars_equal_the_batch_predictions():
-    from ml_core.ensemble import RegimeForestEnsemble
-    from ml_core.labeling import triple_barrier_events
-    from ml_core.pipeline import assemble_training_set
-
-    config = Config.model_validate({
-        "profile": "unit", "seed": 11,
-        "features": {"higher_timeframes": ["1h", "4h"], "frac_diff_window": "25h",
-                     "volatility_window": "12h"},
-        "regime": {"n_restarts": 1, "n_iter": 100},
-        "labels": {"volatility_span": "25h", "max_holding": "12h", "cusum_threshold": 1.5},
-        "ensemble": {**{name: {"kind": kind, "n_estimators": 4, "max_depth": 3}
-                        for name, kind in (("entry", "classifier"), ("position", "regressor"),
-                                           ("exit", "classifier"), ("profit", "regressor"))},
-                     "meta_folds": 2, "confidence_threshold": 0.51, "calibration": "none"},
-    })
+def test_signals_after_refused_bars_equal_the_batch_predictions(unit_config, unit_training,
+                                                                unit_ensemble):
     sample = load_sample_bars()
     train, live = sample.iloc[-3500:-500], sample.iloc[-500:]
-    regime = RegimeHMM.from_config(config.regime, config.data.timeframe, 11).fit(train)
-    features = RegimeForestPipeline(config=config, regime=regime).features(train)
-    dataset = assemble_training_set(features, triple_barrier_events(train, config.labels),
-                                    config.labels)
-    ensemble = RegimeForestEnsemble.from_config(config.ensemble, config.validation, 11,
-                                                labels=config.labels)
-    ensemble.fit(dataset.X, dataset.targets, dataset.t1)
-    pipeline = RegimeForestPipeline(config=config, regime=regime, ensemble=ensemble,
+    regime, dataset = unit_training(train)
+    ensemble = unit_ensemble(dataset, confidence_threshold=0.51, calibration="none")
+    pipeline = RegimeForestPipeline(config=unit_config, regime=regime, ensemble=ensemble,
                                     feature_columns=list(dataset.X.columns))
 
     stream, signals, refused = pipeline.stream(), [], 0
@@ -229,6 +210,7 @@ def test_signals_after_refused_bars_equal_the_batch_predictions():
     streamed = pd.concat(signals)
     batch = pipeline.predict(live)
     assert refused == 2 and len(batch) > 200
+    assert set(batch["signal"]) == {-1, 0, 1}  # trades both ways: every kind of row compared
     assert list(streamed.columns) == list(batch.columns)
     assert streamed.index.equals(batch.index)
     np.testing.assert_array_equal(streamed["signal"], batch["signal"])
