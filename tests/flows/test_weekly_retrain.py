@@ -144,13 +144,14 @@ def test_bad_data_stops_before_training_and_registers_nothing(
 def test_the_registered_model_serves_through_mlflow_pyfunc(
     tiny_profile: tuple[Path, str], tiny_bars_file: Path
 ) -> None:
-    """What a serving process does: load the champion as pyfunc and send it bars. This run
-    also refits the served model on every event once the holdout is scored."""
+    """What a serving process does: load the champion as pyfunc and send it bars (as a JSON
+    request hands them over: Python objects). This run also refits the served model on every
+    event once the holdout is scored. tests/tasks/test_serving.py posts to the real server."""
     import mlflow
     import yaml
 
     from flows.weekly_retrain import weekly_retrain
-    from ml_core.data import as_bars, load_bars
+    from ml_core.data import as_bars, load_bars, signal_rows
     from ml_core.pipeline import load_pipeline
     from tasks.registry import Tracker
 
@@ -161,15 +162,18 @@ def test_the_registered_model_serves_through_mlflow_pyfunc(
     summary = weekly_retrain(config_path=str(config_path), data=str(tiny_bars_file))
     mlflow.set_tracking_uri(uri)
     model = mlflow.pyfunc.load_model("models:/tiny@champion")
-    frame = load_bars(tiny_bars_file)
-    served = model.predict(frame)
+    assert model.metadata.signature.inputs.input_names()[0] == "timestamp"
+    bars = as_bars(load_bars(tiny_bars_file))
+    served = model.predict(bars.astype(object))
     assert list(served.columns[:5]) == ["timestamp", "signal", "confidence", "size", "p_long"]
-    # the same signals as the pipeline applied directly
-    local = load_pipeline(Tracker(uri).download_pipeline("models:/tiny@champion",
-                                                         Path(config_path).parent / "dl"))
-    direct = local.predict(as_bars(frame)).reset_index()
-    pd.testing.assert_frame_equal(served, direct, check_dtype=False)
+    # the same signals as the pipeline applied directly, naming the registered version
+    champion = mlflow.MlflowClient(uri).get_model_version_by_alias("tiny", "champion").version
+    directory = Tracker(uri).download_pipeline("models:/tiny@champion",
+                                               Path(config_path).parent / "dl")
+    direct = signal_rows(load_pipeline(directory).predict(bars), "tiny", str(champion))
+    pd.testing.assert_frame_equal(served, direct, check_dtype=False, check_exact=True)
     # served: refit on the development AND holdout events (the purge gap's too)
+    local = load_pipeline(directory, engine="sklearn")  # the fitted estimators, not the graphs
     assert local.metadata["refit_on_all"] is True
     n_development = mlflow.MlflowClient(uri).get_run(summary.run_id).data.metrics["n_events"]
     assert len(local.ensemble.oof_predictions_) > n_development + 40  # >= 20% holdout
