@@ -58,7 +58,7 @@ class FeatureColumns:
             return layout[1]
         if not columns.is_unique:
             return None
-        where = {str(c): i for i, c in enumerate(columns)}
+        where = {c: i for i, c in enumerate(columns) if isinstance(c, str)}  # as check_features
         if any(name not in where for name in self.names):
             return None
         positions = np.asarray([where[name] for name in self.names], dtype=np.intp)
