@@ -61,43 +61,39 @@ def _timestamps(values: pd.Series) -> pd.DatetimeIndex:
             raise BarsPayloadError(f"column 'timestamp' {_row(first)} holds no value, not a "
                                    f"bar time{_more(int(missing.sum()) - 1)}")
         return pd.DatetimeIndex(parsed).astype("datetime64[ns, UTC]")
-    out = np.full(len(values), np.datetime64("NaT"), dtype="datetime64[ns]")
-    bad: list[int] = []
-    text_rows: list[int] = []
-    for i, value in enumerate(values.tolist()):
-        if isinstance(value, (bool, np.bool_)) or value is None:
-            bad.append(i)
-        elif isinstance(value, (int, np.integer)) or (
-                isinstance(value, str) and value.strip().lstrip("-").isdigit()):
-            number = int(value)
-            if abs(number) < _EPOCH_MS_FLOOR:
-                bad.append(i)
-            else:
-                out[i] = np.datetime64(number, "ms")
-        elif isinstance(value, (float, np.floating)):
-            if not np.isfinite(value) or value != int(value) or abs(value) < _EPOCH_MS_FLOOR:
-                bad.append(i)
-            else:
-                out[i] = np.datetime64(int(value), "ms")
-        elif isinstance(value, str):
-            text_rows.append(i)
-        else:
-            bad.append(i)
-    if text_rows:
-        text = pd.Series([values.iloc[i] for i in text_rows], dtype=object)
-        parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
-        for i, stamp in zip(text_rows, parsed, strict=True):
-            if stamp is pd.NaT:
-                bad.append(i)
-            else:
-                out[i] = stamp.tz_convert(None).to_datetime64()
-    if bad:
-        first = min(bad)
+    items = values.to_numpy(dtype=object)
+    n = len(items)
+    is_text = np.fromiter((isinstance(v, str) for v in items), dtype=bool, count=n)
+    is_number = np.fromiter((isinstance(v, (int, float, np.integer, np.floating))
+                             and not isinstance(v, (bool, np.bool_)) for v in items),
+                            dtype=bool, count=n)
+    text = pd.Series(items[is_text], dtype=object).str.strip()
+    digits = text.str.fullmatch(r"-?\d+").to_numpy(dtype=bool)
+    text_at = np.flatnonzero(is_text)
+    # epoch milliseconds: numbers, or digits as CSV carries them (float64 holds them exactly)
+    millis = np.full(n, np.nan)
+    millis[is_number] = items[is_number].astype(np.float64)
+    millis[text_at[digits]] = text[digits].astype(np.float64).to_numpy()
+    with np.errstate(invalid="ignore"):
+        is_ms = np.isfinite(millis) & (millis == np.floor(millis)) & (
+            np.abs(millis) >= _EPOCH_MS_FLOOR)
+    out = np.zeros(n, dtype=np.int64)
+    out[is_ms] = millis[is_ms].astype(np.int64) * 1_000_000
+    # ISO 8601 text: one vectorised parse
+    iso_at = text_at[~digits]
+    parsed = pd.to_datetime(text[~digits], utc=True, errors="coerce", format="ISO8601")
+    is_iso = np.zeros(n, dtype=bool)
+    is_iso[iso_at] = parsed.notna().to_numpy()
+    out[is_iso] = parsed.dropna().dt.tz_convert(None).astype("datetime64[ns]").to_numpy(
+        dtype=np.int64)
+    bad = np.flatnonzero(~(is_ms | is_iso))
+    if len(bad):
+        first = int(bad[0])
         raise BarsPayloadError(
             f"column 'timestamp' {_row(first)} holds {values.iloc[first]!r}, not a bar time: "
             "give ISO 8601 text (naive means UTC) or epoch milliseconds"
             + _more(len(bad) - 1))
-    return pd.DatetimeIndex(out).tz_localize("UTC").astype("datetime64[ns, UTC]")
+    return pd.DatetimeIndex(out.view("datetime64[ns]")).tz_localize("UTC")
 
 
 def _numbers(values: pd.Series, column: str) -> np.ndarray:
@@ -158,8 +154,8 @@ def parse_bars_payload(frame: pd.DataFrame, timeframe: timedelta | None = None) 
     >>> bars = parse_bars_payload(pd.DataFrame({
     ...     "timestamp": ["2024-01-01T00:00:00Z", 1704069000000], "open": [1.0, 2.0],
     ...     "high": [2.0, 2.5], "low": [0.5, 1.5], "close": [2.0, "2.25"], "volume": [3, 4]}))
-    >>> bars.index.tolist()
-    [Timestamp('2024-01-01 00:00:00+0000', tz='UTC'), Timestamp('2024-01-01 00:30:00+0000', tz='UTC')]
+    >>> [stamp.isoformat() for stamp in bars.index]
+    ['2024-01-01T00:00:00+00:00', '2024-01-01T00:30:00+00:00']
     >>> float(bars["close"].iloc[1])
     2.25
     """
