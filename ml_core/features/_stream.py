@@ -13,8 +13,6 @@ from ml_core.features._registry import plan_columns
 from ml_core.features._spec import CrossTimeframeDefinition, timeframe_label
 from ml_core.features._stream_ops import StreamOps
 
-_EPOCH = pd.Timestamp(0, tz="UTC")
-
 
 class _HigherTimeframe:
     """Aggregates base bars into one higher timeframe's bins, as ``resample_ohlcv`` does.
@@ -24,22 +22,27 @@ class _HigherTimeframe:
     do its features update, so a base bar sees the bins ``resample_ohlcv`` makes available to it.
     """
 
+    __slots__ = ("bar", "bin", "computes", "frame", "last_offset_ns", "names", "ops", "tf_ns",
+                 "values")
+
     def __init__(self, config: FeatureConfig, timeframe: timedelta, base: timedelta,
                  definitions: list) -> None:
         self.ops = StreamOps(config, timeframe)
         self.tf_ns = int(timeframe.total_seconds() * 1e9)
         self.last_offset_ns = self.tf_ns - int(base.total_seconds() * 1e9)
-        self.definitions = definitions
-        self.values: dict[str, float] = {d.name: NAN for d in definitions}
+        self.names = [d.name for d in definitions]
+        self.computes = [d.compute for d in definitions]
+        self.values: list[float] = [NAN] * len(definitions)  # in definition order
+        self.frame: dict[str, float] = dict(zip(self.names, self.values, strict=True))
         self.bin: int | None = None
         self.bar: list[float] = []
 
     def _close_bin(self) -> None:
         o, h, lo, c, v = self.bar
-        self.ops.step(o, h, lo, c, v)
-        values = self.values
-        for definition in self.definitions:
-            values[definition.name] = float(definition.compute(self.ops))
+        ops = self.ops
+        ops.step(o, h, lo, c, v)
+        self.values = [float(compute(ops)) for compute in self.computes]
+        self.frame = dict(zip(self.names, self.values, strict=True))
         self.bin = None
 
     def update(self, t_ns: int, o: float, h: float, lo: float, c: float, v: float) -> None:
@@ -50,8 +53,10 @@ class _HigherTimeframe:
             self.bin, self.bar = start, [o, h, lo, c, v]
         else:
             bar = self.bar
-            bar[1] = h if h > bar[1] else bar[1]
-            bar[2] = lo if lo < bar[2] else bar[2]
+            if h > bar[1]:
+                bar[1] = h
+            if lo < bar[2]:
+                bar[2] = lo
             bar[3] = c
             bar[4] += v
         if t_ns - start >= self.last_offset_ns:
@@ -65,6 +70,10 @@ class FeatureStream:
     (:mod:`ml_core.features._stream_ops`); higher timeframes update when their bin closes. On
     the same history the stream equals the batch matrix up to rounding (tested to 1e-9), so a
     live predictor sees exactly the features the model was trained on.
+
+    Per bar the work is the recipes themselves: the timestamp stays an integer of nanoseconds
+    (:meth:`update_ns`; :meth:`update` converts once), the recipes are called from lists built
+    at construction, and the row is one array made from the values in column order.
 
     Parameters
     ----------
@@ -86,74 +95,96 @@ class FeatureStream:
         plan = plan_columns(config, base_timeframe)
         self.columns: list[str] = [c.spec.name for c in plan]
         self._base = StreamOps(config, base_timeframe)
-        self._base_definitions = [c.definition for c in plan if c.timeframe is None
-                                  and not isinstance(c.definition, CrossTimeframeDefinition)]
-        self._cross = [c.definition for c in plan
-                       if isinstance(c.definition, CrossTimeframeDefinition)]
+        base_definitions = [c.definition for c in plan if c.timeframe is None
+                            and not isinstance(c.definition, CrossTimeframeDefinition)]
+        self._base_names = [d.name for d in base_definitions]
+        self._base_computes = [d.compute for d in base_definitions]
+        cross = [c.definition for c in plan if isinstance(c.definition, CrossTimeframeDefinition)]
+        self._cross = [d.compute for d in cross]
+        # A cross-timeframe recipe reads the features it `requires`: the base frame holds those.
+        required = {name for d in cross for name in d.requires}
+        self._cross_inputs = [(name, i) for i, name in enumerate(self._base_names)
+                              if name in required]
         higher = list(dict.fromkeys(c.timeframe for c in plan if c.timeframe is not None))
-        self._higher = {
-            timeframe_label(tf): _HigherTimeframe(
-                config, tf, base_timeframe,
-                [c.definition for c in plan if c.timeframe == tf])
-            for tf in higher
-        }
-        self._order = [(c.spec.name, c.definition.name,
-                        timeframe_label(c.timeframe) if c.timeframe is not None else None)
-                       for c in plan]
         self._base_label = timeframe_label(base_timeframe)
+        self._higher = [
+            (timeframe_label(tf), _HigherTimeframe(
+                config, tf, base_timeframe, [c.definition for c in plan if c.timeframe == tf]))
+            for tf in higher
+        ]
+        # The row is base values, then each higher timeframe's, then the cross-timeframe ones:
+        # the plan's order (checked, so a change of plan_columns cannot misplace a column).
+        order = [*self._base_names,
+                 *(f"{name}_{label}" for label, htf in self._higher for name in htf.names),
+                 *(d.name for d in cross)]
+        if order != self.columns:
+            raise RuntimeError("plan_columns no longer orders base, higher-timeframe and "
+                               "cross-timeframe columns as FeatureStream assembles its rows")
         self._base_ns = int(base_timeframe.total_seconds() * 1e9)
         self._last_ns: int | None = None
-        self.last_timestamp: pd.Timestamp | None = None
 
     @property
     def n_bars(self) -> int:
         """Bars seen so far."""
         return self._base.n_bars
 
-    def update(self, timestamp: pd.Timestamp, open: float, high: float, low: float,
+    @property
+    def last_timestamp(self) -> pd.Timestamp | None:
+        """Open time of the last bar fed (UTC), None before the first."""
+        return None if self._last_ns is None else pd.Timestamp(self._last_ns, tz="UTC")
+
+    def update(self, timestamp: pd.Timestamp, open: float, high: float, low: float,  # noqa: A002
                close: float, volume: float) -> np.ndarray:
         """Feed the bar opened at ``timestamp``; its feature row (ordered as :attr:`columns`).
+
+        ``timestamp`` is a :class:`pandas.Timestamp` or anything it takes; naive means UTC.
 
         Raises
         ------
         ValueError
             When ``timestamp`` is not after the previous bar's, or not on the base grid.
         """
-        ts = pd.Timestamp(timestamp)
-        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-        t_ns = ts.value
-        if self._last_ns is not None and t_ns <= self._last_ns:
+        t_ns = (timestamp if type(timestamp) is pd.Timestamp else pd.Timestamp(timestamp)).value
+        return self.update_ns(t_ns, open, high, low, close, volume)
+
+    def update_ns(self, t_ns: int, open: float, high: float, low: float,  # noqa: A002
+                  close: float, volume: float) -> np.ndarray:
+        """:meth:`update` with the open time as nanoseconds since the epoch (UTC).
+
+        The live path's entry point: no :class:`pandas.Timestamp` is made per bar.
+        """
+        last = self._last_ns
+        if last is not None and t_ns <= last:
             raise ValueError(
-                f"bars must arrive in time order: `timestamp={ts}` is not after the previous "
-                f"bar's `{self.last_timestamp}`"
+                f"bars must arrive in time order: `timestamp={pd.Timestamp(t_ns, tz='UTC')}` "
+                f"is not after the previous bar's `{self.last_timestamp}`"
             )
-        if (t_ns - _EPOCH.value) % self._base_ns:
+        if t_ns % self._base_ns:
             raise ValueError(
-                f"`timestamp={ts}` is not on the {self._base_label} bar grid"
+                f"`timestamp={pd.Timestamp(t_ns, tz='UTC')}` is not on the {self._base_label} "
+                "bar grid"
             )
-        self._last_ns, self.last_timestamp = t_ns, ts
+        self._last_ns = t_ns
 
         base = self._base
         with np.errstate(all="ignore"):
             base.step(open, high, low, close, volume)
-            base_values = {d.name: float(d.compute(base)) for d in self._base_definitions}
-            for htf in self._higher.values():
+            values = [float(compute(base)) for compute in self._base_computes]
+            for _, htf in self._higher:
                 htf.update(t_ns, open, high, low, close, volume)
-            frames = {self._base_label: base_values}
-            for label, htf in self._higher.items():
-                frames[label] = htf.values
-            cross = {d.name: float(d.compute(frames, base)) for d in self._cross}
-        row = np.empty(len(self._order))
-        for i, (name, definition_name, label) in enumerate(self._order):
-            if label is None:
-                row[i] = base_values[name] if name in base_values else cross[name]
-            else:
-                row[i] = self._higher[label].values[definition_name]
-        return row
+                values += htf.values
+            if self._cross:
+                frames = {self._base_label: {name: values[i] for name, i in self._cross_inputs}}
+                for label, htf in self._higher:
+                    frames[label] = htf.frame
+                values += [float(compute(frames, base)) for compute in self._cross]
+        return np.array(values, dtype=np.float64)
 
     def update_frame(self, bars: pd.DataFrame) -> pd.DataFrame:
         """Feed every row of ``bars`` in order; their feature rows as a frame (for tests/replay)."""
         values = bars[["open", "high", "low", "close", "volume"]].to_numpy(dtype=np.float64)
-        rows = [self.update(t, *v) for t, v in zip(bars.index, values, strict=True)]
+        stamps = pd.DatetimeIndex(bars.index).as_unit("ns").asi8.tolist()  # naive means UTC
+        update = self.update_ns
+        rows = [update(t, *v) for t, v in zip(stamps, values.tolist(), strict=True)]
         return pd.DataFrame(np.array(rows).reshape(len(rows), len(self.columns)),
                             index=bars.index, columns=self.columns)

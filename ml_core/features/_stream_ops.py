@@ -12,6 +12,7 @@ import math
 from collections import deque
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,19 +23,30 @@ if TYPE_CHECKING:
     from ml_core.config import FeatureConfig
 
 _INF = math.inf
+_MISSING = object()  # no cached value yet
+
+
+def _exhausted(default: Any) -> Any:
+    """``next`` on an iterator with nothing left: while the first bar creates the states."""
+    return default
 
 
 class _Lag:
-    __slots__ = ("buf", "k")
+    """The value ``k`` bars ago: a ring of ``k`` values, NaN until filled."""
+
+    __slots__ = ("buf", "k", "pos")
 
     def __init__(self, k: int) -> None:
-        self.k = k
-        self.buf: deque[float] = deque(maxlen=k)
+        self.k = k = int(k)
+        self.buf = [NAN] * k
+        self.pos = 0
 
     def update(self, x: float) -> float:
-        buf = self.buf
-        out = buf[0] if len(buf) == self.k else NAN
-        buf.append(x)
+        buf, pos = self.buf, self.pos
+        out = buf[pos]
+        buf[pos] = x
+        pos += 1
+        self.pos = 0 if pos == self.k else pos
         return out
 
 
@@ -70,9 +82,14 @@ class _Smooth:
 
 
 class _Sum:
-    """Rolling sum with Neumaier-compensated add and remove (as pandas does)."""
+    """Rolling sum with Neumaier-compensated add and remove (as pandas does).
 
-    __slots__ = ("buf", "comp", "n", "nan_count", "run", "total")
+    :meth:`update` returns the sum divided by ``divisor`` (1 for the sum, ``n`` for the mean;
+    dividing by 1.0 is exact). The compensated additions are written out in :meth:`update`
+    rather than called: a recipe set runs dozens of these per bar.
+    """
+
+    __slots__ = ("buf", "comp", "divisor", "flat", "n", "nan_count", "run", "total")
 
     def __init__(self, n: int) -> None:
         self.n = n
@@ -81,22 +98,22 @@ class _Sum:
         self.comp = 0.0
         self.nan_count = 0
         self.run = 0  # bars the newest value has been repeated (exact results on flat windows)
+        self.divisor = 1.0
+        self.flat = n  # value on a flat window, as a multiple of the repeated value
 
-    def _add(self, v: float) -> None:
-        t = self.total + v
-        if abs(self.total) >= abs(v):
-            self.comp += (self.total - t) + v
-        else:
-            self.comp += (v - t) + self.total
-        self.total = t
-
-    def push(self, x: float) -> bool:
-        """Add ``x``; True when the window is full and free of NaN."""
+    def update(self, x: float) -> float:
         buf = self.buf
+        total = self.total
+        comp = self.comp
         if len(buf) == self.n:
             old = buf[0]
-            if old == old:
-                self._add(-old)
+            if old == old:  # total -= old, compensated
+                t = total - old
+                if abs(total) >= abs(old):
+                    comp += (total - t) - old
+                else:
+                    comp += (-old - t) + total
+                total = t
             else:
                 self.nan_count -= 1
         if buf and x == buf[-1]:
@@ -104,34 +121,35 @@ class _Sum:
         else:
             self.run = 1
         buf.append(x)
-        if x == x:
-            self._add(x)
+        if x == x:  # total += x, compensated
+            t = total + x
+            if abs(total) >= abs(x):
+                comp += (total - t) + x
+            else:
+                comp += (x - t) + total
+            total = t
         else:
             self.nan_count += 1
-        return len(buf) == self.n and self.nan_count == 0
-
-    def value(self) -> float:
+        self.total = total
+        self.comp = comp
+        if len(buf) < self.n or self.nan_count:
+            return NAN
         if self.run >= self.n:
-            return self.buf[-1] * self.n
-        return self.total + self.comp
+            return x * self.flat
+        return (total + comp) / self.divisor
 
 
 class _Mean(_Sum):
     __slots__ = ()
 
-    def update(self, x: float) -> float:
-        if not self.push(x):
-            return NAN
-        if self.run >= self.n:
-            return self.buf[-1]
-        return (self.total + self.comp) / self.n
+    def __init__(self, n: int) -> None:
+        super().__init__(n)
+        self.divisor = float(n)
+        self.flat = 1
 
 
 class _RollingSum(_Sum):
     __slots__ = ()
-
-    def update(self, x: float) -> float:
-        return self.value() if self.push(x) else NAN
 
 
 class _Std:
@@ -229,27 +247,54 @@ class _Extreme:
 
 
 class _Apply:
-    __slots__ = ("buf", "fn", "n", "nan_count")
+    """``fn`` on the window of the last ``n`` values (twin of ``_primitives.rolling_apply``).
+
+    A kernel with a pure-float twin (:func:`~ml_core.features._stream_kernels.twin`) runs that
+    on the window as a list: numpy's per-call overhead on one row of a few dozen values is
+    10-70 us, the twin a few. Any other ``fn`` gets a view of a ring buffer holding every value
+    twice (``ring[pos:pos + n]`` is always the window, oldest first), so no array is built per
+    bar. A window holding a NaN gives NaN without calling either.
+    """
+
+    __slots__ = ("fn", "i", "n", "nan_last", "pos", "ring", "twin", "window")
 
     def __init__(self, n: int, fn: Callable[[np.ndarray], np.ndarray]) -> None:
+        from ml_core.features._stream_kernels import twin
+
         self.n, self.fn = n, fn
-        self.buf: deque[float] = deque(maxlen=n)
-        self.nan_count = 0
+        self.i = -1
+        self.nan_last = -(10**18)  # index of the latest NaN input
+        self.twin = twin(fn, n)
+        self.window: deque[float] = deque(maxlen=n)
+        self.ring = np.full(2 * n, NAN) if self.twin is None else None
+        self.pos = 0
 
     def update(self, x: float) -> float:
-        buf = self.buf
-        if len(buf) == self.n and buf[0] != buf[0]:
-            self.nan_count -= 1
-        buf.append(x)
+        self.i += 1
+        n = self.n
         if x != x:
-            self.nan_count += 1
-        if len(buf) < self.n or self.nan_count:
+            self.nan_last = self.i
+        if self.twin is not None:
+            self.window.append(x)
+            if self.i < n - 1 or self.nan_last > self.i - n:
+                return NAN
+            return self.twin(list(self.window))
+        ring, pos = self.ring, self.pos
+        ring[pos] = ring[pos + n] = x
+        pos = self.pos = pos + 1 if pos + 1 < n else 0
+        if self.i < n - 1 or self.nan_last > self.i - n:
             return NAN
-        return float(self.fn(np.array(buf, dtype=np.float64)[None, :])[0])
+        return float(self.fn(ring[None, pos:pos + n])[0])
 
 
 class StreamOps(Ops):
     """:class:`~ml_core.features._ops.Ops` on the newest bar; call :meth:`step` per bar.
+
+    Each stateful call site owns the state at its position in the call order
+    (:attr:`_states`); the first bar creates them (checking the arguments), later bars take
+    them in order from an iterator and only check their kind: a recipe set makes ~200 such
+    calls per bar, so each costs one C call and a type comparison. A bar calling fewer or more
+    operations than the first, or another kind at a position, raises :class:`RuntimeError`.
 
     Parameters
     ----------
@@ -262,80 +307,129 @@ class StreamOps(Ops):
         self.config = config
         self.timeframe = timeframe
         self._states: list[Any] = []
-        self._i = 0
+        self._next: Callable[[Any], Any] = _exhausted  # the next state in call order, or None
         self._cache: dict[Any, Any] = {}
         self._prev_close = NAN
         self.n_bars = 0
 
     def step(self, open_: float, high: float, low: float, close: float, volume: float) -> None:
         """Make the given bar the newest one (before the recipes run on it)."""
-        if self.n_bars and self._i != len(self._states):
-            raise RuntimeError(
-                f"a feature recipe called {self._i} stateful operations on the last bar but "
-                f"{len(self._states)} before: recipes must call the same operations on every bar"
-            )
-        self._i = 0
+        if self.n_bars:
+            left = self._next(None)
+            if left is not None:
+                raise RuntimeError(
+                    f"a feature recipe called fewer stateful operations on the last bar than "
+                    f"the {len(self._states)} before (the first left out: a "
+                    f"{type(left).__name__[1:]}): recipes must call the same operations on "
+                    "every bar"
+                )
+        self._next = partial(next, iter(self._states))
         self._cache.clear()
         self.n_bars += 1
         self.open, self.high, self.low = float(open_), float(high), float(low)
-        self.close, self.volume = float(close), float(volume)
-        self.log_close = _log(self.close)
-        self.log_return = _log(_div(self.close, self._prev_close))
-        self._prev_close = self.close
+        close = self.close = float(close)
+        self.volume = float(volume)
+        self.log_close = _log(close)
+        self.log_return = _log(_div(close, self._prev_close))
+        self._prev_close = close
 
-    def _state(self, cls: type, *args: Any) -> Any:
-        i = self._i
-        self._i = i + 1
-        states = self._states
-        if i < len(states):
-            state = states[i]
-            if type(state) is not cls:
-                raise RuntimeError(
-                    f"stateful operation #{i} is a {cls.__name__[1:]} on this bar but was a "
-                    f"{type(state).__name__[1:]} before: recipes must call the same operations "
-                    "in the same order on every bar"
-                )
-            return state
+    def _create(self, cls: type, *args: Any) -> Any:
+        """The state of a call site seen for the first time (the first bar only)."""
+        if self.n_bars > 1:
+            raise RuntimeError(
+                f"a feature recipe called more stateful operations on this bar than the "
+                f"{len(self._states)} before (one more {cls.__name__[1:]}): recipes must call "
+                "the same operations on every bar"
+            )
         state = cls(*args)
-        states.append(state)
+        self._states.append(state)
+        self._next = _exhausted
         return state
 
-    # stateful
+    def _mismatch(self, state: Any, cls: type) -> None:
+        i = self._states.index(state)
+        raise RuntimeError(
+            f"stateful operation #{i} is a {cls.__name__[1:]} on this bar but was a "
+            f"{type(state).__name__[1:]} before: recipes must call the same operations "
+            "in the same order on every bar"
+        )
+
+    # stateful: the next state in call order (a C call), its kind checked, its update called;
+    # written out in each method, as a shared helper would add a Python call to each of them
     def lag(self, x: float, k: int) -> float:
-        if not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"`k` must be at least 1 (only past values), got `k={k!r}`")
-        return self._state(_Lag, int(k)).update(x)
+        state = self._next(None)
+        if state is None:
+            if not isinstance(k, (int, np.integer)) or k < 1:
+                raise ValueError(f"`k` must be at least 1 (only past values), got `k={k!r}`")
+            state = self._create(_Lag, k)
+        elif state.__class__ is not _Lag:
+            self._mismatch(state, _Lag)
+        return state.update(x)
 
     def smooth(self, x: float, alpha: float, n: int, seed_after: int | None = None) -> float:
-        if self._i >= len(self._states):
+        state = self._next(None)
+        if state is None:
             _check_window("n", n)
-        return self._state(_Smooth, alpha, n, seed_after or n).update(x)
+            state = self._create(_Smooth, alpha, n, seed_after or n)
+        elif state.__class__ is not _Smooth:
+            self._mismatch(state, _Smooth)
+        return state.update(x)
 
     def rolling_sum(self, x: float, n: int) -> float:
-        return self._state(_RollingSum, n).update(x)
+        state = self._next(None)
+        if state is None:
+            state = self._create(_RollingSum, n)
+        elif state.__class__ is not _RollingSum:
+            self._mismatch(state, _RollingSum)
+        return state.update(x)
 
     def sma(self, x: float, n: int) -> float:
-        return self._state(_Mean, n).update(x)
+        state = self._next(None)
+        if state is None:
+            state = self._create(_Mean, n)
+        elif state.__class__ is not _Mean:
+            self._mismatch(state, _Mean)
+        return state.update(x)
 
     def rolling_std(self, x: float, n: int, ddof: int = 1) -> float:
-        if self._i >= len(self._states) and n <= ddof:
-            raise ValueError(f"`n` must exceed `ddof={ddof}`, got `n={n}`")
-        return self._state(_Std, n, ddof).update(x)
+        state = self._next(None)
+        if state is None:
+            if n <= ddof:
+                raise ValueError(f"`n` must exceed `ddof={ddof}`, got `n={n}`")
+            state = self._create(_Std, n, ddof)
+        elif state.__class__ is not _Std:
+            self._mismatch(state, _Std)
+        return state.update(x)
 
     def rolling_max(self, x: float, n: int) -> float:
-        return self._state(_Extreme, n, 1.0).update(x)
+        state = self._next(None)
+        if state is None:
+            state = self._create(_Extreme, n, 1.0)
+        elif state.__class__ is not _Extreme or state.sign != 1.0:
+            self._mismatch(state, _Extreme)
+        return state.update(x)
 
     def rolling_min(self, x: float, n: int) -> float:
-        return self._state(_Extreme, n, -1.0).update(x)
+        state = self._next(None)
+        if state is None:
+            state = self._create(_Extreme, n, -1.0)
+        elif state.__class__ is not _Extreme or state.sign != -1.0:
+            self._mismatch(state, _Extreme)
+        return state.update(x)
 
     def rolling_apply(self, x: float, n: int, fn: Callable[[np.ndarray], np.ndarray]) -> float:
-        return self._state(_Apply, n, fn).update(x)
+        state = self._next(None)
+        if state is None:
+            state = self._create(_Apply, n, fn)
+        elif state.__class__ is not _Apply:
+            self._mismatch(state, _Apply)
+        return state.update(x)
 
     def cached(self, key: Any, make: Callable[[], Any]) -> Any:
-        cache = self._cache
-        if key not in cache:
-            cache[key] = make()
-        return cache[key]
+        value = self._cache.get(key, _MISSING)
+        if value is _MISSING:
+            value = self._cache[key] = make()
+        return value
 
     # element-wise
     @staticmethod

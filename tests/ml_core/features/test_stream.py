@@ -11,6 +11,7 @@ import pytest
 from ml_core.config import FeatureConfig, load_config
 from ml_core.data import as_bars, load_bars
 from ml_core.features import FeatureStream, compute_features
+from ml_core.features._stream_ops import StreamOps
 
 from ._bars import random_walk_bars
 
@@ -79,3 +80,38 @@ def test_stream_rejects_bars_out_of_order_or_off_grid():
     with pytest.raises(ValueError, match="not on the 30m bar grid"):
         stream.update(pd.Timestamp("2024-01-01 01:10", tz="UTC"), 1.0, 1.0, 1.0, 1.0, 1.0)
     assert stream.n_bars == 1
+
+
+def test_update_ns_equals_update_and_naive_times_are_utc():
+    bars = random_walk_bars(300)
+    by_timestamp = FeatureStream(FeatureConfig(), THIRTY_MINUTES).update_frame(bars)
+    stream = FeatureStream(FeatureConfig(), THIRTY_MINUTES)
+    values = bars[["open", "high", "low", "close", "volume"]].to_numpy().tolist()
+    for k, (t, bar) in enumerate(zip(bars.index, values, strict=True)):
+        row = (stream.update_ns(t.value, *bar) if k % 2
+               else stream.update(t.tz_localize(None), *bar))
+        np.testing.assert_array_equal(row, by_timestamp.iloc[k].to_numpy())
+    assert stream.last_timestamp == bars.index[-1]
+
+
+def _ops_stream(recipe) -> list[float]:
+    ops = StreamOps(FeatureConfig(), THIRTY_MINUTES)
+    out = []
+    for close in (1.0, 2.0, 3.0, 4.0):
+        ops.step(close, close, close, close, 1.0)
+        out.append(recipe(ops))
+    return out
+
+
+def test_recipes_must_call_the_same_operations_on_every_bar():
+    np.testing.assert_array_equal(_ops_stream(lambda o: o.lag(o.close, 1) + o.sma(o.close, 2)),
+                                  [np.nan, 2.5, 4.5, 6.5])
+    with pytest.raises(RuntimeError, match=r"more stateful operations .* \(one more Lag\)"):
+        _ops_stream(lambda o: o.lag(o.close, 1) if o.close < 2 else o.lag(o.lag(o.close, 1), 1))
+    with pytest.raises(RuntimeError, match=r"fewer stateful operations .* a Mean\)"):
+        _ops_stream(lambda o: o.sma(o.close, 2) if o.close < 2 else o.close)
+    with pytest.raises(RuntimeError, match="operation #0 is a Mean on this bar but was a Lag"):
+        _ops_stream(lambda o: o.lag(o.close, 1) if o.close < 2 else o.sma(o.close, 2))
+    with pytest.raises(RuntimeError, match="operation #0 is a Extreme"):
+        _ops_stream(lambda o: o.rolling_max(o.close, 2) if o.close < 2
+                    else o.rolling_min(o.close, 2))
