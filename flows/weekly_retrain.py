@@ -99,7 +99,7 @@ def weekly_retrain(config_path: str = DEFAULT_CONFIG, data: str | None = None,
             log_validation(tracker, run_id, cv_report, wf_report, overfitting,
                            promotion_metric=config.registry.promotion_metric, score=score)
             version = register_model(tracker, run_id, pipeline, score, config, data_state, results,
-                                     profile_hash)
+                                     profile_hash, bars=fit_bars)
         decision = promote_model(tracker, run_id, version, score, config, move_aliases=promote)
     return publish_summary(RetrainSummary.collect(config, tracker, run_id, report, dataset,
                                                   persistence, {**results, **holdout_metrics},
