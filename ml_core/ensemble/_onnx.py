@@ -20,8 +20,9 @@ graphs (protobuf bytes, no code):
   ``[0, 1]``: ``sigmoid(a * logit(clip(p, 1e-6, 1 - 1e-6)) + b)``, or for ``isotonic`` the
   linear interpolation between the knots held constant outside them (as ``numpy.interp``).
 
-:class:`CompiledEnsemble` holds one onnxruntime session per graph (one thread each: a served
-model predicts a row at a time) and serves the ensemble's prediction API (``predict``,
+:class:`CompiledEnsemble` runs them in onnxruntime, one thread per session (a served model
+predicts a row at a time): the three chained into one graph, one session run per call, or one
+session per graph when each regime has its own meta-learner and serves the ensemble's prediction API (``predict``,
 ``predict_from``, ``predict_proba``, ``predict_components``, ``smoother``) through
 :class:`~ml_core.ensemble._serving.SignalServing`, the code the scikit-learn ensemble uses too.
 Probabilities equal scikit-learn's to ~1e-15 (tested ≤ 1e-5 on holdout rows).
@@ -267,6 +268,49 @@ def _calibrator_graph(calibrator: Any) -> Any:
                              producer_name="ml_core.ensemble")
 
 
+def _chained_graph(models: Mapping[str, bytes], n_regime: int) -> bytes:
+    """``components`` → ``meta`` → ``calibrator`` (if any) as one graph, so that one session run
+    serves a row (global meta-learner only): inputs ``X`` (the forests', float32) and ``R`` (the
+    regime columns the meta-learner reads, float64; absent without any), outputs ``components``
+    and ``p`` (calibrated). Built in memory from the stored graphs; on the demo model one row
+    takes 40-48 us against 68-73 us for three sessions."""
+    import onnx
+    from onnx import TensorProto, compose, helper
+
+    def renamed(model: Any, old: str, new: str) -> Any:
+        for node in model.graph.node:
+            for i, item in enumerate(node.input):
+                if item == old:
+                    node.input[i] = new
+        return model
+
+    parts = [onnx.load_from_string(models["components"]),
+             renamed(compose.add_prefix(onnx.load_from_string(models["meta"]), "meta_"),
+                     "meta_M", "M")]
+    if "calibrator" in models:
+        parts.append(renamed(compose.add_prefix(onnx.load_from_string(models["calibrator"]),
+                                                "calibrator_"), "calibrator_p", "meta_p"))
+    inputs = [parts[0].graph.input[0]]
+    if n_regime:
+        inputs.append(helper.make_tensor_value_info("R", TensorProto.DOUBLE, [None, n_regime]))
+        glue = helper.make_node("Concat", ["components", "R"], ["M"], axis=1)
+    else:
+        glue = helper.make_node("Identity", ["components"], ["M"])
+    nodes = [*parts[0].graph.node, glue, *(n for part in parts[1:] for n in part.graph.node)]
+    nodes.append(helper.make_node("Identity", [parts[-1].graph.output[0].name], ["p"]))
+    opsets: dict[str, int] = {}
+    for part in parts:
+        for opset in part.opset_import:
+            opsets[opset.domain] = max(opsets.get(opset.domain, 0), opset.version)
+    graph = helper.make_graph(
+        nodes, "regimeforest_serving", inputs,
+        [parts[0].graph.output[0], helper.make_tensor_value_info("p", TensorProto.DOUBLE, [None])],
+        [init for part in parts for init in part.graph.initializer])
+    return helper.make_model(
+        graph, opset_imports=[helper.make_opsetid(d, v) for d, v in sorted(opsets.items())],
+        producer_name="ml_core.ensemble").SerializeToString()
+
+
 def export_onnx(ensemble: Any) -> dict[str, bytes]:
     """The ONNX graphs of a fitted ensemble, serialised, by name.
 
@@ -395,12 +439,18 @@ class CompiledEnsemble(SignalServing):
         self._dominant_positions = (np.asarray([names.index(c) for c in REGIME_COLUMNS],
                                                dtype=np.intp)
                                     if all(c in names for c in REGIME_COLUMNS) else None)
-        self._components_session = _session(models["components"], "components")
-        self._meta_session = _session(models["meta"], "meta")
+        # One session for the whole chain when every row uses the global meta-learner;
+        # one per graph when each regime has its own.
+        self._by_regime = self._mode() == "models" and bool(self.regime_models_)
+        self._chain = None if self._by_regime else _session(
+            _chained_graph(models, self._regime_positions.size), "serving")
+        self._components_session = (_session(models["components"], "components")
+                                    if self._by_regime else None)
+        self._meta_session = _session(models["meta"], "meta") if self._by_regime else None
         self._regime_sessions = {r: _session(models[f"meta_{r}"], f"meta_{r}")
-                                 for r in self.regime_models_}
+                                 for r in self.regime_models_ if self._by_regime}
         self._calibrator_session = (_session(models["calibrator"], "calibrator")
-                                    if "calibrator" in models else None)
+                                    if self._by_regime and "calibrator" in models else None)
 
     @classmethod
     def from_ensemble(cls, ensemble: Any) -> CompiledEnsemble:
@@ -435,14 +485,19 @@ class CompiledEnsemble(SignalServing):
         if n == 0:
             return np.empty((0, len(MODEL_NAMES))), np.empty((0, 2)), None
         forest_input = np.ascontiguousarray(values[:, self._forest_positions], dtype=np.float32)
-        components = self._components_session.run(None, {"X": forest_input})[0]
-        M = self._meta_values(values, components)
-        by_model = self._mode() == "models" and bool(self._regime_sessions)
         labels = (dominant_regimes(values, self._dominant_positions)
-                  if (by_model or regimes) and self._dominant_positions is not None else None)
-        p = self._meta(M, labels if by_model else None)
-        if self._calibrator_session is not None:
-            p = self._calibrator_session.run(None, {"p": p})[0]
+                  if (self._by_regime or regimes) and self._dominant_positions is not None
+                  else None)
+        if self._chain is not None:
+            feeds = {"X": forest_input}
+            if self._regime_positions.size:
+                feeds["R"] = values[:, self._regime_positions]
+            components, p = self._chain.run(None, feeds)
+        else:
+            components = self._components_session.run(None, {"X": forest_input})[0]
+            p = self._meta(self._meta_values(values, components), labels)
+            if self._calibrator_session is not None:
+                p = self._calibrator_session.run(None, {"p": p})[0]
         proba = np.empty((n, 2))
         proba[:, 1] = p
         proba[:, 0] = 1.0 - p
@@ -450,7 +505,7 @@ class CompiledEnsemble(SignalServing):
 
     def _meta(self, M: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
         """P(take-profit first) of each row by its regime's meta-learner (or the global one)."""
-        if labels is None:
+        if labels is None:  # no regime columns to choose by (not with regime_mode "models")
             return self._meta_session.run(None, {"M": M})[0]
         if M.shape[0] == 1:  # the live path: one row, one session
             session = self._regime_sessions.get(labels[0], self._meta_session)

@@ -51,7 +51,7 @@ def test_predictions_match_and_signals_agree(fitted, compiled, synthetic):
                                atol=1e-5)
 
 
-def test_four_forests_are_one_graph_and_sessions_use_one_thread(fitted, compiled):
+def test_one_graph_serves_the_four_forests_and_one_session_the_chain(fitted, compiled):
     graphs = export_onnx(fitted)
     assert sorted(graphs) == ["calibrator", "components", "meta"]  # sigmoid, global
     import onnx
@@ -60,7 +60,10 @@ def test_four_forests_are_one_graph_and_sessions_use_one_thread(fitted, compiled
     assert [i.name for i in model.graph.input] == ["X"]
     assert [o.name for o in model.graph.output] == ["components"]
     assert [n.op_type for n in model.graph.node].count("TreeEnsemble") == 4
-    options = compiled._components_session.get_session_options()
+    # global meta-learner: forests, meta-learner and calibrator chained in one session
+    assert compiled._components_session is None and compiled._meta_session is None
+    assert [i.name for i in compiled._chain.get_inputs()] == ["X", "R"]  # R: regime columns
+    options = compiled._chain.get_session_options()
     assert (options.intra_op_num_threads, options.inter_op_num_threads) == (1, 1)
 
 
@@ -114,6 +117,9 @@ def test_every_calibration_and_regime_mode_compiles(synthetic, tiny, params):
          *(["calibrator"] if model.calibrator_ is not None else [])])
     if params.get("regime_mode") == "models":
         assert model.regime_models_  # the per-regime meta-learners are exercised
+        assert compiled._chain is None and list(compiled._regime_sessions) == model.regime_models_
+    else:
+        assert compiled._chain is not None and not compiled._regime_sessions
     parity = compare_engines(model, compiled, X)
     print(params, parity)
     assert parity.max_p_long_diff <= 1e-5 and parity.max_component_diff <= 1e-5
@@ -186,3 +192,12 @@ def test_a_missing_learned_attribute_says_which_engine_has_it(compiled):
         compiled.oof_predictions_  # noqa: B018
     assert not hasattr(compiled, "forests_")
     assert getattr(compiled, "regime_mode_", None) == "global"
+
+
+def test_an_ensemble_without_regime_columns_compiles(real_events, tiny):
+    X, targets, events = real_events
+    model = tiny(calibration="isotonic").fit(X, targets, events["t1"])
+    compiled = CompiledEnsemble.from_ensemble(model)
+    assert [i.name for i in compiled._chain.get_inputs()] == ["X"]  # no regime input
+    parity = compare_engines(model, compiled, X)
+    assert parity.max_p_long_diff <= 1e-12 and parity.n_signal_mismatch == 0
