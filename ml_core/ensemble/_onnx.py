@@ -53,8 +53,9 @@ __all__ = ["SERVING_PARAMS", "TARGET_OPSET", "CompiledEnsemble", "EngineParity",
            "export_onnx", "serving_spec"]
 
 TARGET_OPSET: dict[str, int] = {"": 21, "ai.onnx.ml": 3}
-"""ONNX opsets of every exported graph (skl2onnx 1.20 writes up to 22; onnxruntime 1.32 runs
-both). Fixed, so the same model exports to the same bytes whatever the installed maximum."""
+"""ONNX opsets of the exported graphs (the forests' graph uses ai.onnx.ml 5, see
+``_TREE_OPSET``); skl2onnx 1.20 writes up to 22, onnxruntime 1.32 runs them. Fixed, so the same
+model exports to the same bytes whatever the installed maximum."""
 
 SERVING_PARAMS: tuple[str, ...] = (
     "confidence_threshold", "regime_thresholds", "smoothing", "hysteresis_band", "ewma_span",
