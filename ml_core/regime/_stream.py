@@ -66,7 +66,7 @@ class RegimeStream:
 
     __slots__ = (
         "_avail_offset", "_bin_close", "_bin_open", "_bin_start", "_duration", "_expected_dur",
-        "_filtered", "_last_ns", "_last_ts", "_leave", "_log_norm", "_means", "_n_closed",
+        "_filtered", "_last_ns", "_leave", "_log_norm", "_means", "_n_closed",
         "_obs_mean", "_obs_scale", "_precision", "_prev_log_close", "_squares", "_start",
         "_state", "_state_log_vol", "_tf_ns", "_transmat", "_values", "_window",
     )
@@ -104,7 +104,6 @@ class RegimeStream:
         self._state_log_vol = [float(v) for v in hmm.state_log_vol()]
         # stream state
         self._last_ns = _BEFORE_ANY
-        self._last_ts: pd.Timestamp | None = None
         self._bin_start: int | None = None
         self._bin_open = False  # the current bin has bars and has not closed yet
         self._bin_close = _NAN
@@ -130,7 +129,7 @@ class RegimeStream:
     @property
     def last_timestamp(self) -> pd.Timestamp | None:
         """Open time of the last bar passed to :meth:`update` (None before the first)."""
-        return self._last_ts
+        return None if self._last_ns == _BEFORE_ANY else pd.Timestamp(self._last_ns, tz="UTC")
 
     def update(
         self,
@@ -162,14 +161,21 @@ class RegimeStream:
             On a timestamp not after the previous one, a bad close, or a bar inside a regime
             bin that already closed (off the ``base_timeframe`` grid).
         """
-        ns = timestamp.value
-        if ns <= self._last_ns:
+        return self.update_ns(timestamp.value, open, high, low, close, volume)
+
+    def update_ns(self, t_ns: int, open: float, high: float, low: float,  # noqa: A002
+                  close: float, volume: float) -> tuple[float, ...]:
+        """:meth:`update` with the open time as nanoseconds since the epoch (UTC): the live
+        path's entry point, no :class:`pandas.Timestamp` per bar."""
+        if t_ns <= self._last_ns:
             raise ValueError(
-                f"`timestamp` must increase: got {timestamp} after {self._last_ts}"
+                f"`timestamp` must increase: got {pd.Timestamp(t_ns, tz='UTC')} after "
+                f"{self.last_timestamp}"
             )
         if not 0.0 < close < math.inf:
-            raise ValueError(f"`close` must be finite and > 0, got `close={close}` at {timestamp}")
-        start = ns - ns % self._tf_ns
+            raise ValueError(f"`close` must be finite and > 0, got `close={close}` at "
+                             f"{pd.Timestamp(t_ns, tz='UTC')}")
+        start = t_ns - t_ns % self._tf_ns
         if start != self._bin_start:
             if self._bin_open:
                 self._close_bin()  # its last scheduled bar was missing
@@ -178,14 +184,13 @@ class RegimeStream:
         elif not self._bin_open:
             tf = pd.Timedelta(self._tf_ns, unit="ns")
             raise ValueError(
-                f"bar at {timestamp} falls in the regime bin starting "
+                f"bar at {pd.Timestamp(t_ns, tz='UTC')} falls in the regime bin starting "
                 f"{pd.Timestamp(start, unit='ns', tz='UTC')} that already closed on its last "
                 f"scheduled bar; timestamps must lie on the base grid ({tf} bins)"
             )
-        self._last_ns = ns
-        self._last_ts = timestamp
+        self._last_ns = t_ns
         self._bin_close = close
-        if ns >= start + self._avail_offset:
+        if t_ns >= start + self._avail_offset:
             self._close_bin()
         return self._values
 

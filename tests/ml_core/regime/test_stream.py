@@ -182,3 +182,14 @@ def test_stream_equals_transform_to_1e_12(hmm, sample_bars):
         assert (~np.isnan(batch)).sum() > 20_000
         error = np.abs(streamed - batch) / np.maximum(1.0, np.abs(batch))
         assert np.nanmax(error) <= 1e-12
+
+
+def test_update_ns_equals_update(hmm, sample_bars):
+    bars = sample_bars.iloc[:800]
+    stream = RegimeStream(hmm, BASE)
+    rows = [stream.update_ns(t.value, *bar) for t, bar in zip(
+        bars.index, bars[["open", "high", "low", "close", "volume"]].to_numpy().tolist(),
+        strict=True)]
+    assert np.array_equal(np.array(rows), _stream_all(hmm, bars), equal_nan=True)
+    assert stream.last_timestamp == bars.index[-1]
+    assert RegimeStream(hmm, BASE).last_timestamp is None
