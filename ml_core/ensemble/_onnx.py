@@ -214,7 +214,23 @@ def _meta_graph(meta: Any, n_features: int) -> Any:
     graph.input.append(helper.make_tensor_value_info("M", TensorProto.DOUBLE, [None, n_features]))
     del graph.output[:]
     graph.output.append(helper.make_tensor_value_info("p", TensorProto.DOUBLE, [None]))
+    _prune(graph)  # the predicted label's nodes: nothing reads them
     return model
+
+
+def _prune(graph: Any) -> None:
+    """Drop the nodes and initializers no output of ``graph`` depends on."""
+    needed = {output.name for output in graph.output}
+    kept = []
+    for node in reversed(graph.node):
+        if any(name in needed for name in node.output):
+            kept.append(node)
+            needed.update(node.input)
+    del graph.node[:]
+    graph.node.extend(reversed(kept))
+    initializers = [init for init in graph.initializer if init.name in needed]
+    del graph.initializer[:]
+    graph.initializer.extend(initializers)
 
 
 def _calibrator_graph(calibrator: Any) -> Any:

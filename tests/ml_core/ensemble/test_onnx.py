@@ -60,6 +60,9 @@ def test_one_graph_serves_the_four_forests_and_one_session_the_chain(fitted, com
     assert [i.name for i in model.graph.input] == ["X"]
     assert [o.name for o in model.graph.output] == ["components"]
     assert [n.op_type for n in model.graph.node].count("TreeEnsemble") == 4
+    meta = onnx.load_from_string(graphs["meta"])
+    assert [o.name for o in meta.graph.output] == ["p"]
+    assert "ArgMax" not in {n.op_type for n in meta.graph.node}  # the label branch is pruned
     # global meta-learner: forests, meta-learner and calibrator chained in one session
     assert compiled._components_session is None and compiled._meta_session is None
     assert [i.name for i in compiled._chain.get_inputs()] == ["X", "R"]  # R: regime columns
