@@ -244,3 +244,14 @@ def test_training_set_counts_warmup(pipeline: RegimeForestPipeline, bars: pd.Dat
     assert dataset.n_dropped_warmup > 0
     assert not dataset.X.isna().any().any()
     assert (dataset.events["t1"] > dataset.X.index).all()
+
+
+def test_a_features_only_pipeline_round_trips_hashed(pipeline: RegimeForestPipeline,
+                                                     bars: pd.DataFrame, tmp_path: Path) -> None:
+    features_only = dataclasses.replace(pipeline, ensemble=None, feature_columns=[])
+    directory = save_pipeline(features_only, tmp_path / "features")
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert (manifest["onnx"], sorted(manifest["files"])) == (None, ["config.json", "regime.json"])
+    loaded = load_pipeline(directory)
+    assert loaded.ensemble is None and loaded.engine is None
+    pd.testing.assert_frame_equal(loaded.features(bars), pipeline.features(bars), check_exact=True)
