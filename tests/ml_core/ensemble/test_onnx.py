@@ -204,3 +204,16 @@ def test_an_ensemble_without_regime_columns_compiles(real_events, tiny):
     assert [i.name for i in compiled._chain.get_inputs()] == ["X"]  # no regime input
     parity = compare_engines(model, compiled, X)
     assert parity.max_p_long_diff <= 1e-12 and parity.n_signal_mismatch == 0
+
+
+def test_parity_counts_the_rows_near_a_threshold(fitted, compiled, synthetic):
+    X = synthetic[0]
+    tolerance = 0.02  # wide, so that some rows are near: p within 0.02 of 0.6 or 0.4
+    parity = compare_engines(fitted, compiled, X, tolerance=tolerance)
+    p = fitted.predict(X)["p_long"].to_numpy()
+    p_exit = fitted.predict_components(X)["p_exit"].to_numpy()
+    near = ((np.abs(p - 0.6) <= tolerance) | (np.abs(p - 0.4) <= tolerance)
+            | (np.abs(p_exit - 0.5) <= tolerance))
+    assert parity.n_near_threshold == int(near.sum()) > 0
+    assert parity.n_signal_mismatch == parity.n_signal_mismatch_near == 0
+    assert "rows within 0.02 of a threshold" in str(parity)
