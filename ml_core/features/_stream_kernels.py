@@ -6,9 +6,9 @@ numpy call overhead (the volume profile and the Hurst exponent alone were a fift
 update). :func:`twin` recognises the kernels below by their code object and returns a function
 computing the same value from the window as a list of Python floats:
 
-* the CCI's mean absolute deviation and the volume profile's point of control repeat numpy's
-  arithmetic in numpy's order (its pairwise summation included, :func:`pairwise_sum`), so they
-  are equal to the bit;
+* the CCI's mean absolute deviation, the volume profile's point of control, Aroon's bars since
+  the newest extreme and the maximum drawdown repeat numpy's arithmetic in numpy's order (its
+  pairwise summation included, :func:`pairwise_sum`), so they are equal to the bit;
 * the Hurst exponent and the expected shortfall differ from the kernel by a few ulps (numpy's
   ``einsum`` and ``partition`` order their sums differently; its ``log`` may differ in the last
   bit), far inside the stream's 1e-9 agreement with the batch.
@@ -26,7 +26,7 @@ import math
 import struct
 from collections.abc import Callable
 from itertools import accumulate
-from operator import mul
+from operator import mul, truediv
 from types import CodeType
 from typing import Any
 
@@ -160,12 +160,41 @@ def _poc_twin(kernel: Kernel, n: int) -> Twin:
     return point_of_control
 
 
+def _bars_since_twin(kernel: Kernel, n: int, newest: Callable[[Any], float]) -> Twin:
+    """Bars since the newest maximum (``newest=max``) or minimum of the window
+    (``_indicators._bars_since_last_max`` / ``_min``: numpy's first extreme of the reversed
+    window), to the bit."""
+
+    def bars_since(window: list[float]) -> float:
+        newest_first = window[::-1]
+        return float(newest_first.index(newest(newest_first)))
+
+    return bars_since
+
+
+def _max_drawdown_twin(kernel: Kernel, n: int) -> Twin:
+    """``1 - min(w / running max of w)`` (``_statistical._max_drawdown``), to the bit; a window
+    with a price <= 0 takes the kernel (numpy's 0 / 0)."""
+
+    def max_drawdown(window: list[float]) -> float:
+        if not min(window) > 0.0 or not math.isfinite(max(window)):
+            return _fallback(kernel, window)
+        return 1.0 - min(map(truediv, window, accumulate(window, max)))
+
+    return max_drawdown
+
+
 def _kernels() -> dict[CodeType, Callable[[Kernel, int], Twin | None]]:
     """The code objects of the kernels with twins, and the twin factory of each."""
-    from ml_core.features import _hurst, _indicators, _risk
+    from ml_core.features import _hurst, _indicators, _risk, _statistical
 
     table: dict[CodeType, Callable[[Kernel, int], Twin | None]] = {
         _indicators._mean_abs_deviation.__code__: _mad_twin,
+        _indicators._bars_since_last_max.__code__:
+            lambda kernel, n: _bars_since_twin(kernel, n, max),
+        _indicators._bars_since_last_min.__code__:
+            lambda kernel, n: _bars_since_twin(kernel, n, min),
+        _statistical._max_drawdown.__code__: _max_drawdown_twin,
         _hurst.hurst_rs(_hurst.MIN_WINDOW).__code__: _hurst_twin,
         _risk._expected_shortfall(1).__code__: _shortfall_twin,
     }

@@ -10,7 +10,7 @@ import pytest
 
 from ml_core.config import FeatureConfig
 from ml_core.features import FeatureStream
-from ml_core.features import _hurst, _indicators, _risk
+from ml_core.features import _hurst, _indicators, _risk, _statistical
 from ml_core.features._stream_kernels import pairwise_sum, twin
 from ml_core.features._stream_ops import StreamOps
 
@@ -76,6 +76,22 @@ def test_point_of_control_to_the_bit():
     assert twin(_poc_kernel(5), 48) is not None  # bins read from the kernel
 
 
+def test_aroon_and_max_drawdown_to_the_bit():
+    windows = [_prices(15) for _ in range(300)]
+    windows += [np.round(_prices(15), -1) for _ in range(300)]  # ties: the newest extreme counts
+    windows.append(np.full(15, 7.0))
+    for kernel in (_indicators._bars_since_last_max, _indicators._bars_since_last_min):
+        for window in windows:
+            expected, got = _both(kernel, window)
+            assert got == expected
+    for window in [_prices(49) for _ in range(500)] + [np.full(49, 3.0), np.arange(49.0) + 1]:
+        expected, got = _both(_statistical._max_drawdown, window)
+        assert got == expected
+    with np.errstate(invalid="ignore"):  # 0 / 0 in numpy: the kernel itself answers
+        expected, got = _both(_statistical._max_drawdown, np.r_[0.0, _prices(48)])
+    assert got == expected or (math.isnan(got) and math.isnan(expected))
+
+
 def test_hurst_and_expected_shortfall_within_a_few_ulps():
     for window_size in (8, 96, 200):
         kernel = _hurst.hurst_rs(window_size)
@@ -115,4 +131,5 @@ def test_the_catalogue_kernels_get_their_twins():
     stream.update_frame(random_walk_bars(3))
     twins = sorted(s.twin.__name__ for s in stream._base._states
                    if type(s).__name__ == "_Apply" and s.twin is not None)
-    assert twins == ["expected_shortfall", "hurst", "mean_abs_deviation", "point_of_control"]
+    assert twins == ["bars_since", "bars_since", "expected_shortfall", "hurst",
+                     "max_drawdown", "mean_abs_deviation", "point_of_control"]
