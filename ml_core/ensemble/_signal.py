@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-__all__ = ["MODEL_NAMES", "SIGNAL_BUY", "SIGNAL_HOLD", "SIGNAL_SELL", "apply_signal_rule"]
+__all__ = ["MODEL_NAMES", "SIGNAL_BUY", "SIGNAL_HOLD", "SIGNAL_SELL", "apply_signal_rule",
+           "signal_arrays"]
 
 MODEL_NAMES: tuple[str, ...] = ("entry", "position", "exit", "profit")
 """The four forests, in the order of their targets (see ``ml_core.labeling.make_targets``)."""
@@ -107,6 +108,25 @@ def apply_signal_rule(
     ...                   max_size=0.25)["size"].round(6).tolist()
     [0.25, 0.0]
     """
+    signal, confidence, sized, p = signal_arrays(
+        p_long, p_exit, size, confidence_threshold=confidence_threshold, max_size=max_size)
+    return pd.DataFrame(
+        {"signal": signal, "confidence": confidence, "size": sized, "p_long": p}, index=index)
+
+
+def signal_arrays(
+    p_long: ArrayLike,
+    p_exit: ArrayLike,
+    size: ArrayLike,
+    *,
+    confidence_threshold: float | ArrayLike,
+    max_size: float | ArrayLike = 1.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`apply_signal_rule`'s four columns as arrays: ``(signal, confidence, size,
+    p_long)``, without building a frame (a one-row frame costs pandas ~0.3 ms, the rule ~10 us).
+
+    Same parameters, checks and errors as :func:`apply_signal_rule`.
+    """
     p = np.asarray(p_long, dtype=float)
     p_exit = np.asarray(p_exit, dtype=float)
     base = np.clip(np.asarray(size, dtype=float), 0.0, 1.0)
@@ -122,12 +142,4 @@ def apply_signal_rule(
     sell = ~buy & (1.0 - p >= threshold) & (p_exit >= 0.5)
     signal = np.where(buy, SIGNAL_BUY, np.where(sell, SIGNAL_SELL, SIGNAL_HOLD)).astype(np.int64)
     scaled = np.minimum(np.clip(base * (confidence - 0.5) / 0.5, 0.0, 1.0), cap)
-    return pd.DataFrame(
-        {
-            "signal": signal,
-            "confidence": confidence,
-            "size": np.where(signal != SIGNAL_HOLD, scaled, 0.0),
-            "p_long": p,
-        },
-        index=index,
-    )
+    return signal, confidence, np.where(signal != SIGNAL_HOLD, scaled, 0.0), p

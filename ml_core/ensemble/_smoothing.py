@@ -29,8 +29,8 @@ from numpy.typing import ArrayLike
 from ml_core.ensemble._signal import (
     SIGNAL_BUY,
     SIGNAL_HOLD,
-    apply_signal_rule,
     per_row,
+    signal_arrays,
 )
 from ml_core.ensemble._sizing import SizingPolicy
 
@@ -176,16 +176,32 @@ class SignalSmoother:
                 f"`frame` must be a DataFrame with columns {list(_SIGNAL_COLUMNS)} "
                 "(the output of apply_signal_rule)"
             )
-        n = len(frame)
+        out = frame.copy()
+        signal, size, state = self._hold(
+            state, frame["signal"].to_numpy(dtype=np.int64), frame["size"].to_numpy(dtype=np.float64),
+            frame["p_long"].to_numpy(dtype=np.float64), confidence_threshold, max_size)
+        if self.method == "hysteresis" and len(frame):
+            out["signal"], out["size"] = signal, size
+        return out, state
+
+    def _hold(
+        self,
+        state: SmootherState,
+        signal: np.ndarray,
+        size: np.ndarray,
+        p: np.ndarray,
+        confidence_threshold: float | ArrayLike,
+        max_size: float | ArrayLike | None,
+    ) -> tuple[np.ndarray, np.ndarray, SmootherState]:
+        """:meth:`filter_signals` on the rule's ``signal``, ``size`` and ``p_long`` arrays: the
+        signals and sizes after hysteresis (copies), and the state after the last row."""
+        n = signal.size
         threshold = per_row(confidence_threshold, "confidence_threshold", n, 0.5, 1.0)
         cap = np.ones(n) if max_size is None else per_row(max_size, "max_size", n, 0.0, 1.0)
-        out = frame.copy()
+        signal, size = signal.astype(np.int64, copy=True), size.astype(np.float64, copy=True)
         if n == 0:
-            return out, state
-        signal = frame["signal"].to_numpy(dtype=np.int64).copy()
-        size = frame["size"].to_numpy(dtype=np.float64).copy()
+            return signal, size, state
         if self.method == "hysteresis":
-            p = frame["p_long"].to_numpy(dtype=np.float64)
             floor = np.maximum(threshold - self.band, 0.5)
             held, held_size = state.signal, state.size
             for i in range(n):
@@ -195,8 +211,8 @@ class SignalSmoother:
                     if side_confidence >= floor[i] and kept > 0.0:
                         signal[i], size[i] = held, kept
                 held, held_size = int(signal[i]), float(size[i])
-            out["signal"], out["size"] = signal, size
-        return out, SmootherState(ewma=state.ewma, signal=int(signal[-1]), size=float(size[-1]))
+        return signal, size, SmootherState(ewma=state.ewma, signal=int(signal[-1]),
+                                           size=float(size[-1]))
 
     def smooth_probabilities(self, p_long: ArrayLike) -> np.ndarray:
         """The ``p_long`` the rule should read: the EWMA (``"ewma"``), else ``p_long`` itself.
@@ -270,13 +286,30 @@ class SignalSmoother:
         (pandas.DataFrame, SmootherState)
             The signal frame (as :func:`apply_signal_rule`) and the state after its last event.
         """
+        columns, state = self.run_arrays(state, p_long, p_exit, size,
+                                         confidence_threshold=confidence_threshold, sizing=sizing)
+        return pd.DataFrame(columns, index=index), state
+
+    def run_arrays(
+        self,
+        state: SmootherState,
+        p_long: ArrayLike,
+        p_exit: ArrayLike,
+        size: ArrayLike,
+        *,
+        confidence_threshold: float | ArrayLike,
+        sizing: SizingPolicy | None = None,
+    ) -> tuple[dict[str, np.ndarray], SmootherState]:
+        """:meth:`run`'s columns as arrays, by name (``signal``, ``confidence``, ``size``,
+        ``p_long``), and the state after the last event: the live path builds one frame from
+        them (or none)."""
         p, state = self.filter_probabilities(state, p_long)
         caps = None if sizing is None else sizing.caps(p)
-        frame = apply_signal_rule(
-            p, p_exit, size, confidence_threshold=confidence_threshold, index=index,
-            max_size=1.0 if caps is None else caps,
-        )
-        return self.filter_signals(state, frame, confidence_threshold, caps)
+        signal, confidence, sized, p = signal_arrays(
+            p, p_exit, size, confidence_threshold=confidence_threshold,
+            max_size=1.0 if caps is None else caps)
+        signal, sized, state = self._hold(state, signal, sized, p, confidence_threshold, caps)
+        return {"signal": signal, "confidence": confidence, "size": sized, "p_long": p}, state
 
     def apply(
         self,

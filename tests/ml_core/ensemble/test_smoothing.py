@@ -265,3 +265,20 @@ def test_input_errors_name_the_parameter():
         smoother.smooth_signals(frame, [0.6, 0.3])
     with pytest.raises(ValueError, match=r"`max_size\[0\]=2.0`"):
         smoother.smooth_signals(frame, 0.6, max_size=[2.0, 1.0])
+
+
+@pytest.mark.parametrize("method", ["none", "hysteresis", "ewma"])
+def test_run_arrays_are_run_without_the_frame(method):
+    """The live path's arrays (no frame built) are exactly the columns of ``run``."""
+    from ml_core.ensemble import SizingPolicy
+
+    rng = np.random.default_rng(42)
+    p, p_exit, size = rng.uniform(size=(3, 50))
+    smoother = SignalSmoother(method, band=0.1, span=3)
+    sizing = SizingPolicy(kelly_fraction=0.5, tail_loss=0.05, cvar_budget=0.02)
+    start = SmootherState(ewma=0.55, signal=1, size=0.3)
+    frame, state = smoother.run(start, p, p_exit, size, confidence_threshold=0.6, sizing=sizing)
+    columns, same_state = smoother.run_arrays(start, p, p_exit, size, confidence_threshold=0.6,
+                                              sizing=sizing)
+    assert same_state == state and list(columns) == frame.columns.tolist()
+    pd.testing.assert_frame_equal(pd.DataFrame(columns), frame, check_exact=True)
