@@ -712,3 +712,9 @@ class RegimeForestEnsemble(SignalServing, BaseEstimator):
         if calibrator is not None:
             proba = calibrator.predict_proba(proba[:, 1])
         return components, proba, labels
+
+    def _evaluate_values(self, values: np.ndarray, *, regimes: bool
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        # scikit-learn reads frames by column name: the array path costs it one frame
+        return self._evaluate(pd.DataFrame(values, columns=list(self.feature_names_in_)),
+                              regimes=regimes)

@@ -497,7 +497,10 @@ class CompiledEnsemble(SignalServing):
 
     def _evaluate(self, X: pd.DataFrame, *, regimes: bool
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        values = self._columns.values(X)
+        return self._evaluate_values(self._columns.values(X), regimes=regimes)
+
+    def _evaluate_values(self, values: np.ndarray, *, regimes: bool
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         n = values.shape[0]
         if n == 0:
             return np.empty((0, len(MODEL_NAMES))), np.empty((0, 2)), None

@@ -115,6 +115,12 @@ class SignalServing:
         the regimes are returned when ``regimes`` is true and ``X`` has rows."""
         raise NotImplementedError
 
+    def _evaluate_values(self, values: np.ndarray, *, regimes: bool
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """:meth:`_evaluate` of a float64 array whose columns are ``feature_names_in_``, in
+        order, all finite."""
+        raise NotImplementedError
+
     # ------------------------------------------------------------- shared
 
     def _mode(self) -> str:
@@ -192,19 +198,44 @@ class SignalServing:
         state after the last row: the live predictor carries it from one bar to the next, so
         a stream of one-row calls equals one call on all rows."""
         thresholds = self._mode() == "thresholds"
-        components, proba, regimes = self._evaluate(X, regimes=thresholds)
+        columns, state = self._signal(*self._evaluate(X, regimes=thresholds), state)
+        return pd.DataFrame(columns, index=X.index), state
+
+    def predict_values(self, values: np.ndarray, state: SmootherState | None
+                       ) -> tuple[dict[str, np.ndarray], SmootherState]:
+        """:meth:`predict_from` on an array, with no frame in or out: the live path's call.
+
+        Parameters
+        ----------
+        values : numpy.ndarray of shape (n, n_features_in_)
+            float64 rows whose columns are ``feature_names_in_``, in that order, all finite
+            (the caller has checked them: nothing is checked here).
+        state : SmootherState or None
+            As in :meth:`predict_from`.
+
+        Returns
+        -------
+        (dict of str to numpy.ndarray, SmootherState)
+            ``signal``, ``confidence``, ``size``, ``p_long`` of each row (the columns
+            :meth:`predict_from` returns), and the state after the last row.
+        """
+        thresholds = self._mode() == "thresholds"
+        return self._signal(*self._evaluate_values(values, regimes=thresholds), state)
+
+    def _signal(self, components: np.ndarray, proba: np.ndarray, regimes: np.ndarray | None,
+                state: SmootherState | None) -> tuple[dict[str, np.ndarray], SmootherState]:
+        """The signal rule and the smoother on evaluated rows (see :meth:`predict_from`)."""
         threshold: float | np.ndarray = self.confidence_threshold
-        if thresholds and regimes is not None:
+        if self._mode() == "thresholds" and regimes is not None:
             threshold = self._thresholds(regimes)
         smoother = self.smoother()
-        return smoother.run(
+        return smoother.run_arrays(
             smoother.initial_state() if state is None else state,
             proba[:, 1],
             components[:, _P_EXIT],
             components[:, _SIZE],
             confidence_threshold=threshold,
             sizing=self.sizing(),
-            index=X.index,
         )
 
 

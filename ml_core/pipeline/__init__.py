@@ -12,10 +12,12 @@ from ml_core.pipeline._holdout import holdout_start, split_holdout
 from ml_core.pipeline._persistence import (ENGINES, ModelIntegrityError, load_pipeline,
                                            save_pipeline)
 from ml_core.pipeline._pipeline import RegimeForestPipeline
-from ml_core.pipeline._stream import PipelineStream
+from ml_core.pipeline._stream import BarRejected, LiveSignal, PipelineStream
 
 __all__ = [
     "ENGINES",
+    "BarRejected",
+    "LiveSignal",
     "ModelIntegrityError",
     "PipelineStream",
     "RegimeForestPipeline",

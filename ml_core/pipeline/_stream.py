@@ -9,7 +9,7 @@ where it was, so its later outputs equal those of a stream that never saw the ba
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -55,6 +55,21 @@ class BarRejected(ValueError):  # noqa: N818 - "rejected" says what happened to 
         self.rule = rule
         super().__init__(f"bar {timestamp} refused, rule {rule!r}: {detail}; the stream is "
                          f"unchanged")
+
+
+class LiveSignal(NamedTuple):
+    """One bar's signal on the live path (:meth:`PipelineStream.on_bar`): the values of a row
+    of :meth:`~ml_core.pipeline.RegimeForestPipeline.predict`, without a frame."""
+
+    timestamp: pd.Timestamp
+    """The bar's open time (UTC)."""
+    signal: int
+    """+1 BUY, -1 SELL, 0 HOLD."""
+    confidence: float
+    size: float
+    p_long: float
+    regime: dict[str, float]
+    """The regime probabilities the ensemble saw, by column name (``regime_prob_bull``, ...)."""
 
 
 def _utc(timestamp: object) -> pd.Timestamp:
@@ -123,6 +138,7 @@ class PipelineStream:
         self._feature_at: np.ndarray | None = None  # set by _prepare_signal
         self._feature_index = self._regime_index = pd.Index([])
         self._regime_at = np.empty(0, dtype=np.intp)
+        self._ensemble_at: np.ndarray | None = None  # set by _prepare_live
 
     @property
     def n_bars(self) -> int:
@@ -206,6 +222,57 @@ class PipelineStream:
         self._last_ns, self._last_ts = t_ns, ts
         return pd.Series(np.concatenate([base, np.asarray(regime, dtype=np.float64)]),
                          index=self._index, name=ts)
+
+    def on_bar(self, timestamp: pd.Timestamp, open: float, high: float,  # noqa: A002
+               low: float, close: float, volume: float) -> LiveSignal | None:
+        """The live path in one call: check the bar, update features and regimes, and return its
+        signal (None while a feature warms up), with no pandas frame on the way.
+
+        The same state as :meth:`update` then :meth:`signal` (the two may be mixed), and the same
+        values: a stream of ``on_bar`` calls equals one ``predict`` over the same bars.
+
+        Raises
+        ------
+        BarRejected
+            As :meth:`update`: nothing has changed.
+        """
+        ensemble = self.pipeline.ensemble
+        if ensemble is None:
+            raise ValueError("this pipeline has no ensemble; it can only compute features")
+        ts = _utc(timestamp)
+        t_ns = self.check(ts, open, high, low, close, volume)
+        base = self._features.update_ns(t_ns, open, high, low, close, volume)
+        regime = self._regime.update_ns(t_ns, open, high, low, close, volume)
+        self._last_ns, self._last_ts = t_ns, ts
+        if self._ensemble_at is None:
+            self._prepare_live()
+        row = np.concatenate([base, regime])
+        values = row[self._ensemble_at]
+        if not np.isfinite(values).all():
+            if np.isnan(values).any():
+                return None
+            # an infinite feature: the frame path names the column, as predict would
+            self.signal(pd.Series(row, index=self._index, name=ts))
+        columns, self._smoother_state = ensemble.predict_values(values[np.newaxis, :],
+                                                                self._smoother_state)
+        probs = row[self._regime_live_at].tolist()
+        return LiveSignal(ts, int(columns["signal"][0]), float(columns["confidence"][0]),
+                          float(columns["size"][0]), float(columns["p_long"][0]),
+                          dict(zip(self._regime_live_names, probs, strict=True)))
+
+    def _prepare_live(self) -> None:
+        """Positions, in a row, of the ensemble's columns (its fit order) and of the regime
+        probabilities a signal row carries (as :meth:`signal`)."""
+        names = [str(c) for c in self.pipeline.ensemble.feature_names_in_]
+        at = self._index.get_indexer(names)
+        if (at < 0).any():
+            missing = [c for c, i in zip(names, at, strict=True) if i < 0]
+            raise ValueError(f"the ensemble's feature columns {missing} are not computed by "
+                             "this pipeline's features")
+        regime = [c for c in self.pipeline.feature_columns if c.startswith("regime_prob_")]
+        self._regime_live_names = regime
+        self._regime_live_at = self._index.get_indexer(regime)
+        self._ensemble_at = at
 
     def signal(self, row: pd.Series) -> pd.DataFrame | None:
         """The ensemble's signal for a row from :meth:`update`; None while a feature warms up.

@@ -216,3 +216,42 @@ def test_signals_after_refused_bars_equal_the_batch_predictions(unit_config, uni
     np.testing.assert_array_equal(streamed["signal"], batch["signal"])
     pd.testing.assert_frame_equal(streamed, batch, rtol=1e-9, atol=1e-12, check_freq=False,
                                   check_names=False)  # the batch index is named timestamp
+
+
+@pytest.mark.parametrize("engine", ["sklearn", "onnx"])
+def test_on_bar_gives_the_batch_signals_without_frames(unit_config, unit_training, unit_ensemble,
+                                                       engine):
+    """The live path in one call per bar: the same signals and values as one ``predict`` over the
+    same bars, with either engine, a refused bar in between changing nothing."""
+    from ml_core.ensemble import CompiledEnsemble
+    from ml_core.pipeline import LiveSignal
+
+    sample = load_sample_bars()
+    train, live = sample.iloc[-3500:-500], sample.iloc[-500:]
+    regime, dataset = unit_training(train)
+    ensemble = unit_ensemble(dataset, confidence_threshold=0.51, calibration="none",
+                             smoothing="hysteresis")
+    if engine == "onnx":
+        ensemble = CompiledEnsemble.from_ensemble(ensemble)
+    pipeline = RegimeForestPipeline(config=unit_config, regime=regime, ensemble=ensemble,
+                                    feature_columns=list(dataset.X.columns))
+    stream, signals = pipeline.stream(), []
+    values = live[["open", "high", "low", "close", "volume"]].to_numpy()
+    for i, (t, bar) in enumerate(zip(live.index, values, strict=True)):
+        if i == 250:
+            with pytest.raises(BarRejected, match="timestamps unique"):
+                stream.on_bar(stream.last_timestamp, *bar)
+        signal = stream.on_bar(t, *bar)
+        if signal is not None:
+            signals.append(signal)
+    batch = pipeline.predict(live)
+    assert all(isinstance(s, LiveSignal) for s in signals)
+    assert [s.timestamp for s in signals] == list(batch.index)
+    assert set(batch["signal"]) == {-1, 0, 1}
+    np.testing.assert_array_equal([s.signal for s in signals], batch["signal"])
+    for name in ("confidence", "size", "p_long"):
+        np.testing.assert_allclose([getattr(s, name) for s in signals], batch[name],
+                                   rtol=1e-9, atol=1e-12)
+    for column in [c for c in batch.columns if c.startswith("regime_prob_")]:
+        np.testing.assert_allclose([s.regime[column] for s in signals], batch[column],
+                                   rtol=1e-9, atol=1e-12)
