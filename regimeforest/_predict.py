@@ -273,8 +273,9 @@ def replay(model: LoadedModel, frame: pd.DataFrame, out: Path, *,
     Returns
     -------
     ReplayResult
-        Counts, refusals and per-bar latencies: ``update`` + ``signal`` in microseconds
-        (``time.perf_counter_ns``), writing excluded.
+        Counts, refusals and per-bar latencies: :meth:`~ml_core.pipeline.PipelineStream.on_bar`
+        (check, features, regimes, signal) in microseconds (``time.perf_counter_ns``), writing
+        excluded.
     """
     from ml_core.pipeline._stream import BarRejected
 
@@ -285,15 +286,6 @@ def replay(model: LoadedModel, frame: pd.DataFrame, out: Path, *,
     clock = time.perf_counter_ns
     constant = (model.name, model.version)
     empty = (None,) * (4 + len(REGIME_PROBS))
-    regime_at = [stream.columns.index(column) for column in REGIME_PROBS]
-    positions: list[int] = []
-
-    def signal_at(signal: pd.DataFrame) -> list[int]:
-        if not positions:
-            columns = list(signal.columns)
-            positions.extend(columns.index(c) for c in ("signal", "size", "confidence",
-                                                        "p_long"))
-        return positions
 
     with _row_writer(out) as write:
         for i, (timestamp, (o, h, lo, c, v)) in enumerate(zip(stamps, values, strict=True)):
@@ -301,7 +293,7 @@ def replay(model: LoadedModel, frame: pd.DataFrame, out: Path, *,
                 advance(_ADVANCE_EVERY)
             start = clock()
             try:
-                row = stream.update(timestamp, o, h, lo, c, v)
+                signal = stream.on_bar(timestamp, o, h, lo, c, v)
             except BarRejected as exc:
                 latency = (clock() - start) / 1e3
                 result.check_latency_us.append(latency)
@@ -310,22 +302,18 @@ def replay(model: LoadedModel, frame: pd.DataFrame, out: Path, *,
                 write((_time(timestamp), i, "refused", *empty, latency, *constant, str(exc)))
                 on_refused(refusal)
                 continue
-            signal = stream.signal(row)
             latency = (clock() - start) / 1e3
             if signal is None:
                 result.warmup += 1
                 result.warmup_latency_us.append(latency)
-                write((row.name, i, "warmup", *empty, latency, *constant, None))
+                write((stream.last_timestamp, i, "warmup", *empty, latency, *constant, None))
             else:
-                # by position: a label lookup costs pandas more than the stream's own work
-                action, size, confidence, p_long = (signal.iat[0, j] for j in
-                                                    signal_at(signal))
-                action = int(action)
-                result.actions[ACTIONS[action]] += 1
+                result.actions[ACTIONS[signal.signal]] += 1
                 result.signal_latency_us.append(latency)
-                regime = row.to_numpy()[regime_at]
-                write((row.name, i, "signal", action, float(size), float(confidence),
-                       float(p_long), *regime.tolist(), latency, *constant, None))
+                write((signal.timestamp, i, "signal", signal.signal, signal.size,
+                       signal.confidence, signal.p_long,
+                       *(signal.regime[column] for column in REGIME_PROBS), latency, *constant,
+                       None))
         result.rows = len(stamps)
     if stamps:
         advance(len(stamps) - _ADVANCE_EVERY * ((len(stamps) - 1) // _ADVANCE_EVERY))

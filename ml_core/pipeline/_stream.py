@@ -69,7 +69,7 @@ class LiveSignal(NamedTuple):
     size: float
     p_long: float
     regime: dict[str, float]
-    """The regime probabilities the ensemble saw, by column name (``regime_prob_bull``, ...)."""
+    """The bar's filtered regime probabilities, by column name (``regime_prob_bull``, ...)."""
 
 
 def _utc(timestamp: object) -> pd.Timestamp:
@@ -262,14 +262,15 @@ class PipelineStream:
 
     def _prepare_live(self) -> None:
         """Positions, in a row, of the ensemble's columns (its fit order) and of the regime
-        probabilities a signal row carries (as :meth:`signal`)."""
+        probabilities."""
         names = [str(c) for c in self.pipeline.ensemble.feature_names_in_]
         at = self._index.get_indexer(names)
         if (at < 0).any():
             missing = [c for c, i in zip(names, at, strict=True) if i < 0]
             raise ValueError(f"the ensemble's feature columns {missing} are not computed by "
                              "this pipeline's features")
-        regime = [c for c in self.pipeline.feature_columns if c.startswith("regime_prob_")]
+        # every regime probability the stream computes, whether or not the ensemble reads it
+        regime = [c for c in self._regime.columns if c.startswith("regime_prob_")]
         self._regime_live_names = regime
         self._regime_live_at = self._index.get_indexer(regime)
         self._ensemble_at = at
