@@ -107,9 +107,9 @@ class _Sum:
         comp = self.comp
         if len(buf) == self.n:
             old = buf[0]
-            if old == old:  # total -= old, compensated
+            if old == old:  # total -= old, compensated (abs written out: no calls)
                 t = total - old
-                if abs(total) >= abs(old):
+                if (total if total >= 0.0 else -total) >= (old if old >= 0.0 else -old):
                     comp += (total - t) - old
                 else:
                     comp += (-old - t) + total
@@ -123,7 +123,7 @@ class _Sum:
         buf.append(x)
         if x == x:  # total += x, compensated
             t = total + x
-            if abs(total) >= abs(x):
+            if (total if total >= 0.0 else -total) >= (x if x >= 0.0 else -x):
                 comp += (total - t) + x
             else:
                 comp += (x - t) + total
