@@ -25,8 +25,8 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Callable
-from itertools import accumulate
-from operator import mul, truediv
+from itertools import accumulate, repeat
+from operator import mul, sub
 from types import CodeType
 from typing import Any
 
@@ -106,7 +106,7 @@ def _hurst_twin(kernel: Kernel, n: int) -> Twin | None:
         mean = sum(window) / n  # in order (numpy: pairwise), so a few ulps apart
         if not math.isfinite(mean):
             return _fallback(kernel, window)
-        dev = [v - mean for v in window]
+        dev = list(map(sub, window, repeat(mean, n)))
         path = list(accumulate(dev))  # in order, as cumsum
         var = sum(map(mul, dev, dev)) / n
         if not var > constant * (var + mean * mean):
@@ -151,9 +151,11 @@ def _poc_twin(kernel: Kernel, n: int) -> Twin:
         width = max(price) - lo
         scale = bins / (width if width > 0 else 1.0)
         histogram = [0.0] * bins
-        for p, w in zip(price, volume if any(volume) else no_volume, strict=True):
-            index = int((p - lo) * scale)
-            histogram[index if index < top else top] += w
+        # int((p - lo) * scale) capped at the last bin, element by element in C
+        indices = map(min, map(int, map(mul, map(sub, price, repeat(lo, n)), repeat(scale, n))),
+                      repeat(top, n))
+        for index, w in zip(indices, volume if any(volume) else no_volume):
+            histogram[index] += w
         heaviest = max(range(bins), key=histogram.__getitem__)  # the first maximum, as argmax
         return lo + (heaviest + 0.5) * (width / bins)
 
@@ -179,7 +181,13 @@ def _max_drawdown_twin(kernel: Kernel, n: int) -> Twin:
     def max_drawdown(window: list[float]) -> float:
         if not min(window) > 0.0 or not math.isfinite(max(window)):
             return _fallback(kernel, window)
-        return 1.0 - min(map(truediv, window, accumulate(window, max)))
+        peak, lowest = window[0], 1.0  # lowest ratio to the running peak (1 at a new peak)
+        for v in window:
+            if v > peak:
+                peak = v
+            elif v / peak < lowest:
+                lowest = v / peak
+        return 1.0 - lowest
 
     return max_drawdown
 
