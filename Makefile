@@ -43,6 +43,7 @@ bench: install  ## install the `bench` extra (TA-Lib, ta), then run the benchmar
 	$(UV) pip install --quiet --python $(BIN)/python -r pyproject.toml --extra bench -c requirements.lock
 	$(BIN)/python benchmarks/features.py
 	$(BIN)/python benchmarks/regimes.py
+	$(BIN)/python benchmarks/serving.py
 
 bench-tuning: install  ## Hyperband against no pruning on BTC 5m (60 trials x 3 seeds, ~30 min)
 	$(BIN)/python benchmarks/tuning.py
