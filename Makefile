@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: install run serve test test-fast bench bench-tuning bench-commands ui clean
+.PHONY: install run serve serve-model test test-fast bench bench-tuning bench-commands ui clean
 
 # Compiled bytecode is installed with the packages: these machines set PYTHONDONTWRITEBYTECODE,
 # so without it every command compiles MLflow, Prefect and GX from source each time it starts.
@@ -33,13 +33,19 @@ run: install  ## install, then run the weekly retrain once on the bundled sample
 serve: install  ## Prefect server (unless PREFECT_API_URL), deployments of prefect.yaml, worker; Ctrl-C stops
 	$(BIN)/python -m deployments.weekly_retrain --config $(CONFIG) --port $(PORT)
 
+MODEL ?= models:/regimeforest-demo@champion
+MODEL_PORT ?= 5001
+serve-model: install  ## the profile's champion on MLflow's scoring server: POST bars to 127.0.0.1:$(MODEL_PORT)/invocations
+	PATH="$(CURDIR)/$(BIN):$$PATH" MLFLOW_TRACKING_URI=sqlite:///mlruns/mlflow.db \
+	  $(BIN)/mlflow models serve -m "$(MODEL)" --env-manager local -h 127.0.0.1 -p $(MODEL_PORT)
+
 test: install  ## install, then run the whole test suite
 	$(BIN)/python -m pytest
 
 test-fast: install  ## the suite without the tests marked slow or integration (Prefect, flows)
 	$(BIN)/python -m pytest -m "not slow and not integration"
 
-bench: install  ## install the `bench` extra (TA-Lib, ta), then run the benchmarks (~7 min)
+bench: install  ## install the `bench` extra (TA-Lib, ta), then run the benchmarks (~13 min)
 	$(UV) pip install --quiet --python $(BIN)/python -r pyproject.toml --extra bench -c requirements.lock
 	$(BIN)/python benchmarks/features.py
 	$(BIN)/python benchmarks/regimes.py
