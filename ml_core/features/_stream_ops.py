@@ -251,12 +251,13 @@ class _Apply:
 
     A kernel with a pure-float twin (:func:`~ml_core.features._stream_kernels.twin`) runs that
     on the window as a list: numpy's per-call overhead on one row of a few dozen values is
-    10-70 us, the twin a few. Any other ``fn`` gets a view of a ring buffer holding every value
-    twice (``ring[pos:pos + n]`` is always the window, oldest first), so no array is built per
-    bar. A window holding a NaN gives NaN without calling either.
+    10-70 us, the twin a few. Any other ``fn``, and a twin marked ``window_as_array``, gets a
+    view of a ring buffer holding every value twice (``ring[pos:pos + n]`` is always the
+    window, oldest first), so no array is built per bar. A window holding a NaN gives NaN
+    without calling either.
     """
 
-    __slots__ = ("fn", "i", "n", "nan_last", "pos", "ring", "twin", "window")
+    __slots__ = ("as_array", "fn", "i", "n", "nan_last", "pos", "ring", "twin", "window")
 
     def __init__(self, n: int, fn: Callable[[np.ndarray], np.ndarray]) -> None:
         from ml_core.features._stream_kernels import twin
@@ -265,8 +266,9 @@ class _Apply:
         self.i = -1
         self.nan_last = -(10**18)  # index of the latest NaN input
         self.twin = twin(fn, n)
+        self.as_array = getattr(self.twin, "window_as_array", False)
         self.window: deque[float] = deque(maxlen=n)
-        self.ring = np.full(2 * n, NAN) if self.twin is None else None
+        self.ring = np.full(2 * n, NAN) if self.twin is None or self.as_array else None
         self.pos = 0
 
     def update(self, x: float) -> float:
@@ -274,7 +276,7 @@ class _Apply:
         n = self.n
         if x != x:
             self.nan_last = self.i
-        if self.twin is not None:
+        if self.ring is None:
             self.window.append(x)
             if self.i < n - 1 or self.nan_last > self.i - n:
                 return NAN
@@ -284,6 +286,8 @@ class _Apply:
         pos = self.pos = pos + 1 if pos + 1 < n else 0
         if self.i < n - 1 or self.nan_last > self.i - n:
             return NAN
+        if self.as_array:
+            return self.twin(ring[pos:pos + n])
         return float(self.fn(ring[None, pos:pos + n])[0])
 
 
