@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Literal, get_args
 
 if TYPE_CHECKING:
@@ -184,6 +185,9 @@ def timeframe_label(timeframe: timedelta) -> str:
     return f"{seconds}s"
 
 
+# Recipes call these on every bar of the stream, with a handful of distinct arguments: cached,
+# a call is one dictionary look-up instead of timedelta arithmetic.
+@lru_cache(maxsize=256)
 def bars_in(duration: timedelta, timeframe: timedelta) -> int:
     """Whole bars of ``timeframe`` in ``duration`` (``duration`` must be a multiple of it)."""
     if duration < timeframe or duration % timeframe:
@@ -194,6 +198,7 @@ def bars_in(duration: timedelta, timeframe: timedelta) -> int:
     return int(duration // timeframe)
 
 
+@lru_cache(maxsize=256)
 def bars_at_least(duration: timedelta, timeframe: timedelta) -> int:
     """Fewest bars of ``timeframe`` covering ``duration`` (at least 1)."""
     return max(1, -(-duration // timeframe))
