@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import struct
+from bisect import bisect_left, insort
 from collections.abc import Callable
 from types import CodeType
 from typing import Any
@@ -130,12 +131,28 @@ def _hurst_twin(kernel: Kernel, n: int) -> Twin | None:
 
 
 def _shortfall_twin(kernel: Kernel, n: int) -> Twin:
-    """Minus the mean of the ``k`` lowest values (``_risk._expected_shortfall``), to a few ulps."""
+    """Minus the mean of the ``k`` lowest values (``_risk._expected_shortfall``), to a few ulps.
+
+    The window's values are kept sorted from one call to the next: when the window is the
+    previous one moved by one value (the stream's case, checked), the value that left is
+    removed and the new one inserted by bisection (~2 us for 200 values) instead of sorting
+    the window again (~8 us); any other window is sorted afresh. Either way the ``k`` lowest
+    values, and so their sum, are the same.
+    """
     k = _free(kernel, "k")
+    previous: list[float] = []
+    ordered: list[float] = []
 
     def expected_shortfall(window: list[float]) -> float:
+        nonlocal previous, ordered
+        if len(previous) == len(window) and previous[1:] == window[:-1]:
+            del ordered[bisect_left(ordered, previous[0])]
+            insort(ordered, window[-1])
+        else:
+            ordered = sorted(window)
+        previous = window
         total = 0.0
-        for v in sorted(window)[:k]:
+        for v in ordered[:k]:
             total += v
         if not math.isfinite(total):
             return _fallback(kernel, window)
