@@ -133,3 +133,16 @@ def test_the_catalogue_kernels_get_their_twins():
                    if type(s).__name__ == "_Apply" and s.twin is not None)
     assert twins == ["bars_since", "bars_since", "expected_shortfall", "hurst",
                      "max_drawdown", "mean_abs_deviation", "point_of_control"]
+
+
+def test_expected_shortfall_sliding_equals_sorting_afresh():
+    # The twin keeps its window sorted between calls; a window moved by one value updates it,
+    # any other window is sorted again: both give the sorting twin's value to the bit.
+    values = np.round(RNG.normal(0.0, 1e-3, 3000), 5) * (RNG.random(3000) < 0.7)
+    values[1000:1200] = 1e-3  # ties
+    kernel = _risk._expected_shortfall(5)
+    sliding = twin(kernel, 96)
+    windows = [values[i - 96:i].tolist() for i in range(96, len(values))]
+    windows.insert(500, values[:96].tolist())  # a jump: sorted afresh
+    for window in windows:
+        assert sliding(window) == twin(kernel, 96)(window)
