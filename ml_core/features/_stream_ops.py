@@ -89,11 +89,14 @@ class _Sum:
     rather than called: a recipe set runs dozens of these per bar.
     """
 
-    __slots__ = ("buf", "comp", "divisor", "flat", "n", "nan_count", "run", "total")
+    __slots__ = ("buf", "comp", "divisor", "flat", "full", "last", "n", "nan_count", "run",
+                 "total")
 
     def __init__(self, n: int) -> None:
         self.n = n
         self.buf: deque[float] = deque(maxlen=n)
+        self.full = False  # the window holds n values (the oldest leaves on each update)
+        self.last = NAN  # the newest value (NaN before the first: never equal)
         self.total = 0.0
         self.comp = 0.0
         self.nan_count = 0
@@ -105,7 +108,7 @@ class _Sum:
         buf = self.buf
         total = self.total
         comp = self.comp
-        if len(buf) == self.n:
+        if self.full:
             old = buf[0]
             if old == old:  # total -= old, compensated (abs written out: no calls)
                 t = total - old
@@ -116,10 +119,11 @@ class _Sum:
                 total = t
             else:
                 self.nan_count -= 1
-        if buf and x == buf[-1]:
+        if x == self.last:
             self.run += 1
         else:
             self.run = 1
+        self.last = x
         buf.append(x)
         if x == x:  # total += x, compensated
             t = total + x
@@ -132,7 +136,11 @@ class _Sum:
             self.nan_count += 1
         self.total = total
         self.comp = comp
-        if len(buf) < self.n or self.nan_count:
+        if not self.full:
+            if len(buf) < self.n:
+                return NAN
+            self.full = True
+        if self.nan_count:
             return NAN
         if self.run >= self.n:
             return x * self.flat
