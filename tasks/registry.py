@@ -34,6 +34,8 @@ _PYFUNC_ENTRY = Path(__file__).with_name("pyfunc_model.py")
 _ML_CORE = Path(__file__).resolve().parents[1] / "ml_core"
 # Written beside a logged model's MLmodel once it is registered (read by tasks/pyfunc_model.py).
 REGISTRATION_FILE = "registration.json"
+# The logged model's list of its registered versions (MLflow's model page reads it).
+_MODEL_VERSIONS_TAG = "mlflow.modelVersions"
 
 
 @dataclass(frozen=True)
@@ -286,8 +288,9 @@ class Tracker:
         """Register a new version of ``name`` (never overwrites one) with ``tags``.
 
         A logged model (``models:/<model id>``, as :meth:`log_pipeline` returns) is registered
-        by ``mlflow.register_model``, which also records the version on the logged model (its
-        ``mlflow.modelVersions`` tag: the model's page says *registered*, with a link); then
+        as ``mlflow.register_model`` registers it: the version is linked to the model id and
+        recorded on the logged model (its ``mlflow.modelVersions`` tag: the model's page says
+        *registered*, with a link); then
         ``registration.json`` (name and version) is added beside its ``MLmodel``, so the served
         rows say which version they come from whichever URI loaded it. Any other URI (plain
         run artifacts) becomes a version by its source alone.
@@ -305,9 +308,15 @@ class Tracker:
             version = self.client.create_model_version(name, model_uri, run_id=run_id,
                                                        tags=text_tags)
             return str(version.version)
-        self._mlflow.set_tracking_uri(self.tracking_uri)
-        self._mlflow.set_registry_uri(self.tracking_uri)
-        version = self._mlflow.register_model(model_uri, name, tags=text_tags)
+        # what mlflow.register_model does, through this store's client: the fluent call uses
+        # the process-wide registry URI, which would have to be set globally (and would then
+        # send every later client without an explicit registry URI to this store)
+        version = self.client.create_model_version(name, model_uri, run_id=run_id,
+                                                   tags=text_tags, model_id=model_id)
+        logged = self.client.get_logged_model(model_id)
+        versions = json.loads(logged.tags.get(_MODEL_VERSIONS_TAG, "[]"))
+        versions.append({"name": name, "version": int(version.version)})
+        self.client.set_logged_model_tags(model_id, {_MODEL_VERSIONS_TAG: json.dumps(versions)})
         with tempfile.TemporaryDirectory() as tmp:
             record = Path(tmp) / REGISTRATION_FILE
             record.write_text(json.dumps({"name": name, "version": str(version.version)}))

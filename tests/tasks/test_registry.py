@@ -103,6 +103,24 @@ def test_new_experiments_open_on_the_runs_table(tracker: Tracker) -> None:
     assert exp.artifact_location.endswith("mlruns/artifacts/fresh")
 
 
+def test_registering_in_one_store_leaves_other_stores_alone(tracker: Tracker,
+                                                             tmp_path: Path) -> None:
+    """Registration goes through this store's client: a client of another store (no registry
+    URI given, as most callers write it) still reads its own registry afterwards."""
+    from mlflow.tracking import MlflowClient
+
+    pipeline_dir = tmp_path / "pipeline"
+    pipeline_dir.mkdir()
+    (pipeline_dir / "manifest.json").write_text("{}")
+    with tracked_run(tracker, "exp", "run", {}) as run_id:
+        uri = tracker.log_pipeline(run_id, pipeline_dir, ["numpy"], model_name="m")
+    tracker.register(uri, "m", run_id, {})
+    other = Tracker(f"sqlite:///{tmp_path / 'other' / 'mlflow.db'}")  # creates its schema
+    client = MlflowClient(tracking_uri=other.tracking_uri)
+    assert client.search_registered_models() == []
+    assert [m.name for m in tracker.client.search_registered_models()] == ["m"]
+
+
 def test_a_logged_model_is_registered_through_mlflow_and_knows_its_version(
         tracker: Tracker, tmp_path: Path) -> None:
     """mlflow.register_model links the version to the logged model (its page then says
