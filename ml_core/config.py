@@ -55,6 +55,11 @@ __all__ = [
     "EnsembleConfig",
     "FeatureConfig",
     "ForestSpec",
+    "GateConfig",
+    "MonitorConfig",
+    "PromotionConfig",
+    "RolloutConfig",
+    "RolloutStage",
     "LabelConfig",
     "RegimeConfig",
     "RegistryConfig",
@@ -448,6 +453,100 @@ class RegistryConfig(_Section):
     min_improvement: float = Field(0.0, ge=0.0)
 
 
+class GateConfig(_Section):
+    """What a version must show before it may become champion (``promotion.gate``).
+
+    Absolute gates read the retrain's own validation; the relative gate scores the new version and
+    the champion on the newest bars (aligned bar by bar) and tests the Sharpe-ratio difference
+    (Ledoit and Wolf 2008). A version that passes the absolute gates but not the relative one is a
+    challenger; one that fails an absolute gate is rejected.
+    """
+
+    enabled: bool = Field(True, description="false: the old rule (beat the champion's score)")
+    min_trades: int = Field(
+        20, ge=1, description="trades on the median CPCV path and on the final holdout")
+    pbo_max: float = Field(0.5, ge=0.0, le=1.0, description="most probability of overfitting")
+    dsr_min: float = Field(0.95, ge=0.0, le=1.0,
+                           description="least deflated Sharpe probability (true trial count)")
+    beat_buy_and_hold: bool = Field(
+        True, description="median CPCV path Sharpe above buy-and-hold's on the same paths")
+    test: Literal["hac", "bootstrap"] = Field(
+        "hac", description="Sharpe-difference test: Ledoit-Wolf HAC or studentised block bootstrap")
+    alpha: float = Field(0.05, gt=0.0, lt=0.5, description="one-sided level of the paired test")
+    compare_bars: Timeframe | None = Field(
+        None, description="newest span both versions are scored on; None: the final holdout")
+
+
+class RolloutStage(_Section):
+    """One stage of a rollout: the share of the champion's size the candidate trades with."""
+
+    name: str = Field(..., min_length=1)
+    size_fraction: float = Field(..., ge=0.0, le=1.0)
+    min_bars: int = Field(0, ge=0, description="live bars in the stage before the next")
+    min_trades: int = Field(0, ge=0, description="resolved paper trades before the next")
+
+
+def _default_stages() -> list[RolloutStage]:
+    return [RolloutStage(name="shadow", size_fraction=0.0, min_bars=500, min_trades=10),
+            RolloutStage(name="partial", size_fraction=0.25, min_bars=500, min_trades=10),
+            RolloutStage(name="full", size_fraction=1.0)]
+
+
+class RolloutConfig(_Section):
+    """Shadow A/B rollout of a version that passed the gate (``promotion.rollout``).
+
+    Each stage is entered only when the candidate's paper record over the stage's minimum of
+    bars and trades is not worse than the champion's by the gate's paired test; the last stage
+    makes it champion.
+    """
+
+    enabled: bool = Field(True, description="false: a version that passes becomes champion at once")
+    stages: list[RolloutStage] = Field(default_factory=_default_stages)
+    ledger: str | None = Field(None, description="paper ledger URL (SQLAlchemy); None means "
+                               "$REGIMEFOREST_LEDGER_URL or sqlite:///mlruns/ledger.db")
+    alpha: float = Field(0.05, gt=0.0, lt=0.5,
+                         description="one-sided level of 'candidate worse than champion'")
+
+    @model_validator(mode="after")
+    def _stages(self) -> RolloutConfig:
+        if not self.stages:
+            raise ValueError("promotion.rollout.stages must hold at least one stage")
+        names = [s.name for s in self.stages]
+        if len(set(names)) != len(names):
+            raise ValueError(f"promotion.rollout.stages names must differ, got {names}")
+        fractions = [s.size_fraction for s in self.stages]
+        if fractions != sorted(fractions) or fractions[-1] != 1.0:
+            raise ValueError(f"promotion.rollout.stages size_fraction must rise to 1.0, got "
+                             f"{fractions}")
+        return self
+
+
+class PromotionConfig(_Section):
+    """How a registered version earns the champion alias: the gate, then the rollout."""
+
+    gate: GateConfig = GateConfig()
+    rollout: RolloutConfig = RolloutConfig()
+
+
+class MonitorConfig(_Section):
+    """The daily monitor: the live window against the champion's reference statistics."""
+
+    window: Timeframe = Field(timedelta(days=7), description="live span compared each day")
+    psi_max: float = Field(0.25, gt=0.0, description="PSI above this: the feature drifted")
+    ks_alpha: float = Field(0.001, gt=0.0, lt=1.0, description="KS p-value below this: drifted")
+    drift_share_max: float = Field(
+        0.5, gt=0.0, le=1.0, description="share of drifted features that triggers a rollback")
+    prediction_psi_max: float = Field(0.25, gt=0.0, description="p_long PSI that counts as drift")
+    accuracy_drop_max: float = Field(
+        0.05, gt=0.0, lt=1.0, description="live accuracy this far (absolute) below the validated "
+        "level, at the confidence bound, triggers a rollback")
+    min_resolved_trades: int = Field(30, ge=1, description="resolved paper trades before live "
+                                     "performance may trigger anything")
+    confidence: float = Field(0.95, gt=0.5, lt=1.0, description="one-sided bound on live accuracy")
+    rollback: bool = Field(True, description="move the champion back automatically")
+    retrain_on_rollback: bool = Field(True, description="trigger a retrain after a rollback")
+
+
 class ScheduleConfig(_Section):
     """When the weekly retrain deployment runs."""
 
@@ -578,6 +677,8 @@ class Config(_Section):
     validation: ValidationConfig = ValidationConfig()
     tuning: TuningConfig = TuningConfig()
     registry: RegistryConfig = RegistryConfig()
+    promotion: PromotionConfig = PromotionConfig()
+    monitor: MonitorConfig = MonitorConfig()
     schedule: ScheduleConfig = ScheduleConfig()
 
     @model_validator(mode="before")
