@@ -64,7 +64,8 @@ class CVReport:
         - ``cv_sharpe_median``, ``cv_sharpe_mean``, ``cv_sharpe_std`` (ddof=1; 0.0 with one path),
           ``cv_max_drawdown_median``, ``cv_sortino_median``, ``cv_hit_rate_median`` over the
           paths that traded (NaN when none did: no trades is no score, not a score of 0), and
-          ``cv_n_paths_traded``;
+          ``cv_n_paths_traded``; ``cv_n_trades_median``, the trades of the median path (every
+          path counted: the promotion gate's ``min_trades``);
         - ``cv_baseline_<name>_sharpe_median`` and ``..._max_drawdown_median`` per baseline;
         - ``cv_<regime>_<metric>`` for every cell of :attr:`per_regime` (e.g.
           ``cv_bull_sharpe``, the median over paths; NaN where undefined);
@@ -84,6 +85,7 @@ class CVReport:
         for column in ("max_drawdown", "sortino", "hit_rate"):
             out[f"cv_{column}_median"] = float(traded[column].median())
         out["cv_n_paths_traded"] = float(len(traded))
+        out["cv_n_trades_median"] = float(self.paths["n_trades"].median())
         if len(self.baselines):
             for name, frame in self.baselines.groupby(level="baseline"):
                 out[f"cv_baseline_{name}_sharpe_median"] = float(frame["sharpe"].median())

@@ -137,6 +137,7 @@ def test_summary_is_over_the_paths_that_traded():
     assert summary["cv_sharpe_std"] == pytest.approx(np.sqrt(2.0), rel=1e-12)
     assert summary["cv_max_drawdown_median"] == pytest.approx(0.2)
     assert summary["cv_n_paths_traded"] == 2.0 and summary["cv_n_paths"] == 3.0
+    assert summary["cv_n_trades_median"] == 4.0  # every path counts, the silent one too
 
 
 def test_summary_with_one_traded_path_has_no_spread():
