@@ -259,14 +259,16 @@ class PaperBook:
                              f"format={found!r}")
         try:
             book = cls(state["cost_bps"])
-            book._last = None if state["last"] is None else utc_timestamp(state["last"], "state['last']")
+            last = state["last"]
+            book._last = None if last is None else utc_timestamp(last, "state['last']")
             book._last_close = state["last_close"]
             book._position = float(state["position"])
             book._target = float(state["target"])
             book._n_bars = int(state["n_bars"])
             trade = state["trade"]
             if trade is not None:
-                book._trade = _OpenTrade(int(trade["side"]), utc_timestamp(trade["entry"], "state['trade']['entry']"),
+                entry = utc_timestamp(trade["entry"], "state['trade']['entry']")
+                book._trade = _OpenTrade(int(trade["side"]), entry,
                                          int(trade["bars"]), float(trade["growth"]),
                                          float(trade["cost"]))
         except KeyError as exc:
