@@ -50,6 +50,15 @@ class AliasEvent:
     reason: str
     score: float | None = None
     champion_score: float | None = None
+    action: str = "set"
+    """``set`` (the alias now points at ``version``) or ``removed`` (``version`` lost it)."""
+
+
+class AliasConflict(RuntimeError):
+    """An alias was not where the mover expected it: another process moved it first."""
+
+
+_ANY = object()  # move_alias's `expected` when any current holder will do
 
 
 @dataclass(frozen=True)
@@ -336,15 +345,58 @@ class Tracker:
         return float(tags["cv_score"]) if "cv_score" in tags else None
 
     def move_alias(self, name: str, alias: str, version: str, reason: str,
-                   score: float | None = None, champion_score: float | None = None) -> AliasEvent:
-        """Point ``alias`` at ``version`` and record the move on that version."""
-        previous = self.alias_version(name, alias)
-        self.client.set_registered_model_alias(name, alias, version)
-        event = AliasEvent(
-            when=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), alias=alias, version=version,
-            previous=previous, who=os.environ.get("REGIMEFOREST_USER") or getpass.getuser(),
-            reason=reason, score=score, champion_score=champion_score,
-        )
+                   score: float | None = None, champion_score: float | None = None, *,
+                   expected: object = _ANY, who: str | None = None) -> AliasEvent:
+        """Point ``alias`` at ``version`` and record the move on that version, race-free.
+
+        The move happens under the model's alias lock (:func:`tasks.alias_lock.alias_lock`):
+        the alias is re-read inside it and, when ``expected`` is given (a version, or None for
+        "no holder"), must still be there; afterwards it is read again and must be ``version``.
+
+        Raises
+        ------
+        AliasConflict
+            When another process moved the alias since the caller looked (nothing is changed
+            or recorded), or moved it again during the move.
+        """
+        from tasks.alias_lock import alias_lock
+
+        with alias_lock(self.tracking_uri, name):
+            previous = self._expect(name, alias, expected)
+            self.client.set_registered_model_alias(name, alias, version)
+            now = self.alias_version(name, alias)
+            if now != str(version):
+                raise AliasConflict(f"model {name!r}: {alias!r} moved to v{now} during the move "
+                                    f"to v{version}")
+            return self._record(name, version, AliasEvent(
+                when=_now(), alias=alias, version=str(version), previous=previous,
+                who=who or _user(), reason=reason, score=score, champion_score=champion_score))
+
+    def remove_alias(self, name: str, alias: str, reason: str, *, expected: object = _ANY,
+                     who: str | None = None) -> AliasEvent | None:
+        """Take ``alias`` away from its holder (recorded on that version, ``action="removed"``),
+        under the alias lock; None when no version holds it."""
+        from tasks.alias_lock import alias_lock
+
+        with alias_lock(self.tracking_uri, name):
+            holder = self._expect(name, alias, expected)
+            if holder is None:
+                return None
+            self.client.delete_registered_model_alias(name, alias)
+            return self._record(name, holder, AliasEvent(
+                when=_now(), alias=alias, version=holder, previous=holder, who=who or _user(),
+                reason=reason, action="removed"))
+
+    def _expect(self, name: str, alias: str, expected: object) -> str | None:
+        current = self.alias_version(name, alias)
+        if expected is not _ANY and current != (None if expected is None else str(expected)):
+            seen = "no version" if expected is None else f"v{expected}"
+            now = "no version" if current is None else f"v{current}"
+            raise AliasConflict(f"model {name!r}: {alias!r} was expected at {seen} but is at "
+                                f"{now}: another process moved it first; nothing changed")
+        return current
+
+    def _record(self, name: str, version: str, event: AliasEvent) -> AliasEvent:
         key = f"{_EVENT_PREFIX}{time.time_ns() // 1000}"
         self.client.set_model_version_tag(name, version, key, json.dumps(asdict(event)))
         return event
@@ -372,7 +424,8 @@ class Tracker:
             self.client.set_model_version_tag(name, version, "champion_score_at_decision",
                                               str(champion_score))
         if alias is not None:
-            self.move_alias(name, alias, version, reason, score, champion_score)
+            self.move_alias(name, alias, version, reason, score, champion_score,
+                            expected=champion if alias == CHAMPION else _ANY)
         return PromotionDecision(version, alias, score, champion, champion_score, reason)
 
     def promote(self, name: str, version: str, reason: str) -> AliasEvent:
@@ -385,21 +438,30 @@ class Tracker:
             recorded ``vN -> vN`` would make a later :meth:`rollback` return to ``vN``.
         """
         self.client.get_model_version(name, version)  # raises naming the version if absent
-        if self.alias_version(name, CHAMPION) == str(version):
+        champion = self.alias_version(name, CHAMPION)
+        if champion == str(version):
             raise ValueError(f"model {name!r}: v{version} is the champion already; nothing to "
                              "promote")
         event = self.move_alias(name, CHAMPION, version, reason,
-                                score=self.version_score(name, version))
+                                score=self.version_score(name, version), expected=champion)
         if self.alias_version(name, CHALLENGER) == version:
             self.client.delete_registered_model_alias(name, CHALLENGER)
         return event
 
-    def rollback(self, name: str, reason: str) -> AliasEvent:
-        """Give ``champion`` back to the version that held it before the current one."""
+    def rollback(self, name: str, reason: str, who: str | None = None) -> AliasEvent:
+        """Give ``champion`` back to the version that held it before the current one.
+
+        Raises
+        ------
+        LookupError
+            When there is no champion, or it never had a predecessor.
+        AliasConflict
+            When another process moved the champion meanwhile."""
         current = self.alias_version(name, CHAMPION)
         if current is None:
             raise LookupError(f"model {name!r} has no champion to roll back")
-        moves = [e for e in self.history(name) if e.alias == CHAMPION and e.version == current]
+        moves = [e for e in self.history(name)
+                 if e.alias == CHAMPION and e.version == current and e.action == "set"]
         # A "vN -> vN" move (recorded by older versions of `promote`) is not a way back.
         previous = next((e.previous for e in reversed(moves)
                          if e.previous and e.previous != current), None)
@@ -407,7 +469,8 @@ class Tracker:
             raise LookupError(
                 f"model {name!r}: champion v{current} has no earlier champion to roll back to")
         return self.move_alias(name, CHAMPION, previous, f"rollback from v{current}: {reason}",
-                               score=self.version_score(name, previous))
+                               score=self.version_score(name, previous), expected=current,
+                               who=who)
 
     def history(self, name: str) -> list[AliasEvent]:
         """Every recorded alias move of ``name``, oldest first."""
@@ -503,6 +566,14 @@ def _logged_model_id(model_uri: str) -> str | None:
         return _parse_model_uri(model_uri).model_id
     except Exception:  # noqa: BLE001 - not a model id URI
         return None
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _user() -> str:
+    return os.environ.get("REGIMEFOREST_USER") or getpass.getuser()
 
 
 def span_tags(component: str, span: tuple[Any, Any], prefix: str = "fit_span") -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,52 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "prefect_harness" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.integration)
+
+
+PG_SERVER = os.environ.get("REGIMEFOREST_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+"""The PostgreSQL server tests use (this machine's; trust auth)."""
+
+
+@contextmanager
+def fresh_postgres_database(prefix: str = "regimeforest_test") -> Iterator[str]:
+    """A new, empty database on :data:`PG_SERVER` for the block (its URL), dropped afterwards.
+
+    Skips, saying why, when the server cannot be reached; under ``CI=true`` fails instead."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    from tasks.bar_store import _with_driver
+
+    admin = sa.create_engine(_with_driver(sa.make_url(f"{PG_SERVER}/postgres")),
+                             isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        message = f"PostgreSQL is not reachable at {PG_SERVER}: {str(exc).splitlines()[0]}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + " (CI=true: this must not be skipped)")
+        pytest.skip(message)
+    try:
+        yield f"{PG_SERVER}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_db() -> Iterator[str]:
+    """URL of a fresh PostgreSQL database for one test (:func:`fresh_postgres_database`)."""
+    with fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def postgres_module_db() -> Iterator[str]:
+    """Like :func:`postgres_db`, shared by the tests of one module (they empty it themselves)."""
+    with fresh_postgres_database() as url:
+        yield url

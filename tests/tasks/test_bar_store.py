@@ -7,8 +7,6 @@ cases are skipped with the reason, and fail under ``CI=true``.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -20,7 +18,6 @@ from tasks.bar_store import BarConflictError, BarStore, BarStoreError
 
 H = timedelta(hours=1)
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
-PG_SERVER = os.environ.get("REGIMEFOREST_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 
 
 def _bars(hours: range | list[int], close: float | list[float] = 100.0) -> pd.DataFrame:
@@ -30,38 +27,12 @@ def _bars(hours: range | list[int], close: float | list[float] = 100.0) -> pd.Da
                          "volume": np.full(len(index), 5.0)}, index=index)
 
 
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    import sqlalchemy as sa
-
-    from tasks.bar_store import _with_driver
-
-    admin = sa.create_engine(_with_driver(sa.make_url(f"{PG_SERVER}/postgres")),
-                             isolation_level="AUTOCOMMIT")
-    name = f"regimeforest_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        message = f"PostgreSQL is not reachable at {PG_SERVER}: {str(exc).splitlines()[0]}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message + " (CI=true: this must not be skipped)")
-        pytest.skip(message)
-    try:
-        yield f"{PG_SERVER}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[BarStore]:  # noqa: ANN001
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'mlruns' / 'bars.db'}"
     else:
-        url = request.getfixturevalue("postgres_url")
+        url = request.getfixturevalue("postgres_module_db")
     bar_store = BarStore(url)
     yield bar_store
     if request.param == "postgresql":  # the module's database is shared: empty it
