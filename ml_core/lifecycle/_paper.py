@@ -43,7 +43,7 @@ __all__ = ["MARK_COLUMNS", "TRADE_COLUMNS", "BarMark", "PaperBook", "Trade", "ma
            "paper_returns", "trades_frame"]
 
 MARK_COLUMNS: tuple[str, ...] = ("position", "ret", "cost", "target")
-"""Columns of a marks frame (indexed by bar open time, UTC)."""
+"""Columns of a marks frame (indexed by bar open time, UTC, in ns as the bar store's)."""
 TRADE_COLUMNS: tuple[str, ...] = ("entry", "exit", "side", "bars", "ret", "cost")
 """Columns of a trades frame (one row per resolved trade, in order of exit)."""
 STATE_FORMAT = 1
@@ -280,7 +280,8 @@ class PaperBook:
 
 def marks_frame(marks: Sequence[BarMark]) -> pd.DataFrame:
     """Marks from :meth:`PaperBook.on_bar` as a frame: :data:`MARK_COLUMNS` on their UTC times."""
-    index = pd.DatetimeIndex([m.timestamp for m in marks], name="timestamp", tz="UTC")
+    index = pd.DatetimeIndex([m.timestamp for m in marks], name="timestamp",
+                             tz="UTC").as_unit("ns")
     return pd.DataFrame({name: np.array([getattr(m, name) for m in marks], dtype=np.float64)
                          for name in MARK_COLUMNS}, index=index)
 
@@ -288,8 +289,8 @@ def marks_frame(marks: Sequence[BarMark]) -> pd.DataFrame:
 def trades_frame(trades: Sequence[Trade]) -> pd.DataFrame:
     """Trades as a frame of :data:`TRADE_COLUMNS` (times UTC, ``side``/``bars`` int64)."""
     return pd.DataFrame({
-        "entry": pd.DatetimeIndex([t.entry for t in trades], tz="UTC"),
-        "exit": pd.DatetimeIndex([t.exit for t in trades], tz="UTC"),
+        "entry": pd.DatetimeIndex([t.entry for t in trades], tz="UTC").as_unit("ns"),
+        "exit": pd.DatetimeIndex([t.exit for t in trades], tz="UTC").as_unit("ns"),
         "side": np.array([t.side for t in trades], dtype=np.int64),
         "bars": np.array([t.bars for t in trades], dtype=np.int64),
         "ret": np.array([t.ret for t in trades], dtype=np.float64),
@@ -319,7 +320,7 @@ def _check_bars(bars: Any) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
             k = int(np.flatnonzero(bad)[0])
             raise ValueError(f"`{name}` must be a positive finite price, got "
                              f"`{name}={float(values[k])!r}` at bar {index[k]}")
-    return (pd.DatetimeIndex(index, freq=None, name="timestamp"), prices["open"],
+    return (pd.DatetimeIndex(index, freq=None, name="timestamp").as_unit("ns"), prices["open"],
             prices["close"])
 
 
