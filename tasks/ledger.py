@@ -38,6 +38,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ml_core.data import utc_timestamp
 from ml_core.lifecycle._paper import MARK_COLUMNS, TRADE_COLUMNS, BarMark, PaperBook, Trade
@@ -223,9 +224,12 @@ class Ledger:
         if row is None and cost_bps is not None:
             now = _now_ns()
             state = json.dumps(PaperBook(cost_bps).state())
-            conn.execute(sa.insert(books).values(model=model, version=version,
-                                                 cost_bps=float(cost_bps), created_ns=now,
-                                                 updated_ns=now, state=state))
+            # another process may create the same book at the same moment: keep the first
+            insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)
+            conn.execute(insert(books).values(
+                model=model, version=version, cost_bps=float(cost_bps), created_ns=now,
+                updated_ns=now, state=state).on_conflict_do_nothing(
+                index_elements=["model", "version"]))
             row = conn.execute(query).first()
         if row is not None and cost_bps is not None and row.cost_bps != float(cost_bps):
             raise LedgerError(f"the paper book of {model} version {version} costs "
@@ -342,6 +346,27 @@ class Ledger:
         return new
 
     # -- reading ------------------------------------------------------------------------------
+
+    def summary(self, model_name: str | None = None) -> pd.DataFrame:
+        """One row per book (of ``model_name``, or all): model, version, cost_bps, created,
+        updated, n_bars, last (newest bar) and position, from the stored state."""
+        query = sa.select(books.c.model, books.c.version, books.c.cost_bps, books.c.created_ns,
+                          books.c.updated_ns, books.c.state).order_by(books.c.id)
+        if model_name is not None:
+            query = query.where(books.c.model == model_name)
+        with self._begin() as conn:
+            rows = conn.execute(query).fetchall()
+        states = [json.loads(r.state) for r in rows]
+        return pd.DataFrame({
+            "model": pd.Series([r.model for r in rows], dtype=object),
+            "version": pd.Series([r.version for r in rows], dtype=object),
+            "cost_bps": np.array([r.cost_bps for r in rows], dtype=np.float64),
+            "created": _times([r.created_ns for r in rows]),
+            "updated": _times([r.updated_ns for r in rows]),
+            "n_bars": np.array([st["n_bars"] for st in states], dtype=np.int64),
+            "last": pd.DatetimeIndex([st["last"] for st in states], tz="UTC").as_unit("ns"),
+            "position": np.array([st["position"] for st in states], dtype=np.float64),
+        })
 
     def _book_id(self, conn: sa.Connection, model: str, version: str | int) -> int | None:
         row = self._book_row(conn, model, str(version), None)

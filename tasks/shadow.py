@@ -6,6 +6,9 @@ position ``signal * size`` (None while a feature warms up: HOLD, flat), which th
 :class:`~ml_core.lifecycle._paper.PaperBook` fills at the next bar's open. Marks and trades go to
 the :class:`~tasks.ledger.Ledger` in blocks, each block in one transaction with the book's state.
 
+Every paper book trades the version's own full size: a rollout stage's ``size_fraction``
+scales live capital, not the paper record the stages are judged on.
+
 Warm-up and replay
 ------------------
 A stream must see history before its signals mean anything (features need up to a few hundred

@@ -16,8 +16,9 @@ With ``p`` the position held before that fill (during bar ``t``), ``q`` the posi
 
 the gap from the previous close to the open earned on the old position, the bar's own move on the
 new one, and the cost of the change as a return (a flip from ``+s`` to ``-s`` pays ``2 s c``).
-The two legs are added, not compounded (their cross term is below 1e-6 on intraday bars), as in
-a per-bar backtest. The first bar of a book has no previous close and no position: its ``ret`` is
+The two legs are added, not compounded, as in a per-bar backtest: their cross term
+``p q gap move`` is negligible where each open follows the previous close (a continuous market,
+where ``gap`` is about 0). The first bar of a book has no previous close and no position: its ``ret`` is
 0.
 
 A *trade* is a run of bars holding a nonzero position of one side: opened by a fill, closed by

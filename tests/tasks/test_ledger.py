@@ -101,6 +101,13 @@ def test_resumed_in_another_process_equals_one_uninterrupted_batch(ledger, url):
     pd.testing.assert_frame_equal(later.trades(MODEL, "1"), trades, check_exact=True)
     assert len(trades) > 30
     assert later.book(MODEL, "1", 5.0).state() == resumed.state()
+    later.book("other", "7", 2.0)
+    summary = later.summary(MODEL)
+    assert summary[["model", "version", "cost_bps", "n_bars"]].values.tolist() == [
+        [MODEL, "1", 5.0, 600]]
+    assert summary["last"].tolist() == [bars.index[-1]]
+    assert summary["position"].tolist() == [marks["position"].iloc[-1]]
+    assert later.summary()["model"].tolist() == [MODEL, "other"]
     later.dispose()
 
 
