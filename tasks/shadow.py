@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ml_core.lifecycle._paper import BarMark, PaperBook
+from ml_core.lifecycle._paper import BarMark
 from ml_core.pipeline._stream import BarRejected, PipelineStream
 from tasks.ledger import Ledger
 
