@@ -21,7 +21,7 @@ from tasks.backfill import (BackfillResult, BackfillStep, backfill_key, find_bac
                             find_done, log_backfill, needs_promotion, publish_backfill,
                             read_history, replay_loop, window_state)
 from tasks.data import config_hash, resolve_profile
-from tasks.publish import promote_model
+from tasks.promotion import promote_model
 from tasks.registry import Tracker, tracked_run
 
 

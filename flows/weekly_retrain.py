@@ -18,7 +18,8 @@ from tasks.holdout import evaluate_final_holdout, log_holdout
 from tasks.labels import cut_final_holdout, make_training_set, split_final_holdout
 from tasks.publish import (fit_spans, log_data_state, log_features, log_fit_spans, log_quality,
                            log_regime, log_regime_evaluation, log_run_inputs, log_training,
-                           promote_model, promotion_score, register_model, validation_results)
+                           promotion_score, register_model, validation_results)
+from tasks.promotion import newest_span_start, promote_model
 from tasks.quality import require_passed, validate_data
 from tasks.registry import Tracker, run_name, tracked_run
 from tasks.summary import RetrainSummary, publish_summary
@@ -100,7 +101,9 @@ def weekly_retrain(config_path: str = DEFAULT_CONFIG, data: str | None = None,
                            promotion_metric=config.registry.promotion_metric, score=score)
             version = register_model(tracker, run_id, pipeline, score, config, data_state, results,
                                      profile_hash, bars=fit_bars)
-        decision = promote_model(tracker, run_id, version, score, config, move_aliases=promote)
+        decision = promote_model(tracker, run_id, version, score, config, move_aliases=promote,
+                                 evidence={**results, **holdout_metrics}, pipeline=pipeline,
+                                 bars=bars, compare_start=newest_span_start(bars, config, cut))
     return publish_summary(RetrainSummary.collect(config, tracker, run_id, report, dataset,
                                                   persistence, {**results, **holdout_metrics},
                                                   decision, data_state))

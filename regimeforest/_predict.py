@@ -52,6 +52,29 @@ class PredictError(Exception):
     """``predict`` cannot go on; the message is one line (or a few) naming what and why."""
 
 
+class NoTrustworthyModel(PredictError):
+    """Versions exist but none holds the champion alias: none passed the promotion gate (or the
+    monitor withdrew it). Predict then holds on every bar and says why."""
+
+    def __init__(self, message: str, name: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+def hold_table(bars: pd.DataFrame, name: str, reason: str) -> pd.DataFrame:
+    """HOLD on every bar of ``bars`` (size 0, no model figures) with a ``note`` naming
+    ``reason``: what predict writes when there is no trustworthy model."""
+    import pandas as pd
+
+    table = pd.DataFrame({"timestamp": bars.index, "signal": 0, "size": 0.0})
+    for column in ("confidence", "p_long", *REGIME_PROBS):
+        table[column] = float("nan")
+    table["model_name"] = name
+    table["model_version"] = "none"
+    table["note"] = f"no trustworthy model: {reason}"
+    return table
+
+
 def output_kind(out: Path) -> str:
     """``"csv"`` or ``"parquet"`` by ``out``'s suffix; ValueError naming it otherwise."""
     kind = _OUTPUT_KINDS.get(out.suffix.lower())
@@ -70,6 +93,7 @@ class LoadedModel:
     name: str
     version: str
     source: str  # what was asked for: a directory or a registry URI
+    hold_reason: str | None = None  # the gate did not trust it: every signal is HOLD
 
     @property
     def label(self) -> str:
@@ -126,6 +150,11 @@ def _registered_model(uri: str, profile: Config) -> LoadedModel:
 
     tracker = Tracker(profile.registry.tracking_uri)
     name, version = _resolve_version(tracker, uri, profile)
+    hold = None
+    if version.isdigit():
+        tags = tracker.version_tags(name, version)
+        if tags.get("gate.trustworthy") == "false":  # asked for by number: served, but holds
+            hold = tags.get("gate.reason", "rejected by the promotion gate")
     pinned = f"models:/{name}/{version}" if version.isdigit() else uri
     with tempfile.TemporaryDirectory(prefix="regimeforest-predict-") as tmp:
         try:
@@ -136,7 +165,7 @@ def _registered_model(uri: str, profile: Config) -> LoadedModel:
                                f"{exc.message}") from None
         except (FileNotFoundError, ModelFormatError, ValueError) as exc:
             raise PredictError(f"cannot load {pinned}: {exc}") from None
-    return LoadedModel(pipeline, name, version, uri)
+    return LoadedModel(pipeline, name, version, uri, hold)
 
 
 def _resolve_version(tracker: Any, uri: str, profile: Config) -> tuple[str, str]:
@@ -160,7 +189,15 @@ def _resolve_version(tracker: Any, uri: str, profile: Config) -> tuple[str, str]
             f"Train one with `regimeforest retrain --config {config}` (or point --tracking-uri "
             f"at the store that has it), or pass --model a saved pipeline directory; no signals "
             f"were written")
-    numbers = ", ".join(f"v{v.version}" for v in sorted(versions, key=lambda v: int(v.version)))
+    ordered = sorted(versions, key=lambda v: int(v.version))
+    numbers = ", ".join(f"v{v.version}" for v in ordered)
+    if alias == "champion":
+        newest = ordered[-1]
+        verdict = newest.tags.get("gate.reason") or newest.tags.get("decision_reason")
+        raise NoTrustworthyModel(
+            f"model {name!r} has versions {numbers} {where}, but no champion: none passed its "
+            f"promotion gate" + (f" (v{newest.version}: {verdict})" if verdict else "")
+            + "; every bar is HOLD", name)
     raise PredictError(
         f"no {alias} to predict with: model {name!r} has versions {numbers} {where}, but none "
         f"holds the alias {alias!r} (none passed its promotion gate). Give one with "
@@ -189,7 +226,11 @@ def batch_signals(model: LoadedModel, bars: pd.DataFrame) -> pd.DataFrame:
     table["model_name"] = model.name
     table["model_version"] = model.version
     table.index.name = "timestamp"
-    return table.reset_index()[list(SIGNAL_COLUMNS)]
+    table = table.reset_index()[list(SIGNAL_COLUMNS)]
+    if model.hold_reason is not None:
+        table["signal"], table["size"] = 0, 0.0
+        table["note"] = f"no trustworthy model: {model.hold_reason}"
+    return table
 
 
 def write_signals(table: pd.DataFrame, out: Path) -> None:
@@ -286,6 +327,8 @@ def replay(model: LoadedModel, frame: pd.DataFrame, out: Path, *,
     clock = time.perf_counter_ns
     constant = (model.name, model.version)
     empty = (None,) * (4 + len(REGIME_PROBS))
+    hold = (None if model.hold_reason is None
+            else f"no trustworthy model: {model.hold_reason}")  # the reason column says why
 
     with _row_writer(out) as write:
         for i, (timestamp, (o, h, lo, c, v)) in enumerate(zip(stamps, values, strict=True)):
@@ -308,12 +351,13 @@ def replay(model: LoadedModel, frame: pd.DataFrame, out: Path, *,
                 result.warmup_latency_us.append(latency)
                 write((stream.last_timestamp, i, "warmup", *empty, latency, *constant, None))
             else:
-                result.actions[ACTIONS[signal.signal]] += 1
+                side, size = (0, 0.0) if hold else (signal.signal, signal.size)
+                result.actions[ACTIONS[side]] += 1
                 result.signal_latency_us.append(latency)
-                write((signal.timestamp, i, "signal", signal.signal, signal.size,
+                write((signal.timestamp, i, "signal", side, size,
                        signal.confidence, signal.p_long,
                        *(signal.regime[column] for column in REGIME_PROBS), latency, *constant,
-                       None))
+                       hold))
         result.rows = len(stamps)
     if stamps:
         advance(len(stamps) - _ADVANCE_EVERY * ((len(stamps) - 1) // _ADVANCE_EVERY))

@@ -696,6 +696,12 @@ def predict(
         step(f"loading {model or _predict.default_model_uri(profile)}")
         try:
             loaded = _predict.load_model(model, profile)
+        except _predict.NoTrustworthyModel as exc:
+            bars = _gated_bars(file, profile, "no signals were written", step)
+            _predict.write_signals(_predict.hold_table(bars, exc.name, str(exc)), out)
+            console.print(f"no trustworthy model: {exc}; wrote HOLD for {len(bars):,} bars of "
+                          f"{file} to {out}", highlight=False, soft_wrap=True)
+            return
         except _predict.PredictError as exc:
             _fail(str(exc))
         if replay:

@@ -186,6 +186,12 @@ def _champion_signals(pipeline: object, bars: pd.DataFrame, timeframe: timedelta
     return exposure(signals.reindex(signals.index.intersection(decided)))
 
 
+def _trusted(tracker: Tracker, name: str, version: str) -> bool:
+    """Whether the promotion gate found ``version`` trustworthy (versions registered before
+    the gate existed carry no verdict and keep the score rule)."""
+    return tracker.version_tags(name, version).get("gate.trustworthy", "true") == "true"
+
+
 @task(name="replay-loop", cache_policy=NO_CACHE)
 def replay_loop(tracker: Tracker, config: Config, bars: pd.DataFrame,
                 steps: list[BackfillStep], every: timedelta
@@ -206,7 +212,10 @@ def replay_loop(tracker: Tracker, config: Config, bars: pd.DataFrame,
 
     logger = get_run_logger()
     timeframe = config.data.timeframe
-    chain = champion_chain([(s.version, s.score) for s in steps], decide_promotion,
+    name = config.registry.model_name
+    # a version the promotion gate did not trust is never a champion of the replay either
+    chain = champion_chain([(s.version, s.score if _trusted(tracker, name, s.version)
+                             else math.nan) for s in steps], decide_promotion,
                            config.registry.min_improvement)
     as_ofs = [s.as_of for s in steps]
     periods = replay_periods(as_ofs, every, bars.index[-1] + pd.Timedelta(timeframe))

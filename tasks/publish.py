@@ -18,7 +18,7 @@ from ml_core.pipeline import RegimeForestPipeline, TrainingSet, save_pipeline
 from tasks import plots
 from tasks.data import DataState, config_hash
 from tasks.features import RegimeEvaluation
-from tasks.registry import PromotionDecision, Tracker, span_tags
+from tasks.registry import Tracker, span_tags
 
 # What a logged model needs to load and predict (ml_core's imports on that path, and mlflow to
 # serve it), pinned to the installed versions: `mlflow models serve --env-manager virtualenv`
@@ -309,37 +309,6 @@ def register_model(tracker: Tracker, run_id: str, pipeline: RegimeForestPipeline
     })
     get_run_logger().info("registered %s version %s", config.registry.model_name, version)
     return version
-
-
-@task(name="promote", cache_policy=NO_CACHE)
-def promote_model(tracker: Tracker, run_id: str, version: str, score: float,
-                  config: Config, move_aliases: bool = True) -> PromotionDecision:
-    """Champion if it beats the champion's CV score, else challenger; only from a finished run.
-
-    With ``move_aliases=False`` (a backfill) the decision is recorded but no alias moves."""
-    status = tracker.run_status(run_id)
-    if status != "FINISHED":
-        raise RuntimeError(f"run {run_id} is {status}: a model from a failed or partial run is "
-                           f"never promoted")
-    name = config.registry.model_name
-    decision = tracker.promote_new_version(name, version, score, config.registry.min_improvement,
-                                           move=move_aliases)
-    tracker.set_tags(run_id, {
-        "promotion.decision": decision.alias or ("rejected" if move_aliases else "not moved"),
-        "promotion.reason": decision.reason,
-        "promotion.version": version,
-        "promotion.champion_version": decision.champion_version,
-    })
-    tracker.log_metrics(run_id, {"promotion_score": score,
-                                 "promotion_champion_score": decision.champion_score})
-    get_run_logger().info("version %s: %s", version, decision.reason)
-    create_markdown_artifact(
-        key="promotion-decision",
-        markdown=(f"### {name} v{version}: {decision.alias or 'not promoted'}\n\n"
-                  f"{decision.reason}\n\nmetric: `{config.registry.promotion_metric}`"),
-        description="champion/challenger decision of the weekly retrain",
-    )
-    return decision
 
 
 Span = tuple[pd.Timestamp, pd.Timestamp]

@@ -31,6 +31,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import PythonModel
 
 REGISTRATION_FILE = "registration.json"
+GATE_FILE = "gate.json"
 UNREGISTERED = "unregistered"
 
 
@@ -43,6 +44,10 @@ class RegimeForestModel(PythonModel):
         directory = Path(context.artifacts["pipeline"])
         self.pipeline = load_pipeline(directory)
         registration = _registration(directory)
+        gate = _registration(directory, GATE_FILE)
+        # a version the promotion gate rejected holds (a model registered before the gate: trusted)
+        self.hold_reason = (None if gate.get("trustworthy", True)
+                            else str(gate.get("reason") or "rejected by the promotion gate"))
         config = context.model_config or {}
         self.model_name = str(registration.get("name") or config.get("model_name")
                               or UNREGISTERED)
@@ -58,14 +63,15 @@ class RegimeForestModel(PythonModel):
             raise MlflowException.invalid_parameter_value(f"bad bars: {exc}") from None
         if signals.empty:
             raise MlflowException.invalid_parameter_value(_warmup_message(self.pipeline, len(bars)))
-        return signal_rows(signals, self.model_name, self.model_version)
+        return signal_rows(signals, self.model_name, self.model_version, self.hold_reason)
 
 
-def _registration(pipeline_dir: Path) -> dict[str, str]:
-    """``{"name", "version"}`` from ``registration.json`` at the model's root (the pipeline is
-    ``<root>/artifacts/pipeline``); empty before registration."""
+def _registration(pipeline_dir: Path, filename: str = REGISTRATION_FILE) -> dict:
+    """``{"name", "version"}`` from ``registration.json`` (or another file the registry adds,
+    such as ``gate.json``) at the model's root (the pipeline is ``<root>/artifacts/pipeline``);
+    empty before registration."""
     for root in pipeline_dir.parents[:2]:
-        path = root / REGISTRATION_FILE
+        path = root / filename
         if path.is_file():
             return json.loads(path.read_text())
     return {}

@@ -332,6 +332,21 @@ class Tracker:
             self.client.log_model_artifact(model_id, str(record))
         return str(version.version)
 
+    def write_model_file(self, name: str, version: str, filename: str, text: str) -> bool:
+        """Add ``filename`` (``text``) beside the ``MLmodel`` of a registered version's logged
+        model, as :meth:`register` adds ``registration.json``; False when the version has no
+        logged model (registered from plain run artifacts)."""
+        found = self.client.get_model_version(name, version)
+        # the SQL store leaves ModelVersion.model_id empty; the source names the logged model
+        model_id = getattr(found, "model_id", None) or _logged_model_id(found.source)
+        if not model_id:
+            return False
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / filename
+            path.write_text(text)
+            self.client.log_model_artifact(model_id, str(path))
+        return True
+
     def alias_version(self, name: str, alias: str) -> str | None:
         from mlflow.exceptions import MlflowException
 

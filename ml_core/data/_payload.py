@@ -220,16 +220,24 @@ def _check_order(stamps: pd.DatetimeIndex, timeframe: timedelta | None) -> None:
                                 "open on multiples of that")
 
 
-def signal_rows(signals: pd.DataFrame, model_name: str, model_version: str) -> pd.DataFrame:
+def signal_rows(signals: pd.DataFrame, model_name: str, model_version: str,
+                hold_reason: str | None = None) -> pd.DataFrame:
     """Signals (index = bar time) as reply rows: ``timestamp`` as ISO 8601 text in UTC first,
     the signal columns as they are, then ``model_name`` and ``model_version``.
 
     Text timestamps survive JSON and CSV alike and read back with :func:`parse_bars_payload`.
+    With ``hold_reason`` (a model the promotion gate did not trust) every row holds: ``signal``
+    and ``size`` are 0, the model's own figures stay for inspection, and a last column ``note``
+    says ``"no trustworthy model: <hold_reason>"``.
     """
+    if hold_reason is not None:
+        signals = signals.assign(signal=0, size=0.0)
     rows = signals.reset_index(names="timestamp")
     stamps = pd.DatetimeIndex(rows["timestamp"])
     stamps = stamps.tz_localize("UTC") if stamps.tz is None else stamps.tz_convert("UTC")
     rows["timestamp"] = [stamp.isoformat() for stamp in stamps]
     rows["model_name"] = str(model_name)
     rows["model_version"] = str(model_version)
+    if hold_reason is not None:
+        rows["note"] = f"no trustworthy model: {hold_reason}"
     return rows

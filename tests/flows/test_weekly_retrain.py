@@ -141,12 +141,15 @@ def test_bad_data_stops_before_training_and_registers_nothing(
     assert client.list_artifacts(run.info.run_id, "data_quality")
 
 
-def test_the_registered_model_serves_through_mlflow_pyfunc(
+def test_the_gate_rejects_a_model_without_evidence_and_the_served_model_holds(
     tiny_profile: tuple[Path, str], tiny_bars_file: Path
 ) -> None:
-    """What a serving process does: load the champion as pyfunc and send it bars (as a JSON
-    request hands them over: Python objects). This run also refits the served model on every
-    event once the holdout is scored. tests/tasks/test_serving.py posts to the real server."""
+    """The profile's defaults (gate on): a tiny model on 7,000 real bars has no evidence of
+    skill, so the gate rejects it, records every statistic and the failed gates, and there is
+    no champion. What a serving process does with it: load it as pyfunc by version and send it
+    bars (as a JSON request hands them over: Python objects); it holds on every bar, saying
+    why. This run also refits the served model on every event once the holdout is scored.
+    tests/tasks/test_serving.py posts to the real server."""
     import mlflow
     import yaml
 
@@ -158,24 +161,46 @@ def test_the_registered_model_serves_through_mlflow_pyfunc(
     config_path, uri = tiny_profile
     profile = yaml.safe_load(config_path.read_text())
     profile["validation"]["refit_on_all"] = True
+    del profile["promotion"]  # the defaults: gate on, rollout on
     config_path.write_text(yaml.safe_dump(profile))
     summary = weekly_retrain(config_path=str(config_path), data=str(tiny_bars_file))
+
+    assert summary.version == "1" and summary.alias is None
+    client = _client(uri)
+    tags = client.get_model_version("tiny", "1").tags
+    assert tags["gate.verdict"] == tags["decision"] == "rejected"
+    assert tags["gate.trustworthy"] == "false"
+    failed = tags["gate.failed"].split(", ")
+    assert failed and set(failed) <= {"cpcv_trades", "holdout_trades", "pbo", "dsr",
+                                      "buy_and_hold"}
+    metrics = client.get_run(summary.run_id).data.metrics
+    # each check against the run's own figures
+    assert tags["gate.pbo"].startswith("pass" if metrics["pbo"] <= 0.5 else "FAIL")
+    assert tags["gate.dsr"].startswith("pass" if metrics["dsr_median"] >= 0.95 else "FAIL")
+    assert tags["gate.cpcv_trades"].startswith(
+        "pass" if metrics["cv_n_trades_median"] >= 20 else "FAIL")
+    assert metrics["gate_trustworthy"] == 0.0
+    assert summary.decision_reason.startswith("rejected: failed the absolute gate (")
+    assert client.get_model_version("tiny", "1").description.startswith("rejected: ")
+    assert Tracker(uri).alias_version("tiny", "champion") is None
+    assert Tracker(uri).history("tiny") == []  # no alias ever moved
+
     mlflow.set_tracking_uri(uri)
-    model = mlflow.pyfunc.load_model("models:/tiny@champion")
+    model = mlflow.pyfunc.load_model("models:/tiny/1")
     assert model.metadata.signature.inputs.input_names()[0] == "timestamp"
     bars = as_bars(load_bars(tiny_bars_file))
     served = model.predict(bars.astype(object))
     assert list(served.columns[:5]) == ["timestamp", "signal", "confidence", "size", "p_long"]
-    # the same signals as the pipeline applied directly, naming the registered version
-    champion = mlflow.MlflowClient(uri).get_model_version_by_alias("tiny", "champion").version
-    directory = Tracker(uri).download_pipeline("models:/tiny@champion",
-                                               Path(config_path).parent / "dl")
-    direct = signal_rows(load_pipeline(directory).predict(bars), "tiny", str(champion))
+    assert (served["signal"] == 0).all() and (served["size"] == 0).all()
+    assert served["note"].iloc[0] == f"no trustworthy model: {tags['gate.reason']}"
+    # the pipeline's own figures, held, naming the registered version
+    directory = Tracker(uri).download_pipeline("models:/tiny/1", Path(config_path).parent / "dl")
+    direct = signal_rows(load_pipeline(directory).predict(bars), "tiny", "1", tags["gate.reason"])
     pd.testing.assert_frame_equal(served, direct, check_dtype=False, check_exact=True)
     # served: refit on the development AND holdout events (the purge gap's too)
     local = load_pipeline(directory, engine="sklearn")  # the fitted estimators, not the graphs
     assert local.metadata["refit_on_all"] is True
-    n_development = mlflow.MlflowClient(uri).get_run(summary.run_id).data.metrics["n_events"]
+    n_development = client.get_run(summary.run_id).data.metrics["n_events"]
     assert len(local.ensemble.oof_predictions_) > n_development + 40  # >= 20% holdout
 
 

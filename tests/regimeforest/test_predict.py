@@ -214,12 +214,18 @@ def test_no_champion_is_said_with_the_way_to_get_one(frame: pd.DataFrame,
         (tmp_path / "m.txt").write_text("m")
         tracker.log_artifact(run_id, tmp_path / "m.txt", "model")
     tracker.register(f"runs:/{run_id}/model", "regimeforest-demo", run_id, {})
-    result = runner.invoke(app, [*args, "--replay"], terminal_width=500)
-    assert result.exit_code == 1
+    tracker.client.set_model_version_tag("regimeforest-demo", "1", "gate.reason",
+                                         "rejected: failed the absolute gate (pbo)")
+    result = runner.invoke(app, args, terminal_width=500)
+    assert result.exit_code == 0, result.output
     message = " ".join(result.output.split())
-    assert ("no champion to predict with: model 'regimeforest-demo' has versions v1 in the "
-            f"MLflow store {uri}, but none holds the alias 'champion'") in message
-    assert "regimeforest promote VERSION" in message and not out.exists()
+    assert ("no trustworthy model: model 'regimeforest-demo' has versions v1 in the MLflow store "
+            f"{uri}, but no champion: none passed its promotion gate (v1: rejected: failed the "
+            "absolute gate (pbo)); every bar is HOLD; wrote HOLD for 50 bars") in message
+    held = pd.read_csv(out)
+    assert len(held) == 50 and (held["signal"] == 0).all() and (held["size"] == 0).all()
+    assert set(held["model_version"]) == {"none"}
+    assert held["note"].iloc[0].startswith("no trustworthy model: model 'regimeforest-demo'")
 
 
 def test_a_registered_champion_names_its_version(saved, frame: pd.DataFrame,
