@@ -26,6 +26,7 @@ from ml_core.monitoring._drift import (
     psi,
     quantile_edges,
     total_variation,
+    window_psi,
 )
 from ml_core.monitoring._importance import (
     ImportanceStability,
@@ -75,4 +76,5 @@ __all__ = [
     "recent_trades",
     "regime_check",
     "total_variation",
+    "window_psi",
 ]

@@ -37,7 +37,8 @@ class FeatureDrift:
     """Result of :func:`feature_drift`."""
 
     table: pd.DataFrame
-    """One row per reference feature: ``psi``, ``ks_pvalue``, ``drifted`` (bool)."""
+    """One row per reference feature: ``psi``, ``psi_limit`` (the limit it was held to),
+    ``ks_pvalue``, ``drifted`` (bool)."""
     share: float
     """Share of the features with live values that drifted (NaN when none has a live value)."""
     drifted: bool
@@ -60,8 +61,11 @@ def feature_drift(reference: ReferenceStatistics, live_features: pd.DataFrame, p
                   ks_alpha: float, drift_share_max: float, *, ks_all: bool = True) -> FeatureDrift:
     """Which features of the live window left their reference distribution, and how many.
 
-    A feature drifted when BOTH its PSI exceeds ``psi_max`` (the shift is large) AND the KS test
-    rejects at ``ks_alpha`` (it is not sampling noise of a small window). The window drifted when
+    A feature drifted when BOTH its PSI exceeds its limit (the shift is large) AND the KS test
+    rejects at ``ks_alpha`` (it is not sampling noise of a small window). The limit is
+    ``psi_max``, or the feature's ``psi_limit`` when the reference measured a larger one (the
+    largest PSI a live-sized window of the reference itself reached:
+    :func:`~ml_core.monitoring.build_reference` with ``window_rows``). The window drifted when
     the share of drifted features reaches ``drift_share_max`` (``>=``: with the default 0.5, 20 of
     40 features are enough).
 
@@ -73,7 +77,7 @@ def feature_drift(reference: ReferenceStatistics, live_features: pd.DataFrame, p
     live_features : pandas.DataFrame
         The live window's feature rows; NaN ignored per column, extra columns ignored.
     psi_max : float
-        PSI above which a feature may count as drifted (``monitor.psi_max``).
+        PSI above which a feature may count as drifted (``monitor.psi_max``), at least.
     ks_alpha : float
         KS p-value below which it may (``monitor.ks_alpha``).
     drift_share_max : float
@@ -106,17 +110,21 @@ def feature_drift(reference: ReferenceStatistics, live_features: pd.DataFrame, p
     for name, dist in reference.features.items():
         values = live_features[name].to_numpy(dtype=np.float64)
         p = psi(dist.fractions, dist.edges, values)
+        limit = max(psi_max, dist.psi_limit or 0.0)
         ks = ks_pvalue(dist.sample, values) if ks_all or p > psi_max else float("nan")
-        rows[name] = (p, ks, bool(p > psi_max and ks < ks_alpha))
-    table = pd.DataFrame.from_dict(rows, orient="index", columns=["psi", "ks_pvalue", "drifted"])
+        rows[name] = (p, limit, ks, bool(p > limit and ks < ks_alpha))
+    table = pd.DataFrame.from_dict(rows, orient="index",
+                                   columns=["psi", "psi_limit", "ks_pvalue", "drifted"])
     table["drifted"] = table["drifted"].astype(bool)
     n_scored = int(table["psi"].notna().sum())
     n_drifted = int(table["drifted"].sum())
     share = n_drifted / n_scored if n_scored else float("nan")
     drifted = bool(n_scored and share >= drift_share_max)
     worst = table["psi"].idxmax() if n_scored else None
+    own = int((table["psi_limit"] > psi_max).sum())
+    limits = f"PSI > {psi_max:g}" + (f" ({own} at their own limit)" if own else "")
     reason = (f"feature drift: {n_drifted} of {n_scored} features drifted ({share:.0%}; "
-              f"PSI > {psi_max:g} and KS p < {ks_alpha:g}), "
+              f"{limits} and KS p < {ks_alpha:g}), "
               f"{'at or above' if drifted else 'below'} the {drift_share_max:.0%} limit"
               + (f"; largest PSI {table.at[worst, 'psi']:.3f} ({worst})" if worst else ""))
     return FeatureDrift(table, share, drifted, drift_share_max, reason)

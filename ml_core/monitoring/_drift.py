@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PSI_FLOOR", "bin_fractions", "ks_pvalue", "psi", "quantile_edges", "total_variation"]
+__all__ = ["PSI_FLOOR", "bin_fractions", "ks_pvalue", "psi", "quantile_edges", "total_variation",
+           "window_psi"]
 
 PSI_FLOOR: float = 1e-4
 """Smallest bin fraction :func:`psi` uses. An empty bin would make ``ln(live / reference)``
@@ -136,6 +137,46 @@ def psi(reference_fractions: Any, edges: Any, live: Any) -> float:
     r = np.maximum(ref, PSI_FLOOR)
     q = np.maximum(live_fractions, PSI_FLOOR)
     return float(np.sum((q - r) * np.log(q / r)))
+
+
+def window_psi(reference_fractions: Any, edges: Any, values: Any, window: int,
+               step: int) -> np.ndarray:
+    """:func:`psi` of every ``window`` consecutive values of ``values``, sliding by ``step``.
+
+    Run on the reference column itself, it shows how far windows of the live size stray from the
+    whole by chance and by the series' own persistence: a feature of rolling statistics (or of a
+    higher timeframe, constant for hours) fills a week with a few neighbouring values, so its
+    weekly PSI is large even when nothing changed. :func:`~ml_core.monitoring.build_reference`
+    keeps the largest as the feature's own PSI limit.
+
+    Parameters
+    ----------
+    reference_fractions, edges : array-like of float
+        The reference's bins, as for :func:`psi`.
+    values : array-like of float, shape (n,)
+        Consecutive values (e.g. the reference rows, in time order); NaN ignored per window.
+    window, step : int
+        Window length and stride, in values.
+
+    Returns
+    -------
+    numpy.ndarray of float, shape (n_windows,)
+        One PSI per window that holds a non-NaN value, in order; empty if ``n < window``.
+    """
+    for name, v in (("window", window), ("step", step)):
+        if not (isinstance(v, (int, np.integer)) and v >= 1):
+            raise ValueError(f"`{name}` must be a positive integer, got `{name}={v!r}`")
+    ref = np.maximum(np.asarray(reference_fractions, dtype=np.float64), PSI_FLOOR)
+    x = np.asarray(values, dtype=np.float64)
+    rows = np.flatnonzero(~np.isnan(x))
+    counts = np.zeros((x.size + 1, ref.size))
+    counts[rows + 1, np.searchsorted(np.asarray(edges, dtype=np.float64), x[rows], side="left")] = 1
+    counts = np.cumsum(counts, axis=0)
+    starts = np.arange(0, x.size - window + 1, step)
+    in_window = counts[starts + window] - counts[starts]
+    in_window = in_window[in_window.sum(axis=1) > 0]
+    q = np.maximum(in_window / in_window.sum(axis=1, keepdims=True), PSI_FLOOR)
+    return np.sum((q - ref) * np.log(q / ref), axis=1)
 
 
 def ks_pvalue(reference_sample: Any, live: Any) -> float:

@@ -18,8 +18,9 @@ RECENT_TRADES: int = 200
 Measured in ``benchmarks/monitor.py`` (validated hit rate 0.55, ~5 trades a day, daily checks,
 180 days, 1,000 seeds, the profile's defaults: 95% Clopper-Pearson bound, a 5-point drop, 30
 trades at least): 5.0% of stationary runs roll back at least once; after the hit rate falls to
-0.40 all runs roll back, a median 30 and at most ~45 days (90th percentile) later. 100 trades
-react faster (median 18 days) but 16% of stationary runs roll back; 300 trades: 3.7% and 39 days.
+0.40 every run rolls back, a median 30 days later (90th percentile 42). The last 100 trades react
+faster (median 17.5 days) but roll back 16% of healthy champions; 300 trades: 3.7% and 38.5
+days; the trades of the profile's 7-day window (~35) would roll back 61%.
 """
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_core.monitoring._drift import bin_fractions, quantile_edges
+from ml_core.monitoring._drift import bin_fractions, quantile_edges, window_psi
 
 __all__ = ["SIGNAL_NAMES", "Distribution", "ReferenceStatistics", "build_reference", "label_shares",
            "signal_mix"]
@@ -33,25 +33,35 @@ class Distribution:
     """Share of the whole reference in each bin, ``len(edges) + 1`` values."""
     sample: tuple[float, ...]
     """Sorted subsample of the non-NaN reference values (at most ``sample_size``)."""
+    psi_limit: float | None = None
+    """Largest PSI a live-sized window of the reference itself reached
+    (:func:`~ml_core.monitoring.window_psi`); None when not measured."""
 
     @classmethod
-    def of(cls, values: np.ndarray, order: np.ndarray, n_bins: int,
-           sample_size: int) -> Distribution:
+    def of(cls, values: np.ndarray, order: np.ndarray, n_bins: int, sample_size: int,
+           window: tuple[int, int] | None = None) -> Distribution:
         """The distribution of ``values``; the sample is the first ``sample_size`` non-NaN values
-        along the row permutation ``order``."""
+        along the row permutation ``order``; ``window`` = (rows, step) measures ``psi_limit``."""
         edges = quantile_edges(values, n_bins)
+        fractions = bin_fractions(edges, values)
         shuffled = values[order]
         sample = np.sort(shuffled[~np.isnan(shuffled)][:sample_size])
-        return cls(tuple(edges.tolist()), tuple(bin_fractions(edges, values).tolist()),
-                   tuple(sample.tolist()))
+        limit = None
+        if window is not None:
+            psis = window_psi(fractions, edges, values, *window)
+            limit = float(psis.max()) if psis.size else None
+        return cls(tuple(edges.tolist()), tuple(fractions.tolist()), tuple(sample.tolist()),
+                    limit)
 
-    def to_dict(self) -> dict[str, list[float]]:
+    def to_dict(self) -> dict[str, Any]:
         return {"edges": list(self.edges), "fractions": list(self.fractions),
-                "sample": list(self.sample)}
+                "sample": list(self.sample), "psi_limit": self.psi_limit}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Distribution:
-        return cls(*(tuple(float(v) for v in data[k]) for k in ("edges", "fractions", "sample")))
+        limit = data.get("psi_limit")
+        return cls(*(tuple(float(v) for v in data[k]) for k in ("edges", "fractions", "sample")),
+                   None if limit is None else float(limit))
 
 
 @dataclass(frozen=True)
@@ -180,6 +190,8 @@ def build_reference(
     n_bins: int = 10,
     sample_size: int = 1000,
     random_state: int = 0,
+    window_rows: int | None = None,
+    step_rows: int | None = None,
 ) -> ReferenceStatistics:
     """Reduce the champion's training window to its :class:`ReferenceStatistics`.
 
@@ -207,6 +219,16 @@ def build_reference(
         Largest KS subsample per variable; the same rows for every column (a seeded permutation).
     random_state : int, default 0
         Seed of the subsample.
+    window_rows : int, optional
+        Rows of a live window (``monitor.window`` in bars: 336 for 7 days of 30m bars). When
+        given, each feature's ``psi_limit`` is the largest PSI of any such window of ``features``
+        (consecutive bars, in time order) against the whole, sliding by ``step_rows``;
+        :func:`~ml_core.monitoring.feature_drift` then holds the feature to
+        ``max(psi_max, psi_limit)``. On the real 30m BTC features a fixed 0.25 flags most
+        features every week (persistent and higher-timeframe features cannot fill a week the way
+        they fill months); ``benchmarks/monitor.py`` measures both.
+    step_rows : int, optional
+        Stride of those windows; default ``window_rows // 7`` (a day of a week).
 
     Returns
     -------
@@ -225,12 +247,18 @@ def build_reference(
         raise ValueError(f"`sample_size` must be a positive integer, got "
                          f"`sample_size={sample_size!r}`")
     order = np.random.default_rng(random_state).permutation(len(features))
+    window = None
+    if window_rows is not None:
+        for key, v in (("window_rows", window_rows), ("step_rows", step_rows)):
+            if v is not None and not (isinstance(v, (int, np.integer)) and v >= 1):
+                raise ValueError(f"`{key}` must be a positive integer, got `{key}={v!r}`")
+        window = (window_rows, step_rows if step_rows is not None else max(1, window_rows // 7))
     dists = {}
     for name in features.columns:
         values = features[name].to_numpy(dtype=np.float64)
         if np.isnan(values).all():
             raise ValueError(f"`features` column {name!r} holds no non-NaN value")
-        dists[str(name)] = Distribution.of(values, order, n_bins, sample_size)
+        dists[str(name)] = Distribution.of(values, order, n_bins, sample_size, window)
     long_dist = None
     if p_long is not None and pd.Series(p_long).notna().any():
         p = pd.Series(p_long).to_numpy(dtype=np.float64)

@@ -91,8 +91,8 @@ class MonitorReport:
             lines.append(f"| {name} | {status} | {note.replace('|', '/')} |")
         if self.features is not None:
             top = self.features.table.sort_values("psi", ascending=False).head(5)
-            lines += ["", "| feature | PSI | KS p | drifted |", "|---|---:|---:|---|"]
-            lines += [f"| {name} | {row.psi:.3f} | {row.ks_pvalue:.2g} | "
+            lines += ["", "| feature | PSI | limit | KS p | drifted |", "|---|---:|---:|---:|---|"]
+            lines += [f"| {name} | {row.psi:.3f} | {row.psi_limit:.3f} | {row.ks_pvalue:.2g} | "
                       f"{'yes' if row.drifted else 'no'} |" for name, row in top.iterrows()]
         return "\n".join(lines) + "\n"
 

@@ -11,6 +11,7 @@ from ml_core.monitoring import (
     psi,
     quantile_edges,
     total_variation,
+    window_psi,
 )
 
 
@@ -95,3 +96,19 @@ def test_total_variation():
 def test_errors_name_the_parameter(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_window_psi_is_psi_of_each_window():
+    rng = np.random.default_rng(42)
+    values = np.cumsum(rng.normal(size=500))  # persistent: windows stray far from the whole
+    values[[3, 250]] = np.nan
+    edges = quantile_edges(values)
+    fractions = bin_fractions(edges, values)
+    got = window_psi(fractions, edges, values, window=100, step=30)
+    expected = [psi(fractions, edges, values[s:s + 100]) for s in range(0, 401, 30)]
+    assert got.shape == (14,)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
+    assert got.min() > 0.25 and got.max() > 4.0
+    assert window_psi(fractions, edges, values, window=501, step=1).size == 0
+    with pytest.raises(ValueError, match="`step` must be a positive integer, got `step=0`"):
+        window_psi(fractions, edges, values, window=10, step=0)

@@ -89,3 +89,23 @@ def test_a_reference_of_another_version_is_refused():
 def test_errors_name_the_parameter(kwargs, message):
     with pytest.raises(ValueError, match=message):
         build_reference(**kwargs)
+
+
+def test_psi_limit_is_the_largest_window_psi_of_the_reference():
+    from ml_core.monitoring import window_psi
+
+    rng = np.random.default_rng(42)
+    features = pd.DataFrame({"walk": np.cumsum(rng.normal(size=2000)),
+                             "noise": rng.normal(size=2000)})
+    ref = build_reference(features, window_rows=336, step_rows=48)
+    walk = ref.features["walk"]
+    psis = window_psi(walk.fractions, walk.edges, features["walk"].to_numpy(), 336, 48)
+    assert walk.psi_limit == psis.max() > 1.0
+    assert ref.features["noise"].psi_limit < 0.1  # independent rows: (k - 1) / 336 and noise
+    assert build_reference(features, window_rows=336).features["walk"].psi_limit == max(
+        window_psi(walk.fractions, walk.edges, features["walk"].to_numpy(), 336, 48))
+    assert build_reference(features).features["walk"].psi_limit is None
+    assert ReferenceStatistics.from_dict(json.loads(json.dumps(ref.to_dict()))) == ref
+    with pytest.raises(ValueError, match="`window_rows` must be a positive integer, got "
+                                         "`window_rows=0`"):
+        build_reference(features, window_rows=0)
