@@ -15,6 +15,7 @@ from tasks.data import (config_hash, data_source, load_data, resolve_as_of, reso
                         select_span)
 from tasks.features import build_features, choose_feature_settings, evaluate_regime, fit_regime
 from tasks.holdout import evaluate_final_holdout, log_holdout
+from tasks.monitoring import record_reference
 from tasks.labels import cut_final_holdout, make_training_set, split_final_holdout
 from tasks.publish import (fit_spans, log_data_state, log_features, log_fit_spans, log_quality,
                            log_regime, log_regime_evaluation, log_run_inputs, log_training,
@@ -101,6 +102,7 @@ def weekly_retrain(config_path: str = DEFAULT_CONFIG, data: str | None = None,
                            promotion_metric=config.registry.promotion_metric, score=score)
             version = register_model(tracker, run_id, pipeline, score, config, data_state, results,
                                      profile_hash, bars=fit_bars)
+            record_reference(tracker, run_id, version, config, pipeline, bars, cut, holdout)
         decision = promote_model(tracker, run_id, version, score, config, move_aliases=promote,
                                  evidence={**results, **holdout_metrics}, pipeline=pipeline,
                                  bars=bars, compare_start=newest_span_start(bars, config, cut))

@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from regimeforest._backfill import backfill_command
+from regimeforest._lifecycle import live_replay_command, monitor_command, shadow_command
 from regimeforest._env import configure_engines, exit_on_sigterm
 from regimeforest._progress import progress
 
@@ -188,6 +189,9 @@ def retrain(
 
 
 app.command("backfill")(backfill_command)
+app.command("shadow")(shadow_command)
+app.command("monitor")(monitor_command)
+app.command("live-replay")(live_replay_command)
 
 
 def _dim(line: str) -> None:
@@ -836,18 +840,40 @@ def history(
     if not events:
         console.print(f"{name}: no alias has been set yet")
         return
-    console.print(f"[bold]{name}[/]: alias history (UTC), oldest first")
+    console.print(f"[bold]{name}[/]: alias history (UTC), oldest first; each version's "
+                  "as_of and the span of bars it was trained on")
+    spans: dict[str, str] = {}
     for e in events:
         when = e.when.replace("T", " ").removesuffix("Z")[:16]
-        moved = f"v{e.previous} -> v{e.version}" if e.previous else f"v{e.version}"
+        if e.action == "removed":
+            moved = f"v{e.version} lost it"
+        else:
+            moved = f"v{e.previous} -> v{e.version}" if e.previous else f"v{e.version}"
         scores = "" if e.score is None else f"  score {e.score:.4f}"
         if e.champion_score is not None:
             scores += f" (champion {e.champion_score:.4f})"
-        console.print(f"{when} [cyan]{e.alias:<10}[/] {moved:<9}{scores} {e.who}",
-                      highlight=False)
+        if e.version not in spans:
+            spans[e.version] = _version_span(tracker.version_tags(name, e.version))
+        console.print(f"{when} [cyan]{e.alias:<10}[/] {moved:<9}{scores} {e.who}  "
+                      f"[dim]v{e.version}: {spans[e.version]}[/]", highlight=False)
         console.print(f"    {e.reason}", highlight=False, style="dim")
-    current = {alias: tracker.alias_version(name, alias) for alias in ("champion", "challenger")}
-    console.print("now: " + ", ".join(f"{a} = v{v}" for a, v in current.items() if v))
+    aliases = ("champion", "challenger", *_stage_names(config, tracking_uri))
+    current = {alias: tracker.alias_version(name, alias) for alias in dict.fromkeys(aliases)}
+    console.print("now: " + (", ".join(f"{a} = v{v}" for a, v in current.items() if v)
+                             or "no champion (no trustworthy model: predict holds)"))
+
+
+def _version_span(tags: dict[str, str]) -> str:
+    """``as_of 2025-02-01, bars 2024-01-01 .. 2025-01-31`` from a version's tags."""
+    def day(key: str) -> str:
+        return tags.get(key, "?")[:10]
+
+    return f"as_of {day('as_of')}, bars {day('data.first')} .. {day('data.last')}"
+
+
+def _stage_names(config: str, tracking_uri: str | None) -> list[str]:
+    profile = _load_profile(config, tracking_uri=tracking_uri)
+    return [stage.name for stage in profile.promotion.rollout.stages]
 
 
 @app.command()

@@ -32,9 +32,9 @@ GATE_FILE = "gate.json"
 
 
 def stage_aliases(config: Config) -> list[str]:
-    """The rollout's stage names in order, each an alias while a version is in that stage (the
-    last stage is the champion alias itself)."""
-    return [stage.name for stage in config.promotion.rollout.stages[:-1]]
+    """The rollout's stage names in order, each an alias while a version is in that stage; a
+    version that completes the last becomes champion."""
+    return [stage.name for stage in config.promotion.rollout.stages]
 
 
 def newest_span_start(bars: pd.DataFrame, config: Config,
@@ -171,7 +171,7 @@ def _move(tracker: Tracker, config: Config, version: str, verdict: GateVerdict,
             tracker.move_alias(name, CHAMPION, version, verdict.reason, score, champion_score,
                                expected=champion)
         elif alias == "candidate":
-            first, *later = stage_aliases(config) or [CHAMPION]
+            first, *later = stage_aliases(config)
             for stage in later:
                 tracker.remove_alias(name, stage, f"replaced by v{version}, which passed the "
                                      "gate and starts the rollout")

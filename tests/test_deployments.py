@@ -45,6 +45,16 @@ def test_the_backfill_deployment_has_no_schedule_and_does_not_promote() -> None:
     assert "schedules" not in backfill
 
 
+def test_the_live_deployments_run_the_shadow_hourly_and_the_monitor_daily() -> None:
+    entries = _entries()
+    assert entries["shadow-demo"]["entrypoint"] == "flows/shadow.py:shadow"
+    assert entries["monitor-demo"]["entrypoint"] == "flows/monitor.py:monitor"
+    assert entries["shadow-demo"]["schedules"] == [{"cron": "5 * * * *", "timezone": "UTC"}]
+    assert entries["monitor-demo"]["schedules"] == [{"cron": "0 6 * * *", "timezone": "UTC"}]
+    for name in ("shadow-demo", "monitor-demo"):
+        assert entries[name]["parameters"] == {"config_path": "configs/demo.yaml"}
+
+
 def test_the_production_retrain_is_built_from_its_profile() -> None:
     production = build_deployment(str(ROOT / "configs" / "production.yaml"))
     assert production["name"] == "weekly-retrain-production"
@@ -66,8 +76,9 @@ def test_the_plan_serves_each_profile_and_skips_flows_not_written_yet(tmp_path: 
     plan = deployment_plan(prefect_file, ["demo", "configs/production.yaml"], tmp_path,
                            warn=warnings.append)
     assert [e["name"] for e in plan] == ["weekly-retrain-demo", "weekly-retrain-production"]
-    assert warnings == ["warning: not deploying 'backfill': flows/backfill.py does not exist "
-                        "yet"]
+    assert warnings == [f"warning: not deploying {name!r}: flows/{flow}.py does not exist yet"
+                        for name, flow in (("backfill", "backfill"), ("shadow-demo", "shadow"),
+                                           ("monitor-demo", "monitor"))]
     (tmp_path / "flows").mkdir()
     (tmp_path / "flows" / "backfill.py").write_text("")
     plan = deployment_plan(prefect_file, [str(tmp_path / "configs" / "demo.yaml")], tmp_path)
