@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: install run serve serve-model test test-fast bench bench-tuning bench-commands ui clean
+.PHONY: install run serve serve-model loop test test-fast bench bench-tuning bench-commands ui clean
 
 # Compiled bytecode is installed with the packages: these machines set PYTHONDONTWRITEBYTECODE,
 # so without it every command compiles MLflow, Prefect and GX from source each time it starts.
@@ -33,11 +33,15 @@ run: install  ## install, then run the weekly retrain once on the bundled sample
 serve: install  ## Prefect server (unless PREFECT_API_URL), deployments of prefect.yaml, worker; Ctrl-C stops
 	$(BIN)/python -m deployments.weekly_retrain --config $(CONFIG) --port $(PORT)
 
-MODEL ?= models:/regimeforest-demo@champion
+MODEL ?=
 MODEL_PORT ?= 5001
-serve-model: install  ## the profile's champion on MLflow's scoring server: POST bars to 127.0.0.1:$(MODEL_PORT)/invocations
+serve-model: install  ## the champion (or, with none, the newest version, which holds) on MLflow's scoring server: POST bars to 127.0.0.1:$(MODEL_PORT)/invocations
+	model="$(MODEL)"; [ -n "$$model" ] || model="$$($(BIN)/regimeforest serving-uri)" || exit 1; \
 	PATH="$(CURDIR)/$(BIN):$$PATH" MLFLOW_TRACKING_URI=sqlite:///mlruns/mlflow.db \
-	  $(BIN)/mlflow models serve -m "$(MODEL)" --env-manager local -h 127.0.0.1 -p $(MODEL_PORT)
+	  $(BIN)/mlflow models serve -m "$$model" --env-manager local -h 127.0.0.1 -p $(MODEL_PORT)
+
+loop: install  ## the whole lifecycle on simulated bars: gate -> shadow -> rollout -> break -> rollback (~15 min)
+	$(BIN)/regimeforest live-replay --config simulated --start 2025-01-15 --end 2025-05-15 --every 1d
 
 test: install  ## install, then run the whole test suite
 	$(BIN)/python -m pytest

@@ -542,6 +542,8 @@ class MonitorConfig(_Section):
         "level, at the confidence bound, triggers a rollback")
     min_resolved_trades: int = Field(30, ge=1, description="resolved paper trades before live "
                                      "performance may trigger anything")
+    recent_trades: int = Field(200, ge=1, description="the champion's last resolved paper trades "
+                               "live performance judges (fewer: faster, noisier)")
     confidence: float = Field(0.95, gt=0.5, lt=1.0, description="one-sided bound on live accuracy")
     rollback: bool = Field(True, description="move the champion back automatically")
     retrain_on_rollback: bool = Field(True, description="trigger a retrain after a rollback")

@@ -14,7 +14,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-__all__ = ["live_replay_command", "monitor_command", "print_timeline", "shadow_command"]
+__all__ = ["live_replay_command", "monitor_command", "print_timeline", "serving_uri_command",
+           "shadow_command"]
 
 ConfigArg = Annotated[Optional[str], typer.Option(
     "--config", "-c", help="Profile YAML, or a profile name: demo, simulated, production.")]
@@ -169,3 +170,26 @@ def print_timeline(result: Any, profile: Any) -> None:
     cli.console.print(table)
     cli.console.print(f"{len(frame)} steps; timeline in the MLflow run {result.run_id} "
                       "(tables/live_replay.csv)", highlight=False)
+
+
+def serving_uri_command(config: ConfigArg = None, tracking_uri: TrackingArg = None) -> None:
+    """Print the model URI to serve: the champion's alias, or, when no version has passed the
+    gate, the newest version (served, it holds on every bar and says why)."""
+    from regimeforest import cli
+
+    profile, _ = _setup(config, None, tracking_uri)
+    from tasks.registry import CHAMPION, Tracker
+
+    tracker = Tracker(profile.registry.tracking_uri)
+    name = profile.registry.model_name
+    if tracker.alias_version(name, CHAMPION) is not None:
+        print(f"models:/{name}@{CHAMPION}")
+        return
+    versions = tracker.client.search_model_versions(f"name='{name}'")
+    if not versions:
+        cli._fail(f"model {name!r} has no registered version in {tracker.tracking_uri}: run "
+                  f"`regimeforest retrain --config {profile.profile}` first")
+    newest = max(int(v.version) for v in versions)
+    cli.err.print(f"{name} has no champion (no trustworthy model): serving v{newest}, which "
+                  "answers HOLD on every bar with the gate's reason", highlight=False)
+    print(f"models:/{name}/{newest}")

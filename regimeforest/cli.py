@@ -23,7 +23,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from regimeforest._backfill import backfill_command
-from regimeforest._lifecycle import live_replay_command, monitor_command, shadow_command
+from regimeforest._lifecycle import (live_replay_command, monitor_command, serving_uri_command,
+                                     shadow_command)
 from regimeforest._env import configure_engines, exit_on_sigterm
 from regimeforest._progress import progress
 
@@ -192,6 +193,7 @@ app.command("backfill")(backfill_command)
 app.command("shadow")(shadow_command)
 app.command("monitor")(monitor_command)
 app.command("live-replay")(live_replay_command)
+app.command("serving-uri")(serving_uri_command)
 
 
 def _dim(line: str) -> None:
