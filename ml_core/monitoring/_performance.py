@@ -147,7 +147,8 @@ def live_performance(trade_returns: Any, validated_hit_rate: float, *, accuracy_
         raise ValueError(f"`accuracy_drop_max` must be in (0, 1), got "
                          f"`accuracy_drop_max={accuracy_drop_max}`")
     if not (isinstance(min_trades, (int, np.integer)) and min_trades >= 1):
-        raise ValueError(f"`min_trades` must be a positive integer, got `min_trades={min_trades!r}`")
+        raise ValueError(f"`min_trades` must be a positive integer, got "
+                         f"`min_trades={min_trades!r}`")
     if not 0 < confidence < 1:
         raise ValueError(f"`confidence` must be in (0, 1), got `confidence={confidence}`")
     r = np.asarray(trade_returns, dtype=np.float64).ravel()

@@ -13,8 +13,8 @@ import pandas as pd
 
 from ml_core.monitoring._drift import bin_fractions, quantile_edges, window_psi
 
-__all__ = ["SIGNAL_NAMES", "Distribution", "ReferenceStatistics", "build_reference", "label_shares",
-           "signal_mix"]
+__all__ = ["SIGNAL_NAMES", "Distribution", "ReferenceStatistics", "build_reference",
+           "label_agreement", "label_shares", "signal_mix"]
 
 SIGNAL_NAMES: Mapping[int, str] = {1: "buy", -1: "sell", 0: "hold"}
 """Keys of a signal mix, by signal value (``ml_core.ensemble.SIGNAL_BUY`` / ``SELL`` / ``HOLD``)."""

@@ -122,7 +122,9 @@ def assess(
     Parameters
     ----------
     reference : ReferenceStatistics
-        The champion's, stored at registration.
+        The champion's, stored at registration. Build it with ``window_rows`` = the live window
+        in bars: held to the fixed ``psi_max`` alone, real features drift every week
+        (``benchmarks/results/monitor.md``) and the drift rule would roll back daily.
     live_features : pandas.DataFrame, optional
         Feature rows of the live window (``config.window``).
     live_p_long, live_signals : pandas.Series, optional

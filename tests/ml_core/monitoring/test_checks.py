@@ -155,8 +155,8 @@ def _drift_days(seed: int, shift: bool, checks: int = 20) -> list[bool]:
 
 
 def test_drift_rule_on_simulated_features():
-    # benchmarks/monitor.py, independent bars: no false alarm in 100 x 180 checks; a shift in
-    # half the features is caught after 6 days in every run (the window must be mostly shifted)
+    # benchmarks/monitor.py, independent bars: no false alarm in 100 runs of 180 checks; a shift
+    # in half the features is caught after 6 days (7 at most; the window must be mostly shifted)
     for seed in range(2):
         assert not any(_drift_days(seed, shift=False))
         days = _drift_days(100 + seed, shift=True)

@@ -127,7 +127,7 @@ def test_stationary_champion_rarely_rolls_back():
 
 
 def test_broken_champion_rolls_back_within_weeks():
-    # benchmarks/monitor.py: all of 1,000 detected, median 30 days, p90 43, max 94
+    # benchmarks/monitor.py: all of 1,000 detected, median 30 days, p90 42, max 109
     delays = []
     for seed in range(200):
         after = np.flatnonzero(_alarms(10**6 + seed, 0.40)[BREAK_DAY:])
