@@ -19,12 +19,7 @@ from ml_core.monitoring._checks import (
     regime_check,
 )
 from ml_core.monitoring._importance import ImportanceStability, importance_stability
-from ml_core.monitoring._performance import (
-    RECENT_TRADES,
-    LivePerformance,
-    live_performance,
-    recent_trades,
-)
+from ml_core.monitoring._performance import LivePerformance, live_performance, recent_trades
 from ml_core.monitoring._reference import ReferenceStatistics
 
 __all__ = ["MONITOR_METRICS", "MonitorReport", "assess"]
@@ -109,12 +104,11 @@ def assess(
     trade_returns: pd.Series | None = None,
     config: MonitorConfig,
     as_of: Any,
-    n_recent_trades: int = RECENT_TRADES,
 ) -> MonitorReport:
     """Run every check of the daily monitor whose inputs are there, and decide on a rollback.
 
     Rollback (when ``config.rollback``): the live hit rate of the champion's last
-    ``n_recent_trades`` resolved trades is degraded (:func:`live_performance`), or the features
+    ``config.recent_trades`` resolved trades is degraded (:func:`live_performance`), or the features
     drifted (:func:`feature_drift`). Prediction drift, regime shift and importance instability
     only warn: the model's outputs and regimes move with the market, and permutation importance
     on a few hundred events is noisy.
@@ -135,13 +129,12 @@ def assess(
         Permutation importance on recent labelled events.
     trade_returns : pandas.Series, optional
         The champion's resolved trade returns, indexed by resolution time; the last
-        ``n_recent_trades`` resolved at or before ``as_of`` are judged (:func:`recent_trades`).
+        ``config.recent_trades`` resolved at or before ``as_of`` are judged
+        (:func:`recent_trades`; :data:`~ml_core.monitoring.RECENT_TRADES` says why 200).
     config : MonitorConfig
         Thresholds.
     as_of : timestamp
         Time of the check.
-    n_recent_trades : int, default :data:`~ml_core.monitoring.RECENT_TRADES`
-        The window rule of live performance.
 
     Returns
     -------
@@ -181,7 +174,7 @@ def assess(
         notes.append("live performance: skipped, no resolved trades" if trade_returns is None
                      else "live performance: skipped, no validated hit rate in the reference")
     else:
-        recent = recent_trades(trade_returns, as_of, n_recent_trades)
+        recent = recent_trades(trade_returns, as_of, config.recent_trades)
         performance = live_performance(
             recent, validated, accuracy_drop_max=config.accuracy_drop_max,
             confidence=config.confidence, min_trades=config.min_resolved_trades,

@@ -71,7 +71,7 @@ def test_recent_trades_keeps_the_last_n_resolved_by_as_of():
     got = recent_trades(ledger, idx[4], n_trades=3)
     assert got.tolist() == [3.0, 4.0, 5.0] and got.index.tolist() == list(idx[2:5])
     assert recent_trades(ledger, idx[0] - pd.Timedelta("1D")).empty
-    assert RECENT_TRADES == 200
+    assert RECENT_TRADES == MonitorConfig().recent_trades == 200
 
 
 @pytest.mark.parametrize(

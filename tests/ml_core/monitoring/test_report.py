@@ -86,8 +86,8 @@ def test_window_rule_judges_only_the_last_trades_before_as_of(reference):
                     config=MonitorConfig(), as_of=AS_OF)
     assert report.performance.n_trades == 200 and report.performance.hit_rate == 0.6
     assert not report.should_rollback
-    report = assess(reference, trade_returns=pd.concat([old, later]), config=MonitorConfig(),
-                    as_of=AS_OF, n_recent_trades=500)
+    report = assess(reference, trade_returns=pd.concat([old, later]),
+                    config=MonitorConfig(recent_trades=500), as_of=AS_OF)
     assert report.performance.n_trades == 500 and report.should_rollback
 
 
