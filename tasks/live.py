@@ -105,7 +105,8 @@ def score_live_bars(tracker: Tracker, config: Config, ledger: Ledger, bars: pd.D
             pipeline = load_pipeline(tracker.download_pipeline(f"models:/{name}/{version}",
                                                                Path(tmp) / "model"))
         result = shadow_score(fed, {version: pipeline.stream()}, ledger, name,
-                              config.validation.transaction_cost_bps, warmup=len(fed) - new)
+                              config.validation.transaction_cost_bps, warmup=len(fed) - new,
+                              max_holding=pipeline.config.labels.max_holding_bars)
         recorded[version] = result.marks[version]
         for when, rule, _ in result.refused:
             logger.warning("v%s: bar %s refused (%s): skipped", version, when, rule)

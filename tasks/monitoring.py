@@ -45,13 +45,13 @@ def validated_record(pipeline: Any, bars: pd.DataFrame, start: pd.Timestamp,
     """The version's paper record on the bars from ``start`` (its final holdout: out of
     sample), as the live books keep it: hit rate and mean return of resolved trades, their
     count, and the per-bar Sharpe ratio. The live figures are compared with these."""
-    from ml_core.evaluation import exposure
     from ml_core.lifecycle import paper_returns
     from tasks.backfill import warmup_span
+    from tasks.promotion import held_targets
 
     fed = bars.loc[start - pd.Timedelta(warmup_span(config)):]
     span = bars.loc[start:, ["open", "close"]]
-    targets = exposure(pipeline.predict(fed)).reindex(span.index)
+    targets = held_targets(pipeline, fed, span.index)
     marks, trades = paper_returns(span, targets, config.validation.transaction_cost_bps)
     returns = trades["ret"].to_numpy(dtype=float)
     bar = marks["ret"].to_numpy(dtype=float)

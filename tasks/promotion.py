@@ -23,7 +23,7 @@ from ml_core.config import Config
 from ml_core.lifecycle import GateVerdict, absolute_gate, gate_decision
 from tasks.registry import (CHALLENGER, CHAMPION, AliasConflict, PromotionDecision, Tracker)
 
-__all__ = ["GATE_FILE", "compare_with_champion", "newest_span_start", "promote_model",
+__all__ = ["GATE_FILE", "compare_with_champion", "held_targets", "newest_span_start", "promote_model",
            "stage_aliases"]
 
 GATE_FILE = "gate.json"
@@ -47,6 +47,18 @@ def newest_span_start(bars: pd.DataFrame, config: Config,
     return holdout_start
 
 
+def held_targets(pipeline: Any, fed: pd.DataFrame, index: pd.DatetimeIndex) -> pd.Series:
+    """The positions a paper book takes on the bars of ``index``: ``pipeline``'s signals on
+    ``fed`` (warm-up history first), each held up to the labels' ``max_holding`` bars
+    (:func:`ml_core.lifecycle.hold_targets`), as the live books hold them."""
+    from ml_core.evaluation import exposure
+    from ml_core.lifecycle import hold_targets
+
+    signals = exposure(pipeline.predict(fed)).reindex(fed.index)
+    held = hold_targets(signals, pipeline.config.labels.max_holding_bars)
+    return held.reindex(index)
+
+
 def compare_with_champion(tracker: Tracker, config: Config, champion: str, pipeline: Any,
                           bars: pd.DataFrame, start: pd.Timestamp) -> Any:
     """The new version (``pipeline``) against the champion on the bars from ``start``: each
@@ -54,7 +66,6 @@ def compare_with_champion(tracker: Tracker, config: Config, champion: str, pipel
     at the next bar's open with the profile's costs (:func:`ml_core.lifecycle._paper
     .paper_returns`); their per-bar returns, aligned, go to the one-sided Sharpe-difference test
     (:func:`ml_core.lifecycle._sharpe_test.sharpe_difference_test`)."""
-    from ml_core.evaluation import exposure
     from ml_core.lifecycle import paper_returns, sharpe_difference_test
     from ml_core.pipeline import load_pipeline
     from tasks.backfill import warmup_span
@@ -68,7 +79,7 @@ def compare_with_champion(tracker: Tracker, config: Config, champion: str, pipel
             tracker.download_pipeline(f"models:/{name}/{champion}", Path(tmp) / "champion"))
     returns = {}
     for label, model in (("new", pipeline), ("champion", champion_pipeline)):
-        targets = exposure(model.predict(fed)).reindex(span.index)
+        targets = held_targets(model, fed, span.index)
         marks, _ = paper_returns(span, targets, config.validation.transaction_cost_bps)
         returns[label] = marks["ret"].to_numpy(dtype="float64")
     return sharpe_difference_test(returns["new"], returns["champion"], method=gate.test,

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ml_core.lifecycle._holding import SignalHolder
 from ml_core.lifecycle._paper import BarMark
 from ml_core.pipeline._stream import BarRejected, PipelineStream
 from tasks.ledger import Ledger
@@ -87,7 +88,7 @@ def _check(bars: pd.DataFrame, versions: Mapping[str, PipelineStream], warmup: i
 
 def shadow_score(bars: pd.DataFrame, versions: Mapping[str, PipelineStream], ledger: Ledger,
                  model_name: str, cost_bps: float, *, warmup: int = 0,
-                 block: int = 500) -> ShadowResult:
+                 block: int = 500, max_holding: int | None = None) -> ShadowResult:
     """Feed ``bars`` to every version's stream and record their paper books in ``ledger``.
 
     Parameters
@@ -110,6 +111,11 @@ def shadow_score(bars: pd.DataFrame, versions: Mapping[str, PipelineStream], led
     block : int
         Marks per version written in one transaction (a crash loses at most the block in hand;
         the next run, fed the same bars, records it then).
+    max_holding : int, optional
+        Hold each signal's position up to this many bars (:class:`~ml_core.lifecycle
+        ._holding.SignalHolder`: the labels' vertical barrier); None: the position of each
+        bar's own decision. The holder runs over the warm-up bars too, so a run resumed after
+        a warm-up longer than ``max_holding`` holds what an uninterrupted one would.
 
     Returns
     -------
@@ -134,6 +140,7 @@ def shadow_score(bars: pd.DataFrame, versions: Mapping[str, PipelineStream], led
     names = [str(name) for name in versions]
     streams = list(versions.values())
     books = {name: ledger.book(model_name, name, cost_bps) for name in names}
+    holders = None if max_holding is None else [SignalHolder(max_holding) for _ in names]
     pending: dict[str, list[BarMark]] = {name: [] for name in names}
     counts = {key: dict.fromkeys(names, 0) for key in ("marks", "replayed", "trades", "signals")}
     refused: list[tuple[pd.Timestamp | None, str, str]] = []
@@ -155,14 +162,16 @@ def shadow_score(bars: pd.DataFrame, versions: Mapping[str, PipelineStream], led
             refused.append((exc.timestamp, exc.rule, str(exc)))
             continue
         live = [stream.on_bar(ts, o, h, low, c, v) for stream in streams]
+        targets = [None if signal is None else signal.signal * signal.size for signal in live]
+        if holders is not None:
+            targets = [holder.update(t) for holder, t in zip(holders, targets, strict=True)]
         if i < warmup:
             continue
-        for name, signal in zip(names, live, strict=True):
+        for name, signal, target in zip(names, live, targets, strict=True):
             book = books[name]
             if book.last_timestamp is not None and ts <= book.last_timestamp:
                 counts["replayed"][name] += 1
                 continue
-            target = None if signal is None else signal.signal * signal.size
             mark = book.on_bar(ts, o, c, target)
             counts["trades"][name] += mark.trade is not None
             counts["signals"][name] += signal is not None and signal.signal != 0

@@ -69,6 +69,10 @@ class PlantedMarket:
         ``L``: bars whose summed return gives the direction ``m_t``.
     post_break : float
         Multiplier of the edge from the break on: -1 inverts it, 0 removes it.
+    post_break_vol : float
+        Multiplier of every state's volatility from the break on (2: the market turns twice as
+        volatile as it inverts, as real breaks tend to; 1: the edge alone breaks, which the
+        trained forests, leaning on volatility and drift as much as on the edge, barely feel).
     phi : tuple of float
         Sign and relative strength of the edge per state (bull, bear, sideways): positive
         momentum, negative reversal, 0 none.
@@ -98,6 +102,7 @@ class PlantedMarket:
     edge: float = 0.6
     lookback: int = 4
     post_break: float = -1.0
+    post_break_vol: float = 2.0
     phi: tuple[float, float, float] = (1.0, -0.6, 0.0)
     mu: tuple[float, float, float] = (0.01, -0.01, 0.0)
     sigma: tuple[float, float, float] = (0.006, 0.011, 0.0035)
@@ -118,6 +123,9 @@ class PlantedMarket:
                              f"lookback={self.lookback}, bars_per_state={self.bars_per_state}")
         if self.tail_df <= 2.0:
             raise ValueError(f"tail_df must exceed 2 (finite variance), got tail_df={self.tail_df}")
+        if not self.post_break_vol > 0.0:
+            raise ValueError(f"post_break_vol must be positive, got "
+                             f"post_break_vol={self.post_break_vol}")
         if self.anchor_halflife is not None and self.anchor_halflife <= 0.0:
             raise ValueError(f"anchor_halflife must be positive or None, got "
                              f"anchor_halflife={self.anchor_halflife}")
@@ -193,6 +201,7 @@ def planted_bars(market: PlantedMarket | None = None, seed: int = PLANTED_SEED) 
     # unit-variance Student-t noise
     eps = rng.standard_t(m.tail_df, m.n_bars) * np.sqrt((m.tail_df - 2.0) / m.tail_df)
     sigma = np.asarray(m.sigma)[states]
+    sigma[m.break_index:] *= m.post_break_vol
     drift = np.asarray(m.mu)[states]
     gain = m.edge * np.asarray(m.phi)[states]
     gain[m.break_index:] *= m.post_break

@@ -16,6 +16,7 @@ from ml_core.lifecycle._gate import (
     absolute_gate,
     gate_decision,
 )
+from ml_core.lifecycle._holding import SignalHolder, hold_targets
 from ml_core.lifecycle._paper import (
     MARK_COLUMNS,
     TRADE_COLUMNS,
@@ -40,9 +41,11 @@ __all__ = [
     "PaperBook",
     "RolloutStep",
     "SharpeDifference",
+    "SignalHolder",
     "Trade",
     "absolute_gate",
     "gate_decision",
+    "hold_targets",
     "marks_frame",
     "paper_returns",
     "rollout_decision",

@@ -29,10 +29,10 @@ def test_a_seed_gives_the_same_bars_to_the_bit(sample) -> None:
     bars = sample.bars
     assert bars.iloc[0].tolist() == [100.0, 100.39670648695598, 99.97689039109764,
                                      100.37612110608205, 1524.4910479854639]
-    assert bars.iloc[10944].tolist() == [110.1843853427904, 111.24073080832895,
-                                         109.96014444372989, 111.22087105910214,
-                                         1455.890494831747]
-    assert bars["close"].iloc[-1] == 117.41746895173925
+    assert bars.iloc[10944].tolist() == [110.1843853427904, 112.32967553838162,
+                                         109.73635990679959, 112.28957080272521,
+                                         1463.0428769556681]
+    assert bars["close"].iloc[-1] == 137.86986020972864
     pd.testing.assert_frame_equal(planted_bars(seed=PLANTED_SEED).bars, bars, check_exact=True)
     assert not np.array_equal(planted_bars(seed=PLANTED_SEED + 1).bars["close"], bars["close"])
 
@@ -65,8 +65,17 @@ def test_the_edge_holds_before_the_break_and_inverts_after_it(sample) -> None:
     # bull: the last 4 bars' direction continues 75% of the time, then only 22%
     assert bull.round(4).to_dict() == {"before": 0.7525, "after": 0.217}
     # bear: it reverses 67% of the time, then 34%
-    assert bear.round(4).to_dict() == {"before": 0.6733, "after": 0.3425}
+    assert bear.round(4).to_dict() == {"before": 0.6733, "after": 0.3436}
     assert abs(sideways["before"] - 0.5) < 0.01  # no edge planted there
+
+
+def test_the_market_turns_twice_as_volatile_at_the_break(sample) -> None:
+    returns = np.log(sample.bars["close"]).diff()
+    before, after = returns.iloc[1:10944].std(), returns.iloc[10944:].std()
+    assert 1.8 < after / before < 2.2
+    calm = planted_bars(PlantedMarket(post_break_vol=1.0)).bars
+    np.testing.assert_array_equal(calm["close"].to_numpy()[:10944],
+                                  sample.bars["close"].to_numpy()[:10944])  # same past
 
 
 def test_post_break_zero_removes_the_edge() -> None:
