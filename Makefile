@@ -41,7 +41,7 @@ serve-model: install  ## the champion (or, with none, the newest version, which 
 	  $(BIN)/mlflow models serve -m "$$model" --env-manager local -h 127.0.0.1 -p $(MODEL_PORT)
 
 loop: install  ## the whole lifecycle on simulated bars: gate -> shadow -> rollout -> break -> rollback (~15 min)
-	$(BIN)/regimeforest live-replay --config simulated --start 2025-01-15 --end 2025-05-15 --every 1d
+	$(BIN)/regimeforest live-replay --config simulated --start 2025-03-01 --end 2025-05-10 --every 1d
 
 test: install  ## install, then run the whole test suite
 	$(BIN)/python -m pytest

@@ -220,8 +220,14 @@ def _print_summary(s) -> None:  # noqa: ANN001 - a RetrainSummary
         table.add_row(row_label(model), describe_scores(model, scores))
     table.add_row("score", describe_score(s.promotion_metric, s.score))
     alias = s.alias or "no alias"
-    champion = ("[green]is the champion[/]" if s.alias == "champion"
-                else f"champion stays v{s.champion_version}")
+    if s.alias == "champion":
+        champion = "[green]is the champion[/]"
+    elif s.champion_version is not None:
+        champion = f"champion stays v{s.champion_version}"
+    else:
+        champion = "[yellow]no champion: no trustworthy model, predict holds[/]"
+    if s.alias not in (None, "champion", "challenger"):
+        champion = f"[cyan]in rollout (stage {s.alias})[/]; " + champion
     table.add_row("registered", f"{s.model_name} v{s.version} -> {alias}; {champion}")
     table.add_row("why", s.decision_reason)
     table.add_row("MLflow run", f"{s.run_id} in experiment {s.experiment!r}")

@@ -173,8 +173,7 @@ def monitor_champion(tracker: Tracker, config: Config, ledger: Ledger, bars: pd.
     report = assess(reference, live_features=live_features, live_p_long=signals["p_long"],
                     live_signals=signals["signal"], live_filtered=filtered.loc[window_start:],
                     live_smoothed=smoothed.loc[window_start:], live_importances=importances,
-                    trade_returns=trade_returns, config=config.monitor, as_of=as_of,
-                    n_recent_trades=config.monitor.recent_trades)
+                    trade_returns=trade_returns, config=config.monitor, as_of=as_of)
     return version, report
 
 
