@@ -161,12 +161,16 @@ def print_timeline(result: Any, profile: Any) -> None:
     events = frame[(frame["rollout"].notna() & (frame["rollout"] != "stay"))
                    | (frame["monitor"] != "none") & (frame["monitor"] != "no champion")
                    | frame["retrain"].notna()]
+    def text(value: Any) -> str:
+        return "" if value is None or value != value else str(value)  # None and NaN: empty
+
     for row in events.itertuples(index=False):
-        table.add_row(f"{row.as_of:%Y-%m-%d}", f"v{row.champion}" if row.champion else "-",
-                      f"v{row.candidate} ({row.stage})" if row.candidate else "-",
-                      row.rollout or "", row.monitor,
-                      "" if row.live_hit_rate != row.live_hit_rate else f"{row.live_hit_rate:.3f}",
-                      row.reasons[:160])
+        hit = row.live_hit_rate
+        table.add_row(f"{row.as_of:%Y-%m-%d}",
+                      f"v{text(row.champion)}" if text(row.champion) else "-",
+                      f"v{text(row.candidate)} ({text(row.stage)})" if text(row.candidate) else "-",
+                      text(row.rollout), text(row.monitor),
+                      "" if hit != hit else f"{hit:.3f}", text(row.reasons)[:160])
     cli.console.print(table)
     cli.console.print(f"{len(frame)} steps; timeline in the MLflow run {result.run_id} "
                       "(tables/live_replay.csv)", highlight=False)
