@@ -154,8 +154,9 @@ def absolute_gate(evidence: Mapping[str, float], *, min_trades: int, pbo_max: fl
         beats = math.isfinite(sharpe) and math.isfinite(baseline) and sharpe > baseline
         checks.append(GateCheck(
             "buy_and_hold", beats, sharpe, baseline,
-            f"median CPCV path Sharpe {_fmt(sharpe, 2)} against buy-and-hold's "
-            f"{_fmt(baseline, 2)} on the same paths"))
+            f"median CPCV path Sharpe {_fmt(sharpe, 2)} against {_fmt(baseline, 2)} for "
+            f"buy-and-hold on the same events (long on every event, the baseline "
+            f"cv_baseline_long_every_event)"))
     return tuple(checks)
 
 
