@@ -158,6 +158,22 @@ def _label(timeframe: timedelta | str) -> str:
                             f"`timeframe={timeframe!r}`") from exc
 
 
+def open_engine(url: sa.URL, metadata: sa.MetaData) -> sa.Engine:
+    """An engine on ``url`` (psycopg2 where psycopg 3 is absent; a SQLite file's folder made)
+    with ``metadata``'s tables created; an unreachable database raises SQLAlchemy's error and
+    leaves no engine open."""
+    parsed = _with_driver(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(parsed)
+    try:
+        metadata.create_all(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
 def _with_driver(url: sa.URL) -> sa.URL:
     """``postgresql://`` with psycopg2 when psycopg 3 (SQLAlchemy 2.1's default) is absent."""
     if url.drivername == "postgresql":
@@ -209,13 +225,7 @@ class BarStore:
     @property
     def engine(self) -> sa.Engine:
         if self._engine is None:
-            parsed = _with_driver(sa.make_url(self.url))
-            if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "",
-                                                                                  ":memory:"):
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(parsed)
-            _metadata.create_all(engine)
-            self._engine = engine
+            self._engine = open_engine(sa.make_url(self.url), _metadata)
         return self._engine
 
     def dispose(self) -> None:

@@ -32,7 +32,6 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -42,7 +41,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ml_core.data import utc_timestamp
 from ml_core.lifecycle._paper import MARK_COLUMNS, TRADE_COLUMNS, BarMark, PaperBook, Trade
-from tasks.bar_store import _with_driver
+from tasks.bar_store import open_engine
 
 __all__ = [
     "DEFAULT_LEDGER_URL",
@@ -176,18 +175,13 @@ class Ledger:
         """
         if self._engine is None:
             try:
-                parsed = _with_driver(sa.make_url(self.url))
+                url = sa.make_url(self.url)
             except sa.exc.ArgumentError as exc:
                 raise LedgerError(f"the ledger URL must be a SQLAlchemy URL, got "
                                   f"`url={self.url!r}`") from exc
-            if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "",
-                                                                                  ":memory:"):
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(parsed)
             try:
-                _metadata.create_all(engine)
+                engine = open_engine(url, _metadata)
             except sa.exc.DBAPIError as exc:
-                engine.dispose()
                 raise LedgerError(f"the paper ledger at {self._label()} cannot be reached: "
                                   f"{str(exc.orig).strip().splitlines()[0]}") from exc
             self._engine = engine

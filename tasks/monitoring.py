@@ -24,6 +24,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from ml_core.config import Config
+from tasks.backfill import warmup_span
 from tasks.ledger import Ledger
 from tasks.registry import CHAMPION, Tracker
 
@@ -46,7 +47,6 @@ def validated_record(pipeline: Any, bars: pd.DataFrame, start: pd.Timestamp,
     sample), as the live books keep it: hit rate and mean return of resolved trades, their
     count, and the per-bar Sharpe ratio. The live figures are compared with these."""
     from ml_core.lifecycle import paper_returns
-    from tasks.backfill import warmup_span
     from tasks.promotion import held_targets
 
     fed = bars.loc[start - pd.Timedelta(warmup_span(config)):]
@@ -81,7 +81,7 @@ def record_reference(tracker: Tracker, run_id: str, version: str, config: Config
     features = pipeline.features(fit)[columns].dropna()
     scored = bars.loc[cut:] if cut is not None else fit.iloc[-max(len(fit) // 5, 1):]
     start = scored.index[0]
-    signals = pipeline.predict(bars.loc[start - pd.Timedelta(_warmup(config)):]).loc[start:]
+    signals = pipeline.predict(bars.loc[start - pd.Timedelta(warmup_span(config)):]).loc[start:]
     filtered, smoothed = _regime_labels(pipeline, fit)
     importances = None
     if holdout is not None and len(holdout.X) >= 30:
@@ -103,12 +103,6 @@ def record_reference(tracker: Tracker, run_id: str, version: str, config: Config
     logger.info("reference statistics of v%s: %d features, validated paper record %s",
                 version, len(columns), validated)
     return validated
-
-
-def _warmup(config: Config) -> Any:
-    from tasks.backfill import warmup_span
-
-    return warmup_span(config)
 
 
 def load_reference(tracker: Tracker, name: str, version: str) -> Any:
@@ -152,7 +146,7 @@ def monitor_champion(tracker: Tracker, config: Config, ledger: Ledger, bars: pd.
                                                            Path(tmp) / "model"),
                                  engine="sklearn")
     window_start = as_of - pd.Timedelta(config.monitor.window)
-    fed = bars.loc[window_start - pd.Timedelta(_warmup(config)):as_of]
+    fed = bars.loc[window_start - pd.Timedelta(warmup_span(config)):as_of]
     live = fed.loc[window_start:]
     features = pipeline.features(fed)
     live_features = features.loc[live.index, list(pipeline.feature_columns)].dropna()
