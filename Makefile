@@ -15,7 +15,7 @@ export GX_ANALYTICS_ENABLED := false
 
 # Compiled bytecode is installed with the packages: these machines set PYTHONDONTWRITEBYTECODE,
 # so without it every command compiles MLflow, Prefect and GX from source each time it starts.
-SOURCES := ml_core tasks flows expectations deployments regimeforest
+SOURCES := ml_core reporting tasks flows expectations deployments regimeforest
 
 install: $(VENV)/.installed
 
