@@ -2,10 +2,14 @@
 whether it is overfit, under one naming scheme (``headline/<figure>``).
 
 They are the default columns of the MLflow runs table, the first charts and the first lines of a
-run's description. Each is a copy of a figure logged in full elsewhere in the run, named once here
-so that the table, the charts, the description and ``regimeforest compare`` agree."""
+run's description. Each is a copy of a figure logged in full elsewhere in the run (its source
+key in :data:`SOURCES`), named once here so that the table, the charts, the description and
+``regimeforest compare`` agree."""
 
 from __future__ import annotations
+
+import math
+from collections.abc import Mapping
 
 PREFIX = "headline/"
 
@@ -17,7 +21,7 @@ HEADLINE: dict[str, str] = {
     "paired_sharpe_diff": "Sharpe of this version minus the champion's on the same newest bars",
     "paired_p_value": "one-sided p-value of the paired Sharpe test against the champion",
     "cv_sharpe_median": "median CPCV path Sharpe",
-    "cv_buy_hold_sharpe": "median CPCV path Sharpe of buy-and-hold on the same events",
+    "cv_buy_hold_sharpe": "median CPCV path Sharpe of buy-and-hold (long on every event)",
     "pbo": "probability of backtest overfitting (0.5 is a random pick)",
     "dsr": "deflated Sharpe probability at the true trial count",
     "holdout_sharpe": "Sharpe on the untouched final holdout",
@@ -25,6 +29,25 @@ HEADLINE: dict[str, str] = {
     "wf_consistency": "share of walk-forward windows above the Sharpe threshold",
     "drift_share": "share of monitored features drifting (logged by the daily monitor)",
 }
+
+#: headline name -> the run metric it copies (the gate's counts are derived, see
+#: :func:`headline_figures`; ``drift_share`` is logged by the monitor).
+SOURCES: dict[str, str] = {
+    "score": "promotion_score",
+    "gate_passed": "gate_trustworthy",
+    "paired_sharpe_diff": "gate_test_sharpe_difference",
+    "paired_p_value": "gate_test_p_value",
+    "cv_sharpe_median": "cv_sharpe_median",
+    "cv_buy_hold_sharpe": "cv_baseline_long_every_event_sharpe_median",
+    "pbo": "pbo",
+    "dsr": "dsr_median",
+    "holdout_sharpe": "holdout_ensemble_sharpe",
+    "holdout_trades": "holdout_ensemble_n_trades",
+    "wf_consistency": "wf_sharpe_consistency",
+}
+
+#: the absolute gate's checks, as ``gate_<check>`` metrics (1 pass, 0 fail)
+GATE_CHECKS: tuple[str, ...] = ("cpcv_trades", "holdout_trades", "pbo", "dsr", "buy_and_hold")
 
 
 def headline_key(name: str) -> str:
@@ -35,3 +58,21 @@ def headline_key(name: str) -> str:
 
 
 HEADLINE_KEYS: tuple[str, ...] = tuple(PREFIX + name for name in HEADLINE)
+
+
+def headline_figures(metrics: Mapping[str, float]) -> dict[str, float]:
+    """The headline figures of a run from its logged metrics, keyed ``headline/<figure>``.
+
+    Figures whose source was not logged (no champion to test against, a profile without a
+    holdout) or is not finite are left out: a missing column reads as "not measured", never as
+    a made-up zero.
+    """
+    out: dict[str, float] = {}
+    for name, source in SOURCES.items():
+        value = metrics.get(source)
+        if value is not None and math.isfinite(float(value)):
+            out[PREFIX + name] = float(value)
+    checks = [metrics[f"gate_{c}"] for c in GATE_CHECKS if f"gate_{c}" in metrics]
+    if checks:
+        out[PREFIX + "gate_failed_checks"] = float(sum(1 for passed in checks if passed < 0.5))
+    return {key: out[key] for key in HEADLINE_KEYS if key in out}
