@@ -239,6 +239,38 @@ class Tracker:
         for key, value in tags.items():
             self.client.set_tag(run_id, key, str(value)[:5000])
 
+    def set_description(self, run_id: str, markdown: str) -> None:
+        """The run's description in the UI (its note, ``mlflow.note.content``), in markdown."""
+        from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
+
+        self.client.set_tag(run_id, MLFLOW_RUN_NOTE, markdown)
+
+    def log_dataset(self, run_id: str, *, name: str, digest: str, source: str,
+                    profile: Mapping[str, Any], context: str = "training") -> None:
+        """Record the run's input data (the runs table's Dataset column): ``name`` and
+        ``digest`` (a content hash) say which market and period, ``source`` where it was
+        read, ``profile`` the span and size. Metadata only: no data is copied."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+        from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+        dataset = Dataset(name=name, digest=digest, source_type="local",
+                          source=json.dumps({"uri": source}),
+                          profile=json.dumps(dict(profile), default=str))
+        self.client.log_inputs(run_id, datasets=[DatasetInput(
+            dataset, tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)])])
+
+    def run_record(self, run_id: str) -> tuple[dict[str, str], dict[str, float], str]:
+        """A run's tags, latest metrics and experiment id."""
+        run = self.client.get_run(run_id)
+        return dict(run.data.tags), dict(run.data.metrics), run.info.experiment_id
+
+    def describe_version(self, name: str, version: str, description: str,
+                         tags: Mapping[str, Any]) -> None:
+        """Set a registered version's description (markdown) and add ``tags``."""
+        self.client.update_model_version(name, version, description=description)
+        for key, value in tags.items():
+            self.client.set_model_version_tag(name, version, key, str(value)[:5000])
+
     def log_artifact(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
         path = Path(path)
         if path.is_dir():
