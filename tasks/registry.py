@@ -10,6 +10,7 @@ reads them back, and ``rollback`` uses them.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import math
@@ -132,6 +133,20 @@ def _artifact_root(uri: str) -> str | None:
     return None
 
 
+def _headline_view(tags: Mapping[str, str]) -> dict[str, str]:
+    """The runs table's headline view, keeping the creation time of the one already set."""
+    from reporting.headline import HEADLINE_KEYS
+    from reporting.links import VIEW_KEY, VIEW_TAG_PREFIX, headline_view
+
+    created = 0
+    current = tags.get(VIEW_TAG_PREFIX + VIEW_KEY)
+    if current:
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            created = int(json.loads(current)["createdAt"])
+    created = created or int(time.time() * 1000)
+    return headline_view(HEADLINE_KEYS, ("promotion.decision",), created_ms=created)
+
+
 def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:
     if isinstance(value, Mapping):
         for key, item in value.items():
@@ -160,14 +175,20 @@ class Tracker:
 
     # ------------------------------------------------------------------ runs
     def experiment_id(self, name: str) -> str:
-        """Get or create an experiment; new ones open on the runs table in the UI."""
+        """Get or create an experiment, tagged as model training and holding the saved view
+        whose columns are the headline figures (set again when a release changed it)."""
         found = self.client.get_experiment_by_name(name)
-        if found is not None:
-            return found.experiment_id
-        root = _artifact_root(self.tracking_uri)
-        location = f"{root}/{name}" if root else None
-        exp_id = self.client.create_experiment(name, artifact_location=location)
-        self.client.set_experiment_tag(exp_id, "mlflow.experimentKind", "custom_model_development")
+        if found is None:
+            root = _artifact_root(self.tracking_uri)
+            location = f"{root}/{name}" if root else None
+            exp_id = self.client.create_experiment(name, artifact_location=location)
+            tags: dict[str, str] = {}
+        else:
+            exp_id, tags = found.experiment_id, dict(found.tags)
+        wanted = {"mlflow.experimentKind": "custom_model_development", **_headline_view(tags)}
+        for key, value in wanted.items():
+            if tags.get(key) != value:
+                self.client.set_experiment_tag(exp_id, key, value)
         return exp_id
 
     def start_run(self, experiment: str, run_name: str, tags: Mapping[str, str]) -> str:
@@ -234,6 +255,15 @@ class Tracker:
                  if v is not None and math.isfinite(float(v))]
         for start in range(0, len(items), 500):
             self.client.log_batch(run_id, metrics=items[start:start + 500])
+
+    def log_series(self, run_id: str, frame: Any, prefix: str) -> None:
+        """Every numeric column of the data frame ``frame`` as the metric ``<prefix><column>``,
+        one step per row, so the UI charts it as a series (CPCV splits, walk-forward windows);
+        undefined (non-finite) values are left out."""
+        numeric = frame.select_dtypes("number")
+        for step, row in enumerate(numeric.itertuples(index=False)):
+            self.log_metrics(run_id, {f"{prefix}{k}": v for k, v in
+                                      zip(numeric.columns, row, strict=True)}, step=step)
 
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
         for key, value in tags.items():

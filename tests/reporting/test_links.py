@@ -1,0 +1,58 @@
+"""Links into the MLflow UI open its model-training pages, the runs table on the headline view."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from reporting.links import (
+    VIEW_KEY,
+    VIEW_NAME,
+    artifact_url,
+    column_key,
+    compare_runs_url,
+    headline_view,
+    model_version_url,
+    run_url,
+    runs_url,
+)
+
+
+def test_runs_table_link_names_the_workflow_and_the_saved_view() -> None:
+    assert runs_url("http://127.0.0.1:5000/", "3") == (
+        "http://127.0.0.1:5000/#/experiments/3/runs?workflowType=machine_learning"
+        "&viewStateShareKey=regimeforest-headline")
+
+
+def test_an_empty_base_gives_links_relative_to_the_ui_page() -> None:
+    assert run_url("", "1", "abc") == "#/experiments/1/runs/abc?workflowType=machine_learning"
+    assert artifact_url("", "1", "abc", "/validation/report.html") == (
+        "#/experiments/1/runs/abc/artifacts/validation/report.html?workflowType=machine_learning")
+    assert model_version_url("", "regime forest", "7") == (
+        "#/models/regime%20forest/versions/7?workflowType=machine_learning")
+
+
+def test_compare_link_lists_the_runs_as_json() -> None:
+    assert compare_runs_url("http://h", "2", ["a", "b"]) == (
+        "http://h/#/compare-runs?runs=%5B%22a%22%2C%22b%22%5D&experiments=%5B%222%22%5D"
+        "&workflowType=machine_learning")
+
+
+def test_column_keys_follow_the_ui_canonical_form() -> None:
+    assert column_key("metrics", "headline/pbo") == "metrics.`headline/pbo`"
+    with pytest.raises(ValueError, match="kind='metric'"):
+        column_key("metric", "x")
+
+
+def test_headline_view_is_a_saved_view_envelope_with_the_columns_in_order() -> None:
+    tags = headline_view(["headline/score", "headline/pbo"], ["promotion.decision"],
+                         created_ms=1234)
+    assert list(tags) == [f"mlflow.sharedViewState.{VIEW_KEY}"]
+    envelope = json.loads(tags[f"mlflow.sharedViewState.{VIEW_KEY}"])
+    assert (envelope["name"], envelope["createdAt"]) == (VIEW_NAME, 1234)
+    state = json.loads(envelope["state"])
+    assert state["selectedColumns"] == [
+        "attributes.`Dataset`", "attributes.`Models`", "tags.`promotion.decision`",
+        "metrics.`headline/score`", "metrics.`headline/pbo`"]
+    assert (state["orderByKey"], state["orderByAsc"]) == ("attributes.start_time", False)
