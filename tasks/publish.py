@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from importlib.metadata import version as installed_version
 from pathlib import Path
@@ -184,11 +185,11 @@ def log_training(tracker: Tracker, run_id: str, dataset: TrainingSet,
         "entry_base_rate": float(dataset.targets["entry"].mean()),
     }
     summary = cv_report.summary()
-    metrics.update(summary)
+    # the split means of the path-level figures read like the path statistics beside them;
+    # the splits themselves are logged as the series cv_split/<figure> instead
+    metrics.update({k: v for k, v in summary.items() if not k.startswith("cv_split_")})
     tracker.log_metrics(run_id, metrics)
-    for step, row in enumerate(cv_report.splits.itertuples(index=False)):
-        tracker.log_metrics(run_id, {f"split_{k}": v for k, v in row._asdict().items()
-                                     if isinstance(v, (int, float))}, step=step)
+    tracker.log_series(run_id, cv_report.splits, "cv_split/")
     tracker.log_table(run_id, cv_report.splits, "cpcv_splits.csv")
     tracker.log_table(run_id, cv_report.paths, "cpcv_paths.csv")
     if len(cv_report.baselines):
@@ -351,10 +352,18 @@ def log_fit_spans(tracker: Tracker, run_id: str, holdout_start: pd.Timestamp | N
             raise RuntimeError(f"fits read final-holdout bars (from {holdout_start}): {leaks}")
 
 
+#: the profile's search-space declarations, logged as an artifact rather than as params
+SEARCH_SPACES = ("forest_space", "pipeline_space")
+
+
 @task(name="log-inputs", cache_policy=NO_CACHE)
 def log_run_inputs(tracker: Tracker, run_id: str, config: Config, repairs: object) -> None:
-    """The whole profile as params, the config file, its hash and any repairs made."""
-    tracker.log_params(run_id, config.model_dump(mode="json"))
+    """The profile as params (its search spaces as ``tuning/search_space.json``: ranges are not
+    settings to compare runs by), the config file, its hash and any repairs made."""
+    params = config.model_dump(mode="json")
+    spaces = {key: params["tuning"].pop(key) for key in SEARCH_SPACES}
+    tracker.log_params(run_id, params)
+    tracker.log_text(run_id, json.dumps(spaces, indent=2), "tuning/search_space.json")
     tracker.log_text(run_id, config.model_dump_json(indent=2), "config.json")
     tracker.set_tags(run_id, {"profile": config.profile, "config.hash": config_hash(config)})
     if repairs.changed:

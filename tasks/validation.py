@@ -334,6 +334,8 @@ def log_validation(tracker: Tracker, run_id: str, cv_report: CVReport,
     """
     metrics = validation_metrics(walk_forward, overfitting)
     tracker.log_metrics(run_id, metrics)
+    if walk_forward is not None:
+        tracker.log_series(run_id, walk_forward.windows, "wf_window/")
     text = validation_markdown(cv_report, walk_forward, overfitting,
                                promotion_metric=promotion_metric, score=score, skipped=skipped)
     figures = validation_figures(cv_report, walk_forward, overfitting)
