@@ -16,6 +16,7 @@ from tasks.data import (config_hash, data_source, load_data, resolve_as_of, reso
 from tasks.features import build_features, choose_feature_settings, evaluate_regime, fit_regime
 from tasks.holdout import evaluate_final_holdout, log_holdout
 from tasks.monitoring import record_reference
+from tasks.overview import flow_run_name, link_flow_run, log_dataset, publish_overview
 from tasks.labels import cut_final_holdout, make_training_set, split_final_holdout
 from tasks.publish import (fit_spans, log_data_state, log_features, log_fit_spans, log_quality,
                            log_regime, log_regime_evaluation, log_run_inputs, log_training,
@@ -31,7 +32,7 @@ from tasks.validation import log_validation
 DEFAULT_CONFIG = "configs/demo.yaml"
 
 
-@flow(name="weekly-retrain", log_prints=True)
+@flow(name="weekly-retrain", flow_run_name=flow_run_name, log_prints=True)
 def weekly_retrain(config_path: str = DEFAULT_CONFIG, data: str | None = None,
                    tracking_uri: str | None = None,
                    columns: dict[str, str] | None = None,
@@ -50,6 +51,7 @@ def weekly_retrain(config_path: str = DEFAULT_CONFIG, data: str | None = None,
         with tracked_run(tracker, config.registry.experiment, run_name(config),
                          {"profile": config.profile, "data.source": str(source),
                           "as_of": as_of.isoformat()}) as run_id:
+            link_flow_run(tracker, run_id, config)
             frame, repairs, read = load_data(config, as_of, known_at)
             log_run_inputs(tracker, run_id, config, repairs)
             with tempfile.TemporaryDirectory() as docs:
@@ -61,6 +63,7 @@ def weekly_retrain(config_path: str = DEFAULT_CONFIG, data: str | None = None,
 
             bars, data_state = select_span(as_bars(frame), config, as_of, read)
             log_data_state(tracker, run_id, data_state)
+            log_dataset(tracker, run_id, data_state)
             data_hash = data_state.sha256
             # no fit below reads a bar from `cut` on
             fit_bars, cut = cut_final_holdout(bars, config)
@@ -106,6 +109,7 @@ def weekly_retrain(config_path: str = DEFAULT_CONFIG, data: str | None = None,
         decision = promote_model(tracker, run_id, version, score, config, move_aliases=promote,
                                  evidence={**results, **holdout_metrics}, pipeline=pipeline,
                                  bars=bars, compare_start=newest_span_start(bars, config, cut))
+        publish_overview(tracker, run_id, config, version)
     return publish_summary(RetrainSummary.collect(config, tracker, run_id, report, dataset,
                                                   persistence, {**results, **holdout_metrics},
                                                   decision, data_state))

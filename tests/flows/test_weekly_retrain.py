@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -69,6 +70,20 @@ def test_two_retrains_register_champion_then_challenger(
     assert 0.0 <= metrics["dsr_median"] <= metrics["psr_median"] <= 1.0
     validation = {a.path for a in client.list_artifacts(first.run_id, "validation")}
     assert {"validation/report.html", "validation/report.md"} <= validation
+    # per-split and per-window figures are series (one step each), with no split means of
+    # path figures beside them; search spaces are an artifact, not params
+    splits = client.get_metric_history(first.run_id, "cv_split/sharpe")
+    assert [m.step for m in splits] == list(range(int(metrics["cv_n_splits"])))
+    assert len(client.get_metric_history(first.run_id, "wf_window/sharpe")) == 3
+    assert not {"cv_split_sharpe", "split_sharpe"} & set(metrics)
+    assert not any(k.startswith(("tuning.forest_space", "tuning.pipeline_space"))
+                   for k in run.data.params)
+    assert any(k.startswith("tuning.") for k in run.data.params)
+    spaces = client.download_artifacts(first.run_id, "tuning/search_space.json", str(tmp_path))
+    assert set(json.loads(Path(spaces).read_text())) == {"forest_space", "pipeline_space"}
+    # the experiment's saved view: the runs table's headline columns
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert "mlflow.sharedViewState.regimeforest-headline" in experiment.tags
     version_tags = client.get_model_version("tiny", "1").tags
     assert float(version_tags["validation.dsr_median"]) == metrics["dsr_median"]
     assert float(version_tags["validation.wf_sharpe_consistency"]) == metrics[
@@ -181,7 +196,31 @@ def test_the_gate_rejects_a_model_without_evidence_and_the_served_model_holds(
         "pass" if metrics["cv_n_trades_median"] >= 20 else "FAIL")
     assert metrics["gate_trustworthy"] == 0.0
     assert summary.decision_reason.startswith("rejected: failed the absolute gate (")
-    assert client.get_model_version("tiny", "1").description.startswith("rejected: ")
+    # what a data scientist reads first: the run's description (the version's too), the
+    # headline figures copied from the run's own, the input dataset, the Prefect link
+    run = client.get_run(summary.run_id)
+    note = run.data.tags["mlflow.note.content"]
+    assert note.startswith("### tiny v1: rejected\n\nTrained on ")
+    assert f"**Gate: failed** ({tags['gate.failed']}) — rejected." in note
+    assert f"/artifacts/validation/report.html" in note
+    assert client.get_model_version("tiny", "1").description == note
+    headline = {k: v for k, v in run.data.metrics.items() if k.startswith("headline/")}
+    assert headline["headline/pbo"] == metrics["pbo"]
+    assert headline["headline/cv_sharpe_median"] == metrics["cv_sharpe_median"]
+    assert headline["headline/gate_passed"] == 0.0
+    assert headline["headline/gate_failed_checks"] == len(failed)
+    assert float(tags["headline.pbo"]) == pytest.approx(metrics["pbo"], rel=1e-5)
+    (dataset,) = run.inputs.dataset_inputs
+    assert dataset.dataset.digest == run.data.tags["data.hash"][:12]
+    assert dataset.dataset.name.endswith(
+        f"30m {run.data.tags['data.first'][:10]}..{run.data.tags['data.last'][:10]}")
+    from prefect import get_client
+
+    with get_client(sync_client=True) as prefect:
+        flow_run = prefect.read_flow_run(run.data.tags["prefect.flow_run_id"])
+        links = [a for a in prefect.read_artifacts() if a.key == "mlflow-run"]
+    assert flow_run.name.startswith("tiny-as-of-") and "profile:tiny" in flow_run.tags
+    assert any(a.flow_run_id == flow_run.id and summary.run_id in a.data for a in links)
     assert Tracker(uri).alias_version("tiny", "champion") is None
     assert Tracker(uri).history("tiny") == []  # no alias ever moved
 
