@@ -196,9 +196,25 @@ def publish_monitoring(tracker: Tracker, config: Config, version: str, report: A
     tracker.set_tags(run_id, {"monitor.last_as_of": as_of.isoformat(),
                               "monitor.last_decision": "rollback" if report.should_rollback
                               else "ok"})
+    _headline_drift(tracker, config.registry.model_name, version, report.metrics(), stamp, step)
     create_markdown_artifact(key="monitor", markdown=report.markdown(),
                              description=f"daily monitor of v{version} as of {as_of}")
     return run_id
+
+
+def _headline_drift(tracker: Tracker, name: str, version: str, metrics: dict[str, float],
+                    stamp: int, step: int) -> None:
+    """The day's drift share as ``headline/drift_share`` on the run that trained ``version``,
+    so the retrain runs table shows which live model drifts (a series, one step per day)."""
+    from mlflow.entities import Metric
+
+    from reporting.headline import headline_key
+
+    value = metrics.get("drift_share")
+    run_id = tracker.version_tags(name, version).get("run_id")
+    if run_id and value is not None and math.isfinite(float(value)):
+        tracker.client.log_batch(run_id, metrics=[
+            Metric(headline_key("drift_share"), float(value), stamp, step)])
 
 
 @task(name="act-on-monitor", cache_policy=NO_CACHE)
