@@ -46,6 +46,10 @@ SOURCES: dict[str, str] = {
     "wf_consistency": "wf_sharpe_consistency",
 }
 
+#: significant digits of a headline figure: it is read in a table column, and the full value
+#: stays in its source metric
+DIGITS = 4
+
 #: the absolute gate's checks, as ``gate_<check>`` metrics (1 pass, 0 fail)
 GATE_CHECKS: tuple[str, ...] = ("cpcv_trades", "holdout_trades", "pbo", "dsr", "buy_and_hold")
 
@@ -60,10 +64,15 @@ def headline_key(name: str) -> str:
 HEADLINE_KEYS: tuple[str, ...] = tuple(PREFIX + name for name in HEADLINE)
 
 
+def _rounded(value: float) -> float:
+    """``value`` to :data:`DIGITS` significant digits; counts (whole numbers) as they are."""
+    return value if value.is_integer() else float(f"{value:.{DIGITS}g}")
+
+
 def headline_figures(metrics: Mapping[str, float]) -> dict[str, float]:
     """The headline figures of a run from its logged metrics, keyed ``headline/<figure>``.
 
-    Figures whose source was not logged (no champion to test against, a profile without a
+    Each fraction is rounded to :data:`DIGITS` significant digits. Figures whose source was not logged (no champion to test against, a profile without a
     holdout) or is not finite are left out: a missing column reads as "not measured", never as
     a made-up zero.
     """
@@ -71,7 +80,7 @@ def headline_figures(metrics: Mapping[str, float]) -> dict[str, float]:
     for name, source in SOURCES.items():
         value = metrics.get(source)
         if value is not None and math.isfinite(float(value)):
-            out[PREFIX + name] = float(value)
+            out[PREFIX + name] = _rounded(float(value))
     checks = [metrics[f"gate_{c}"] for c in GATE_CHECKS if f"gate_{c}" in metrics]
     if checks:
         out[PREFIX + "gate_failed_checks"] = float(sum(1 for passed in checks if passed < 0.5))

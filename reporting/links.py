@@ -13,7 +13,8 @@ model-version descriptions use: they then work wherever the UI is served.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from urllib.parse import quote
 
 #: the URL parameter and value that open MLflow 3.17's model-training pages
@@ -24,6 +25,29 @@ VIEW_NAME = "Headline: is it better, is it overfit?"
 VIEW_TAG_PREFIX = "mlflow.sharedViewState."
 #: run attributes shown before the headline metrics (the UI's own column names)
 ATTRIBUTE_COLUMNS: tuple[str, ...] = ("Dataset", "Models")
+#: where `regimeforest ui` serves the embedded store (links in descriptions are relative to the
+#: UI, so they work wherever it is served; printed links use this base)
+DEFAULT_UI = "http://127.0.0.1:5000"
+#: the environment variable naming the MLflow UI's address explicitly
+UI_ENV = "REGIMEFOREST_MLFLOW_UI"
+
+
+def ui_base(tracking_uri: str, environ: Mapping[str, str] | None = None) -> str:
+    """The MLflow UI's address for printed links: ``$REGIMEFOREST_MLFLOW_UI`` when set, the
+    tracking server itself when ``tracking_uri`` is one (http or https), else where
+    ``regimeforest ui`` serves (:data:`DEFAULT_UI`); without a trailing slash.
+
+    ``environ`` is the environment to read (``os.environ`` when None).
+    """
+    explicit = (os.environ if environ is None else environ).get(UI_ENV)
+    if explicit:
+        return explicit.rstrip("/")
+    if tracking_uri.startswith(("http://", "https://")):
+        return tracking_uri.rstrip("/")
+    return DEFAULT_UI
+#: the table's fixed columns (the run's name, its start and nesting), placed first
+RUN_NAME_COLUMN = "attributes.`Run Name`"
+CREATED_COLUMN = "runDateAndNestInfo"
 
 
 def _root(base: str) -> str:
@@ -76,10 +100,15 @@ def headline_view(metric_keys: Sequence[str], tag_keys: Sequence[str] = (),
     The value is MLflow's saved-view envelope (name, creation time, state as plain JSON), so
     the view is listed among the experiment's saved views and opened by :func:`runs_url`.
     """
-    columns = [*(column_key("attributes", a) for a in ATTRIBUTE_COLUMNS),
-               *(column_key("tags", t) for t in tag_keys),
-               *(column_key("metrics", m) for m in metric_keys)]
-    state = {"selectedColumns": columns, "orderByKey": "attributes.start_time",
+    dataset, models = (column_key("attributes", a) for a in ATTRIBUTE_COLUMNS)
+    tags = [column_key("tags", t) for t in tag_keys]
+    metrics = [column_key("metrics", m) for m in metric_keys]
+    # the table sorts metric columns by name unless told an order: the headline order first,
+    # narrow enough that a dozen fit beside the run's name and dataset
+    order = [RUN_NAME_COLUMN, CREATED_COLUMN, dataset, *tags, *metrics, models]
+    widths = {dataset: 250, **{key: 120 for key in [*tags, *metrics]}}
+    state = {"selectedColumns": [dataset, models, *tags, *metrics], "columnOrder": order,
+             "columnWidths": widths, "orderByKey": "attributes.start_time",
              "orderByAsc": False, "runsHiddenMode": "SHOW_ALL", "hideEmptyCharts": True}
     envelope = {"name": VIEW_NAME, "createdAt": created_ms,
                 "state": json.dumps(state, separators=(",", ":"))}

@@ -205,11 +205,11 @@ def test_the_gate_rejects_a_model_without_evidence_and_the_served_model_holds(
     assert f"/artifacts/validation/report.html" in note
     assert client.get_model_version("tiny", "1").description == note
     headline = {k: v for k, v in run.data.metrics.items() if k.startswith("headline/")}
-    assert headline["headline/pbo"] == metrics["pbo"]
-    assert headline["headline/cv_sharpe_median"] == metrics["cv_sharpe_median"]
+    assert headline["headline/pbo"] == float(f"{metrics['pbo']:.4g}")
+    assert headline["headline/cv_sharpe_median"] == float(f"{metrics['cv_sharpe_median']:.4g}")
     assert headline["headline/gate_passed"] == 0.0
     assert headline["headline/gate_failed_checks"] == len(failed)
-    assert float(tags["headline.pbo"]) == pytest.approx(metrics["pbo"], rel=1e-5)
+    assert float(tags["headline.pbo"]) == pytest.approx(metrics["pbo"], rel=1e-3)
     (dataset,) = run.inputs.dataset_inputs
     assert dataset.dataset.digest == run.data.tags["data.hash"][:12]
     assert dataset.dataset.name.endswith(

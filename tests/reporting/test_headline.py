@@ -35,6 +35,13 @@ def test_figures_are_copies_of_the_run_metrics_in_headline_order() -> None:
     assert list(out) == [k for k in HEADLINE_KEYS if k in out]
 
 
+def test_fractions_are_rounded_to_four_significant_digits_counts_kept() -> None:
+    out = headline_figures({"pbo": 0.966122766122766, "dsr_median": 1.09688870596644e-05,
+                            "holdout_ensemble_n_trades": 123456.0})
+    assert out == {"headline/pbo": 0.9661, "headline/dsr": 1.097e-05,
+                   "headline/holdout_trades": 123456.0}
+
+
 def test_missing_or_undefined_figures_are_left_out_not_zeroed() -> None:
     out = headline_figures({"pbo": math.nan, "gate_test_p_value": 0.03,
                             "gate_test_sharpe_difference": 0.012})

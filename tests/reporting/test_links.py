@@ -56,3 +56,9 @@ def test_headline_view_is_a_saved_view_envelope_with_the_columns_in_order() -> N
         "attributes.`Dataset`", "attributes.`Models`", "tags.`promotion.decision`",
         "metrics.`headline/score`", "metrics.`headline/pbo`"]
     assert (state["orderByKey"], state["orderByAsc"]) == ("attributes.start_time", False)
+    # the table would sort metric columns by name: the order is given, the run's name first
+    assert state["columnOrder"] == [
+        "attributes.`Run Name`", "runDateAndNestInfo", "attributes.`Dataset`",
+        "tags.`promotion.decision`", "metrics.`headline/score`", "metrics.`headline/pbo`",
+        "attributes.`Models`"]
+    assert state["columnWidths"]["metrics.`headline/pbo`"] == 120
