@@ -91,14 +91,44 @@ def column_key(kind: str, name: str) -> str:
     return f"{kind}.`{name}`"
 
 
+def _section(name: str, expanded: bool = True) -> dict[str, object]:
+    return {"uuid": f"regimeforest-section-{name}", "name": name, "display": expanded,
+            "isReordered": True, "deleted": False, "isGenerated": False}
+
+
+def _chart(kind: str, metric: str, section: str) -> dict[str, object]:
+    chart: dict[str, object] = {
+        "uuid": f"regimeforest-chart-{metric}", "type": kind, "runsCountToCompare": 10,
+        "metricSectionId": f"regimeforest-section-{section}", "deleted": False,
+        "isGenerated": False, "metricKey": metric}
+    if kind == "LINE":
+        chart.update({"selectedMetricKeys": [metric], "lineSmoothness": 0,
+                      "scaleType": "linear", "xAxisKey": "step", "selectedXAxisMetricKey": ""})
+    return chart
+
+
+def chart_layout(metric_keys: Sequence[str], series: Sequence[str]) -> dict[str, object]:
+    """The chart view's sections: the headline figures first (a bar per run), then the
+    per-split and per-window series (a line per run, by step), then every other metric in a
+    collapsed section; MLflow groups the rest by the prefix before ``/`` on its own."""
+    sections = [_section(name.split("/", 1)[0]) for name in (metric_keys[0], *series)]
+    sections = list({s["name"]: s for s in sections}.values())
+    sections.append(_section("Model metrics", expanded=False))
+    charts = [*(_chart("BAR", key, key.split("/", 1)[0]) for key in metric_keys),
+              *(_chart("LINE", key, key.split("/", 1)[0]) for key in series)]
+    return {"compareRunSections": sections, "compareRunCharts": charts,
+            "isAccordionReordered": True}
+
+
 def headline_view(metric_keys: Sequence[str], tag_keys: Sequence[str] = (),
-                  created_ms: int = 0) -> dict[str, str]:
+                  created_ms: int = 0, series: Sequence[str] = ()) -> dict[str, str]:
     """The experiment tag holding the saved view: the dataset and model columns, the given
     tags (e.g. the promotion decision) and the headline metrics, in that order, newest runs
     first.
 
     The value is MLflow's saved-view envelope (name, creation time, state as plain JSON), so
     the view is listed among the experiment's saved views and opened by :func:`runs_url`.
+    Its chart view is :func:`chart_layout` of the metrics and the ``series``.
     """
     dataset, models = (column_key("attributes", a) for a in ATTRIBUTE_COLUMNS)
     tags = [column_key("tags", t) for t in tag_keys]
@@ -109,7 +139,8 @@ def headline_view(metric_keys: Sequence[str], tag_keys: Sequence[str] = (),
     widths = {dataset: 250, **{key: 120 for key in [*tags, *metrics]}}
     state = {"selectedColumns": [dataset, models, *tags, *metrics], "columnOrder": order,
              "columnWidths": widths, "orderByKey": "attributes.start_time",
-             "orderByAsc": False, "runsHiddenMode": "SHOW_ALL", "hideEmptyCharts": True}
+             "orderByAsc": False, "runsHiddenMode": "SHOW_ALL", "hideEmptyCharts": True,
+             **(chart_layout(metric_keys, series) if metric_keys else {})}
     envelope = {"name": VIEW_NAME, "createdAt": created_ms,
                 "state": json.dumps(state, separators=(",", ":"))}
     return {VIEW_TAG_PREFIX + VIEW_KEY: json.dumps(envelope, separators=(",", ":"))}

@@ -144,7 +144,8 @@ def _headline_view(tags: Mapping[str, str]) -> dict[str, str]:
         with contextlib.suppress(ValueError, TypeError, AttributeError):
             created = int(json.loads(current)["createdAt"])
     created = created or int(time.time() * 1000)
-    return headline_view(HEADLINE_KEYS, ("promotion.decision",), created_ms=created)
+    return headline_view(HEADLINE_KEYS, ("promotion.decision",), created_ms=created,
+                         series=("cv_split/sharpe", "wf_window/sharpe"))
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from reporting.links import (
+    DEFAULT_UI,
     VIEW_KEY,
     VIEW_NAME,
     artifact_url,
@@ -16,6 +17,7 @@ from reporting.links import (
     model_version_url,
     run_url,
     runs_url,
+    ui_base,
 )
 
 
@@ -62,3 +64,36 @@ def test_headline_view_is_a_saved_view_envelope_with_the_columns_in_order() -> N
         "tags.`promotion.decision`", "metrics.`headline/score`", "metrics.`headline/pbo`",
         "attributes.`Models`"]
     assert state["columnWidths"]["metrics.`headline/pbo`"] == 120
+
+
+def test_ui_base_the_explicit_address_the_tracking_server_or_the_local_ui() -> None:
+    explicit = {"REGIMEFOREST_MLFLOW_UI": "http://ui.internal:8080/"}
+    assert ui_base("sqlite:///mlruns/mlflow.db", explicit) == "http://ui.internal:8080"
+    assert ui_base("https://mlflow.example.org/", explicit) == "http://ui.internal:8080"
+    assert ui_base("https://mlflow.example.org/", {}) == "https://mlflow.example.org"
+    assert ui_base("http://127.0.0.1:5001", {"REGIMEFOREST_MLFLOW_UI": ""}) == (
+        "http://127.0.0.1:5001")
+    assert ui_base("sqlite:///mlruns/mlflow.db", {}) == DEFAULT_UI == "http://127.0.0.1:5000"
+    assert ui_base("postgresql://db/mlflow", {}) == DEFAULT_UI
+
+
+def test_ui_base_reads_the_environment_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGIMEFOREST_MLFLOW_UI", "http://from-env:9000")
+    assert ui_base("sqlite:///mlruns/mlflow.db") == "http://from-env:9000"
+    monkeypatch.delenv("REGIMEFOREST_MLFLOW_UI")
+    assert ui_base("sqlite:///mlruns/mlflow.db") == DEFAULT_UI
+
+
+def test_chart_view_shows_headline_bars_then_series_then_the_rest_collapsed() -> None:
+    from reporting.links import chart_layout
+
+    layout = chart_layout(["headline/score", "headline/pbo"], ["cv_split/sharpe"])
+    sections = [(s["name"], s["display"]) for s in layout["compareRunSections"]]
+    assert sections == [("headline", True), ("cv_split", True), ("Model metrics", False)]
+    charts = [(c["type"], c["metricKey"], c["metricSectionId"])
+              for c in layout["compareRunCharts"]]
+    assert charts == [("BAR", "headline/score", "regimeforest-section-headline"),
+                      ("BAR", "headline/pbo", "regimeforest-section-headline"),
+                      ("LINE", "cv_split/sharpe", "regimeforest-section-cv_split")]
+    assert layout["compareRunCharts"][2]["xAxisKey"] == "step"
+    assert layout["isAccordionReordered"] is True
