@@ -12,7 +12,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from ml_core.config import Config
-from tasks.publish import markdown_table
+from reporting.markdown import markdown_table
 from tasks.registry import Tracker
 
 __all__ = ["TIMELINE_COLUMNS", "LiveReplay", "publish_live_replay", "timeline_row"]

@@ -9,7 +9,6 @@ served model reads it), and moves the alias under the alias lock.
 from __future__ import annotations
 
 import json
-import math
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from ml_core.config import Config
 from ml_core.lifecycle import GateVerdict, absolute_gate, gate_decision
+from reporting.gate_report import gate_markdown
 from tasks.registry import (CHALLENGER, CHAMPION, AliasConflict, PromotionDecision, Tracker)
 
 __all__ = ["GATE_FILE", "compare_with_champion", "held_targets", "newest_span_start", "promote_model",
@@ -198,24 +198,6 @@ def _move(tracker: Tracker, config: Config, version: str, verdict: GateVerdict,
         return CHALLENGER, GateVerdict("challenger", verdict.checks, verdict.comparison, reason,
                                        verdict.alpha, (*verdict.failed, "conflict"))
     return alias, verdict
-
-
-def gate_markdown(name: str, version: str, verdict: GateVerdict, alias: str | None) -> str:
-    """The verdict as a small markdown table (Prefect artifact, summary)."""
-    rows = "\n".join(f"| {c.name} | {'pass' if c.passed else '**FAIL**'} | {_cell(c.value)} | "
-                     f"{_cell(c.bound)} |" for c in verdict.checks)
-    test = ""
-    if verdict.comparison is not None:
-        t = verdict.comparison
-        test = (f"\n\nPaired Sharpe test against the champion ({t.method}, one-sided): "
-                f"difference {t.difference:+.4f} per bar, p = {t.p_value:.3g}, n = {t.n}")
-    return (f"### {name} v{version}: {verdict.verdict} (alias: {alias or 'none'})\n\n"
-            f"{verdict.reason}\n\n| gate | result | value | bound |\n|---|---|---|---|\n"
-            f"{rows}{test}")
-
-
-def _cell(value: float) -> str:
-    return "undefined" if not math.isfinite(value) else f"{value:.4g}"
 
 
 def _legacy(tracker: Tracker, run_id: str, version: str, score: float, config: Config,

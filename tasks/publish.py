@@ -7,7 +7,6 @@ import tempfile
 from importlib.metadata import version as installed_version
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -16,7 +15,9 @@ from prefect.cache_policies import NO_CACHE
 from ml_core.config import Config
 from ml_core.data import signal_rows
 from ml_core.pipeline import RegimeForestPipeline, TrainingSet, save_pipeline
-from tasks import plots
+from reporting import regime_plots, training_plots
+from reporting.regime_report import regime_evaluation_markdown
+from reporting.validation_report import cpcv_figure
 from tasks.data import DataState, config_hash
 from tasks.features import RegimeEvaluation
 from tasks.registry import Tracker, span_tags
@@ -47,15 +48,15 @@ def log_regime(tracker: Tracker, run_id: str, bars: pd.DataFrame, regime_model: 
     metrics["regime_converged"] = float(regime_model.converged_)
     metrics["regime_n_iter"] = float(regime_model.n_iter_)
     tracker.log_metrics(run_id, metrics)
-    tracker.log_figure(run_id, plots.regime_timeline(bars["close"], regime_features),
+    tracker.log_figure(run_id, regime_plots.regime_timeline(bars["close"], regime_features),
                        "regime_timeline.png")
     filtered = get_regime_probabilities(regime_model, bars)
     smoothed = get_regime_probabilities(regime_model, bars, smoothed=True)
     smoothed = smoothed[[f"smoothed_diagnostic_{k}" for k in REGIME_LABELS]]
     smoothed.columns = list(REGIME_LABELS)
-    tracker.log_figure(run_id, plots.regime_probabilities(filtered, smoothed, last=500),
+    tracker.log_figure(run_id, regime_plots.regime_probabilities(filtered, smoothed, last=500),
                        "regime_probabilities.png")
-    tracker.log_figure(run_id, plots.transition_matrix(regime_model.transmat_),
+    tracker.log_figure(run_id, regime_plots.transition_matrix(regime_model.transmat_),
                        "regime_transition_matrix.png")
     tracker.log_table(run_id, persistence, "regime_persistence.csv")
 
@@ -85,47 +86,6 @@ def regime_evaluation_metrics(evaluation: RegimeEvaluation) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items()}
 
 
-def markdown_table(frame: pd.DataFrame) -> str:
-    """A frame as a markdown table: floats to 3 decimals, times to the minute, NaN as "-"."""
-    def cell(value: object) -> str:
-        if isinstance(value, pd.Timestamp):
-            return f"{value:%Y-%m-%d %H:%M}"
-        if isinstance(value, (bool, np.bool_)):
-            return str(bool(value))
-        if isinstance(value, (float, np.floating)):
-            return "-" if np.isnan(value) else f"{value:.3f}"
-        return str(value)
-
-    header = [str(c) for c in frame.columns]
-    rows = [[cell(v) for v in row] for row in frame.itertuples(index=False)]
-    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-                      *["| " + " | ".join(r) + " |" for r in rows]])
-
-
-def regime_evaluation_markdown(persistence: pd.DataFrame, evaluation: RegimeEvaluation) -> str:
-    """Persistence per regime, next-state accuracy and label stability as one markdown page."""
-    lines = ["### Regime model evaluation", "", "Persistence per regime (HMM fitted on the "
-             "training span, filtered argmax path; durations in regime bars):", "",
-             markdown_table(persistence.reset_index()), ""]
-    report = evaluation.out_of_sample
-    if report is not None:
-        lines += [f"Next-state accuracy out of sample (fit before {evaluation.split}, scored "
-                  f"after it): **{report.next_state_accuracy:.3f}** vs "
-                  f"{report.next_state_baseline:.3f} for \"the regime stays\" on "
-                  f"{report.n_predictions} regime bars; Brier score {report.next_state_brier:.4f}"
-                  f" vs {report.next_state_brier_baseline:.4f} (lower is better).", ""]
-    if evaluation.stability is not None:
-        table = evaluation.stability
-        agreement = table["agreement"].dropna()
-        lines += [f"Label agreement across {len(table)} weekly refits "
-                  f"({evaluation.stability_restarts} EM restarts each): mean "
-                  f"**{agreement.mean():.3f}**, min {agreement.min():.3f}.", "",
-                  markdown_table(table), ""]
-    for part, reason in evaluation.skipped.items():
-        lines.append(f"*{part} skipped*: {reason}")
-    return "\n".join(lines)
-
-
 @task(name="log-regime-evaluation", cache_policy=NO_CACHE)
 def log_regime_evaluation(tracker: Tracker, run_id: str, persistence: pd.DataFrame,
                           evaluation: RegimeEvaluation) -> None:
@@ -138,7 +98,8 @@ def log_regime_evaluation(tracker: Tracker, run_id: str, persistence: pd.DataFra
         for step, agreement in enumerate(table["agreement"]):
             tracker.log_metrics(run_id, {"regime_stability_agreement": agreement}, step=step)
         tracker.log_table(run_id, table.set_index("end"), "regime_stability.csv")
-        tracker.log_figure(run_id, plots.label_stability(table), "regime_label_stability.png")
+        tracker.log_figure(run_id, regime_plots.label_stability(table),
+                           "regime_label_stability.png")
         tracker.set_tags(run_id, {"regime.stability_restarts": evaluation.stability_restarts})
     if evaluation.split is not None:
         tracker.set_tags(run_id, {"regime.oos_split": evaluation.split.isoformat()})
@@ -194,14 +155,14 @@ def log_training(tracker: Tracker, run_id: str, dataset: TrainingSet,
     tracker.log_table(run_id, cv_report.paths, "cpcv_paths.csv")
     if len(cv_report.baselines):
         tracker.log_table(run_id, cv_report.baselines, "cpcv_baselines.csv")
-    tracker.log_figure(run_id, plots.cv_paths(cv_report.path_returns, cv_report.paths["sharpe"]),
-                       "cpcv_paths.png")
+    tracker.log_figure(run_id, cpcv_figure(cv_report), "cpcv_paths.png")
     importances = pd.DataFrame({
         name: forest.feature_importances_
         for name, forest in pipeline.ensemble.forests_.items()
     }, index=pipeline.ensemble.forest_features_)  # the forests read the selected columns only
     tracker.log_table(run_id, importances, "feature_importances.csv")
-    tracker.log_figure(run_id, plots.feature_importances(importances), "feature_importances.png")
+    tracker.log_figure(run_id, training_plots.feature_importances(importances),
+                       "feature_importances.png")
     log_selection(tracker, run_id, pipeline.ensemble)
     return summary
 

@@ -21,7 +21,7 @@ from prefect.cache_policies import NO_CACHE
 
 from ml_core.config import Config, EnsembleConfig, ForestSpec
 from ml_core.pipeline import TrainingSet
-from tasks import plots
+from reporting import tuning_plots
 from tasks._cache import cached
 from tasks.registry import Tracker
 from tasks.training import events_per_year
@@ -431,11 +431,13 @@ def log_tuning(tracker: Tracker, run_id: str, tuned: dict[str, TuningResult]) ->
             tracker.log_table(child, result.trials.set_index("number"), "trials.csv")
             tracker.log_table(child, result.pareto, "pareto.csv")
             tracker.log_table(child, importances.to_frame(), "param_importances.csv")
-            tracker.log_figure(child, plots.optimisation_history(result.trials),
+            tracker.log_figure(child, tuning_plots.optimisation_history(result.trials),
                                "optimisation_history.png")
-            tracker.log_figure(child, plots.param_importances(importances, result.n_complete),
+            tracker.log_figure(child, tuning_plots.param_importances(importances,
+                                                                     result.n_complete),
                                "param_importances.png")
-            tracker.log_figure(child, plots.pareto_front(result.pareto), "pareto_front.png")
+            tracker.log_figure(child, tuning_plots.pareto_front(result.pareto),
+                               "pareto_front.png")
         children[model] = child
     tracker.log_metrics(run_id, tuning_summary(tuned))
     tracker.log_params(run_id, {f"tuned.{model}.{k}": v for model, result in tuned.items()

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from report_cases import PERSISTENCE, regime_evaluation
 
 from ml_core.selection import FeatureSelector
 from tasks.publish import log_selection, selection_metrics
@@ -85,30 +86,10 @@ def test_log_features_writes_the_registry_and_the_proxy_disclaimer(tmp_path: Pat
 
 
 # ---------------------------------------------------------------- regime evaluation
-def _evaluation(skipped: dict[str, str] | None = None, with_parts: bool = True):
-    from ml_core.regime import PersistenceReport
+def _evaluation(skipped: dict[str, str] | None = None, with_parts: bool = True):  # noqa: ANN202
     from tasks.features import RegimeEvaluation
 
-    report = PersistenceReport(table=pd.DataFrame(), next_state_accuracy=0.8,
-                               next_state_baseline=0.75, n_predictions=200,
-                               next_state_brier=0.25, next_state_brier_baseline=0.3)
-    stability = pd.DataFrame({
-        "end": pd.date_range("2024-01-07", periods=3, freq="7D", tz="UTC"),
-        "agreement": [np.nan, 0.9, 0.7],
-        "log_likelihood": [-100.0, -101.0, -102.5],
-        "converged": [True, False, True],
-        "n_iter": [12, 1000, 30],
-    })
-    return RegimeEvaluation(
-        out_of_sample=report if with_parts else None,
-        split=pd.Timestamp("2024-01-01", tz="UTC") if with_parts else None,
-        stability=stability if with_parts else None, stability_restarts=2,
-        skipped=skipped or {})
-
-
-PERSISTENCE = pd.DataFrame(
-    {"p_stay": [0.9, 0.8, 0.95], "expected_duration_bars": [10.0, 5.0, 20.0]},
-    index=pd.Index(["bull", "bear", "sideways"], name="regime"))
+    return RegimeEvaluation(**vars(regime_evaluation(skipped, with_parts)))
 
 
 def test_regime_evaluation_metrics_are_the_headline_figures() -> None:
@@ -123,20 +104,6 @@ def test_regime_evaluation_metrics_are_the_headline_figures() -> None:
         "regime_stability_agreement_min": 0.7, "regime_stability_converged_share": 2 / 3,
     })
     assert regime_evaluation_metrics(_evaluation(with_parts=False)) == {}
-
-
-def test_regime_evaluation_markdown_tables_and_reasons() -> None:
-    from tasks.publish import regime_evaluation_markdown
-
-    text = regime_evaluation_markdown(PERSISTENCE, _evaluation({"stability": "too short"}))
-    assert "| regime | p_stay | expected_duration_bars |" in text
-    assert "| bull | 0.900 | 10.000 |" in text
-    assert "**0.800** vs 0.750" in text and "200 regime bars" in text
-    assert "Brier score 0.2500 vs 0.3000" in text
-    assert "mean **0.800**, min 0.700" in text and "(2 EM restarts each)" in text
-    assert "| 2024-01-14 00:00 | 0.900 | -101.000 | False | 1000 |" in text
-    assert "| 2024-01-07 00:00 | - |" in text
-    assert text.endswith("*stability skipped*: too short")
 
 
 def _in_a_flow(task, *args):  # noqa: ANN001, ANN202

@@ -1,20 +1,17 @@
 """Each study lands in its own MLflow child run under the retrain run (params, metrics, tables,
-plots); the retrain run keeps the summary and the children's ids. The tuning figures draw what
-they say, placeholders included."""
+plots); the retrain run keeps the summary and the children's ids. (The tuning figures are tested
+in ``tests/reporting/test_tuning_plots.py``.)"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.figure import Figure
 
 from ml_core.tuning import TuningResult, pareto_front
-from tasks import plots
 from tasks.registry import Tracker, tracked_run
 from tasks.tuning import (
     log_tuning,
@@ -147,75 +144,3 @@ def test_a_child_run_that_raises_ends_failed(tracker: Tracker) -> None:
     assert run.info.status == "FAILED" and run.data.tags["failure"] == "RuntimeError: boom"
     assert tracker.client.get_run(run_id).info.status == "FINISHED"
     assert tracker.child_runs(run_id) == {"tune-entry": child}
-
-
-# ------------------------------------------------------------------ figures
-def _placeholder_text(fig: Figure) -> str:
-    (ax,) = fig.axes
-    assert not ax.axison
-    return ax.texts[0].get_text()
-
-
-def test_optimisation_history_marks_pruned_trials_and_the_best_so_far() -> None:
-    fig = plots.optimisation_history(_result().trials)
-    (ax,) = fig.axes
-    complete, pruned = ax.collections
-    np.testing.assert_array_equal(complete.get_offsets()[:, 0], [0, 2, 3, 4])
-    np.testing.assert_array_equal(pruned.get_offsets(), [[1, 0.55]])
-    # the best complete value up to each trial; the pruned 0.55 never counts
-    np.testing.assert_array_equal(ax.lines[0].get_ydata(), [0.60, 0.60, 0.70, 0.70, 0.70])
-    assert ax.get_legend().get_texts()[0].get_text() == "complete (4)"
-    plt.close(fig)
-
-
-def test_optimisation_history_of_pruned_or_no_trials() -> None:
-    trials = _result().trials
-    only_pruned = plots.optimisation_history(trials[trials["state"] == "PRUNED"])
-    assert len(only_pruned.axes[0].collections) == 1 and not only_pruned.axes[0].lines
-    none = plots.optimisation_history(trials.iloc[:0])
-    assert _placeholder_text(none) == "no finished trial: nothing to draw"
-    for fig in (only_pruned, none):
-        plt.close(fig)
-
-
-def test_param_importances_bars_largest_on_top_or_a_placeholder() -> None:
-    fig = plots.param_importances(pd.Series({"max_depth": 0.2, "bootstrap": 0.9, "criterion": 0.5}),
-                                  n_trials=7)
-    (ax,) = fig.axes
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["max_depth", "criterion", "bootstrap"]
-    assert [round(p.get_width(), 3) for p in ax.patches] == [0.2, 0.5, 0.9]
-    assert ax.get_title() == "Parameter importances (7 complete trials)"
-    empty = plots.param_importances(param_importances(_result().trials.iloc[:1]))
-    assert _placeholder_text(empty).startswith("fewer than two complete trials")
-    for f in (fig, empty):
-        plt.close(f)
-
-
-def test_pareto_front_rings_the_front_coloured_by_drawdown() -> None:
-    fig = plots.pareto_front(_result().pareto)
-    ax, colourbar = fig.axes
-    points, front = ax.collections
-    np.testing.assert_array_equal(points.get_array(), [0.04, 0.20, 0.05, 0.30])
-    np.testing.assert_array_equal(front.get_offsets(), [[0.62, 0.5], [0.66, 1.2], [0.69, 0.9]])
-    assert [t.get_text() for t in ax.texts] == ["0", "2", "3"]
-    assert colourbar.get_ylabel() == "max drawdown (lower is better)"
-    plt.close(fig)
-    # two workers that drew the same configuration scored alike: one label for both
-    twin = pd.concat([_result().pareto, _result().pareto.loc[[2]].rename(index={2: 5})])
-    fig = plots.pareto_front(twin)
-    assert [t.get_text() for t in fig.axes[0].texts] == ["0", "2, 5", "3"]
-    plt.close(fig)
-
-
-def test_pareto_front_edge_cases() -> None:
-    pareto = _result().pareto
-    no_drawdown = plots.pareto_front(pareto.drop(columns="max_drawdown"))
-    assert len(no_drawdown.axes) == 1  # no colour bar
-    no_front = plots.pareto_front(pareto.assign(pareto=False))
-    assert len(no_front.axes[0].collections) == 1 and no_front.axes[0].get_legend() is None
-    for frame in (_result(returns=False).pareto, pareto.iloc[:0]):
-        fig = plots.pareto_front(frame)
-        assert "no front to draw" in _placeholder_text(fig)
-        plt.close(fig)
-    for fig in (no_drawdown, no_front):
-        plt.close(fig)
