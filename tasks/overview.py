@@ -4,32 +4,23 @@ flow run and its MLflow run."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from ml_core.config import Config
+from reporting import links as ui_links
 from reporting.describe import run_description
 from reporting.headline import HEADLINE, PREFIX, headline_figures
 from tasks.data import DataState
 from tasks.registry import Tracker
 
-#: where `regimeforest ui` serves the embedded store (links in descriptions are relative to the
-#: UI, so they work wherever it is served; printed links use this base)
-DEFAULT_UI = "http://127.0.0.1:5000"
-
 
 def ui_base(tracker: Tracker) -> str:
-    """The MLflow UI's address for printed links: ``$REGIMEFOREST_MLFLOW_UI``, the tracking
-    server itself when the store is one, else where ``regimeforest ui`` serves."""
-    explicit = os.environ.get("REGIMEFOREST_MLFLOW_UI")
-    if explicit:
-        return explicit.rstrip("/")
-    if tracker.tracking_uri.startswith(("http://", "https://")):
-        return tracker.tracking_uri.rstrip("/")
-    return DEFAULT_UI
+    """The MLflow UI's address for printed links (:func:`reporting.links.ui_base` of the
+    tracker's store)."""
+    return ui_links.ui_base(tracker.tracking_uri)
 
 
 def flow_run_name() -> str:

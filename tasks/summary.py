@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
 from typing import Any
 
 from prefect import task
@@ -11,6 +9,12 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from ml_core.config import Config
+from reporting import retrain_summary
+from reporting.retrain_summary import RetrainFacts
+# the CLI prints the same rows: re-exported for it
+from reporting.retrain_summary import describe_score, describe_scores, row_label
+
+__all__ = ["RetrainSummary", "describe_score", "describe_scores", "publish_summary", "row_label"]
 
 _MODEL_METRICS = {
     "entry": ("entry_precision", "entry_recall", "entry_accuracy"),
@@ -32,68 +36,9 @@ _MODEL_METRICS = {
 }
 
 
-_CV_ROWS = ("entry", "position", "exit", "profit", "ensemble", "baselines")
-
-
-def row_label(group: str) -> str:
-    """``CV entry`` for the CPCV figures; walk-forward, overfitting and holdout by name."""
-    return f"CV {group}" if group in _CV_ROWS else group
-
-
-# The count that says whether a row's statistics exist: 0 means the model never traded there.
-_TRADE_COUNTS = {"ensemble": ("n_paths_traded", "CPCV path"),
-                 "walk-forward": ("wf_n_windows_traded", "walk-forward window"),
-                 "holdout": ("holdout_ensemble_n_trades", "holdout event")}
-
-
-def describe_scores(group: str, scores: dict[str, float]) -> str:
-    """One summary row in words: ``name value`` pairs (``undefined`` for NaN), or "no trades"
-    when the group's trade count is 0, where its Sharpe, drawdown and shares are undefined."""
-    count, unit = _TRADE_COUNTS.get(group, ("", ""))
-    if count in scores and scores[count] == 0:
-        rest = {k: v for k, v in scores.items() if k != count and math.isfinite(v)
-                and ("buy_and_hold" in k or k == "holdout_n_events")}
-        return ", ".join([f"no trades on any {unit} (the model held; Sharpe and drawdown "
-                          "undefined)", *(f"{k} {v:.3f}" for k, v in rest.items())])
-    return ", ".join(f"{k} {v:.3f}" if math.isfinite(v) else f"{k} undefined"
-                     for k, v in scores.items())
-
-
-def describe_score(metric: str, score: float) -> str:
-    """``metric = 0.1234``, or that it is undefined (and so never promoted)."""
-    if math.isfinite(score):
-        return f"{metric} = {score:.4f}"
-    return f"{metric} undefined (no trades behind it): never promoted"
-
-
-@dataclass
-class RetrainSummary:
-    """Everything a person wants to see after a retrain, as plain values."""
-
-    run_id: str
-    experiment: str
-    experiment_id: str
-    tracking_uri: str
-    data_source: str
-    data_rows: int
-    rules_passed: int
-    rules_total: int
-    n_features: int
-    n_events: int
-    n_dropped_warmup: int
-    regime_persistence: dict[str, dict[str, float]]
-    cv_scores: dict[str, dict[str, float]]
-    promotion_metric: str
-    score: float
-    model_name: str
-    version: str
-    alias: str | None
-    decision_reason: str
-    champion_version: str | None
-    extra: dict[str, Any] = field(default_factory=dict)
-    as_of: str = ""
-    data_span: str = ""
-    data_key: str = ""
+class RetrainSummary(RetrainFacts):
+    """Everything a person wants to see after a retrain, as plain values
+    (:class:`reporting.retrain_summary.RetrainFacts`), gathered from the retrain's results."""
 
     @classmethod
     def collect(cls, config: Config, tracker: Any, run_id: str, report: Any, dataset: Any,
@@ -136,34 +81,17 @@ class RetrainSummary:
         )
 
     def ui_hint(self) -> str:
+        """Where to look at the run: :func:`reporting.retrain_summary.ui_hint`."""
         from tasks.registry import DEFAULT_TRACKING_URI
 
-        store = "" if self.tracking_uri == DEFAULT_TRACKING_URI else (
-            f" --tracking-uri {self.tracking_uri}")
-        return (f"regimeforest ui{store}, then open "
-                f"http://127.0.0.1:5000/#/experiments/{self.experiment_id}/runs")
+        return retrain_summary.ui_hint(self.tracking_uri, self.experiment_id,
+                                       DEFAULT_TRACKING_URI)
 
     def to_markdown(self) -> str:
-        """The summary as a Prefect markdown artifact."""
-        rows = [
-            ("data checks", f"{self.rules_passed}/{self.rules_total} rules passed on "
-                            f"{self.data_rows:,} rows (`{self.data_source}`)"),
-            *([("as of", f"{self.as_of}: {self.data_span}, `{self.data_key}`")]
-              if self.as_of else []),
-            ("features", f"{self.n_features} features, {self.n_events:,} events "
-                         f"({self.n_dropped_warmup} dropped in warm-up)"),
-            *[(f"regime {label}", f"p_stay {row['p_stay']:.3f}, expected "
-                                  f"{row['expected_duration_bars']:.1f} bars")
-              for label, row in self.regime_persistence.items()],
-            *[(row_label(model), describe_scores(model, scores))
-              for model, scores in self.cv_scores.items()],
-            ("score", describe_score(f"`{self.promotion_metric}`", self.score)),
-            ("registered", f"{self.model_name} v{self.version} → {self.alias or 'no alias'}"),
-            ("decision", self.decision_reason),
-            ("MLflow run", f"`{self.run_id}` in `{self.experiment}`"),
-        ]
-        lines = ["| | |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows]]
-        return "### Weekly retrain\n\n" + "\n".join(lines)
+        """The summary as a Prefect markdown artifact
+        (:func:`reporting.retrain_summary.summary_markdown`: the MLflow run links to its page in
+        the UI)."""
+        return retrain_summary.summary_markdown(self)
 
 
 @task(name="publish-summary", cache_policy=NO_CACHE)

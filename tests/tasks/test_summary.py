@@ -1,35 +1,49 @@
-"""The retrain summary in words: no trades reads as no trades, not as a score of 0."""
+"""The retrain summary artifact links the MLflow run; the hint printed after a retrain opens
+the runs table (the wording is tested in ``tests/reporting/test_retrain_summary.py``)."""
+
+from __future__ import annotations
 
 import math
 
-from tasks.summary import describe_score, describe_scores
+import pytest
+
+from reporting import retrain_summary
+from tasks.registry import DEFAULT_TRACKING_URI
+from tasks.summary import RetrainSummary, describe_score, describe_scores, row_label
 
 
-def test_scores_read_as_numbers_and_undefined_ones_say_so():
-    assert describe_scores("ensemble", {"ensemble_accuracy": 0.6, "sharpe_median": 1.25,
-                                        "n_paths_traded": 3.0}) == (
-        "ensemble_accuracy 0.600, sharpe_median 1.250, n_paths_traded 3.000")
-    assert describe_scores("overfitting", {"pbo": math.nan, "dsr_median": 0.2}) == (
-        "pbo undefined, dsr_median 0.200")
+def _summary(tracking_uri: str = DEFAULT_TRACKING_URI) -> RetrainSummary:
+    return RetrainSummary(
+        run_id="0123abcd", experiment="regimeforest-demo", experiment_id="3",
+        tracking_uri=tracking_uri, data_source="data/btc.csv", data_rows=100, rules_passed=1,
+        rules_total=1, n_features=2, n_events=3, n_dropped_warmup=0, regime_persistence={},
+        cv_scores={}, promotion_metric="cv_sharpe_median", score=math.nan,
+        model_name="btc-regime", version="1", alias=None, decision_reason="rejected: no trades",
+        champion_version=None)
 
 
-def test_no_trades_reads_as_no_trades():
-    assert describe_scores("ensemble", {"ensemble_accuracy": math.nan,
-                                        "sharpe_median": math.nan, "n_paths_traded": 0.0}) == (
-        "no trades on any CPCV path (the model held; Sharpe and drawdown undefined)")
-    assert describe_scores("walk-forward", {"wf_sharpe_consistency": math.nan,
-                                            "wf_n_windows_traded": 0.0}) == (
-        "no trades on any walk-forward window (the model held; Sharpe and drawdown undefined)")
-    # the 1h market's holdout: the model held on 865 events while the asset fell
-    assert describe_scores("holdout", {"holdout_ensemble_accuracy": math.nan,
-                                       "holdout_ensemble_n_trades": 0.0,
-                                       "holdout_buy_and_hold_sharpe": -2.183,
-                                       "holdout_n_events": 865.0}) == (
-        "no trades on any holdout event (the model held; Sharpe and drawdown undefined), "
-        "holdout_buy_and_hold_sharpe -2.183, holdout_n_events 865.000")
+def test_to_markdown_links_the_run_in_the_mlflow_ui(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REGIMEFOREST_MLFLOW_UI", raising=False)
+    assert _summary().to_markdown().endswith("\n".join([
+        "| score | `cv_sharpe_median` undefined (no trades behind it): never promoted |",
+        "| registered | btc-regime v1 → no alias |",
+        "| decision | rejected: no trades |",
+        "| MLflow run | [`0123abcd`](http://127.0.0.1:5000/#/experiments/3/runs/0123abcd"
+        "?workflowType=machine_learning) in `regimeforest-demo` |"]))
 
 
-def test_the_score_line():
-    assert describe_score("cv_sharpe_median", 0.89641) == "cv_sharpe_median = 0.8964"
-    assert describe_score("cv_sharpe_median", math.nan) == (
-        "cv_sharpe_median undefined (no trades behind it): never promoted")
+def test_ui_hint_prints_the_runs_table_link(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REGIMEFOREST_MLFLOW_UI", raising=False)
+    assert _summary().ui_hint() == (
+        "regimeforest ui, then open http://127.0.0.1:5000/#/experiments/3/runs"
+        "?workflowType=machine_learning&viewStateShareKey=regimeforest-headline")
+    assert _summary("http://mlflow:5000").ui_hint() == (
+        "regimeforest ui --tracking-uri http://mlflow:5000, then open "
+        "http://mlflow:5000/#/experiments/3/runs"
+        "?workflowType=machine_learning&viewStateShareKey=regimeforest-headline")
+
+
+def test_the_cli_rows_are_the_reporting_layers() -> None:
+    assert (describe_score, describe_scores, row_label) == (
+        retrain_summary.describe_score, retrain_summary.describe_scores,
+        retrain_summary.row_label)
