@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from regimeforest._backfill import backfill_command
+from regimeforest._compare import COMPARE_HELP, compare_command
 from regimeforest._lifecycle import (live_replay_command, monitor_command, serving_uri_command,
                                      shadow_command)
 from regimeforest._env import configure_engines, exit_on_sigterm
@@ -194,6 +195,7 @@ app.command("shadow")(shadow_command)
 app.command("monitor")(monitor_command)
 app.command("live-replay")(live_replay_command)
 app.command("serving-uri")(serving_uri_command)
+app.command("compare", help=COMPARE_HELP)(compare_command)
 
 
 def _dim(line: str) -> None:
