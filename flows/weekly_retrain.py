@@ -10,18 +10,19 @@ from pathlib import Path
 from prefect import flow
 
 from ml_core.data import as_bars
+from tasks.compare import compare_with_previous
 from tasks.concurrency import one_retrain_at_a_time
 from tasks.data import (config_hash, data_source, load_data, resolve_as_of, resolve_profile,
                         select_span)
 from tasks.features import build_features, choose_feature_settings, evaluate_regime, fit_regime
 from tasks.holdout import evaluate_final_holdout, log_holdout
+from tasks.labels import cut_final_holdout, make_training_set, split_final_holdout
 from tasks.monitoring import record_reference
 from tasks.overview import flow_run_name, link_flow_run, log_dataset, publish_overview
-from tasks.labels import cut_final_holdout, make_training_set, split_final_holdout
+from tasks.promotion import newest_span_start, promote_model
 from tasks.publish import (fit_spans, log_data_state, log_features, log_fit_spans, log_quality,
                            log_regime, log_regime_evaluation, log_run_inputs, log_training,
                            promotion_score, register_model, validation_results)
-from tasks.promotion import newest_span_start, promote_model
 from tasks.quality import require_passed, validate_data
 from tasks.registry import Tracker, run_name, tracked_run
 from tasks.summary import RetrainSummary, publish_summary
@@ -109,7 +110,9 @@ def weekly_retrain(config_path: str = DEFAULT_CONFIG, data: str | None = None,
         decision = promote_model(tracker, run_id, version, score, config, move_aliases=promote,
                                  evidence={**results, **holdout_metrics}, pipeline=pipeline,
                                  bars=bars, compare_start=newest_span_start(bars, config, cut))
-        publish_overview(tracker, run_id, config, version)
+        compared = compare_with_previous(tracker, config, version, decision.champion_version,
+                                         bars)
+        publish_overview(tracker, run_id, config, version, compared)
     return publish_summary(RetrainSummary.collect(config, tracker, run_id, report, dataset,
                                                   persistence, {**results, **holdout_metrics},
                                                   decision, data_state))

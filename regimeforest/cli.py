@@ -892,14 +892,20 @@ def ui(
     tracking_uri: TrackingOption = None,
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5000,
 ) -> None:
-    """Open the MLflow UI on the project's store, on 127.0.0.1 only."""
+    """Open the MLflow UI on the project's store, on 127.0.0.1 only, and print the link to the
+    profile's runs table (model-training mode, the headline view)."""
     configure_engines()
     import os
 
+    from reporting.links import runs_url
+    from tasks.registry import Tracker
+
     profile = _load_profile(config, tracking_uri=tracking_uri)
     uri = profile.registry.tracking_uri
-    console.print(f"MLflow UI on http://127.0.0.1:{port} for {uri} (Ctrl-C to stop); runs are "
-                  f"under Experiments -> {profile.registry.experiment} -> Training runs")
+    experiment = Tracker(uri).experiment_id(profile.registry.experiment)
+    console.print(f"MLflow UI on http://127.0.0.1:{port} for {uri} (Ctrl-C to stop); the "
+                  f"{profile.registry.experiment} runs table with its headline columns: "
+                  f"{runs_url(f'http://127.0.0.1:{port}', experiment)}", soft_wrap=True)
     mlflow = Path(sys.executable).with_name("mlflow")
     os.execv(str(mlflow), [str(mlflow), "ui", "--backend-store-uri", uri,
                            "--host", "127.0.0.1", "--port", str(port)])

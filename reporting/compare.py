@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from reporting.figures import REGIME_COLOURS, new_figure, placeholder, render_png
+from reporting.figures import REGIME_COLOURS, date_axis, new_figure, placeholder, render_png
 from reporting.headline import HEADLINE, HEADLINE_KEYS, headline_figures
 from reporting.html import figure_marker, html_page
 from reporting.markdown import markdown_table
@@ -209,6 +209,8 @@ def equity_figure(returns: Mapping[str, pd.Series], close: pd.Series | None) -> 
                 color=_MARKET, label="buy-and-hold")
     ax.axhline(0.0, color="black", lw=0.5)
     index = next(iter(drawn.values())).index
+    if isinstance(index, pd.DatetimeIndex):
+        date_axis(ax)
     ax.set_xlabel("time (UTC)")
     ax.set_ylabel("cumulative return (compounded, net of costs)")
     ax.set_title(f"Equity on the newest bars, {index[0]:%Y-%m-%d %H:%M} → "

@@ -69,7 +69,8 @@ def verdict_sentence(tags: Mapping[str, str], metrics: Mapping[str, float]) -> s
 
 def run_description(title: str, tags: Mapping[str, str], metrics: Mapping[str, float],
                     links: Mapping[str, str]) -> str:
-    """The paragraph that opens a retrain's run and its model version.
+    """The paragraph that opens a retrain's run and its model version: the verdict as the
+    title, the links to the reports, the gate's reasons, then the data and the scores.
 
     Parameters
     ----------
@@ -83,9 +84,12 @@ def run_description(title: str, tags: Mapping[str, str], metrics: Mapping[str, f
         Label -> URL of the reports (validation report, comparison, model version, flow run),
         in the order they are shown.
     """
+    verdict = tags.get("promotion.verdict") or tags.get("promotion.decision") or "undecided"
+    # the links come right under the title: the UI folds a long description after a few
+    # lines, and the comparison and the report are what a reader opens next
     line = " · ".join(f"[{label}]({url})" for label, url in links.items())
     return "\n\n".join(part for part in (
-        f"### {title}: {tags.get('promotion.verdict') or tags.get('promotion.decision') or 'undecided'}",
-        f"{data_sentence(tags)} {scores_sentence(metrics)}",
+        f"### {title}: {verdict}",
+        line,
         verdict_sentence(tags, metrics),
-        line) if part)
+        f"{data_sentence(tags)} {scores_sentence(metrics)}") if part)

@@ -88,3 +88,14 @@ def render_png(figures: Mapping[str, Figure]) -> dict[str, bytes]:
         figure.savefig(buffer, format="png", dpi=DPI)
         out[name] = buffer.getvalue()
     return out
+
+
+def date_axis(ax: Axes, max_ticks: int = 8) -> None:
+    """Concise date labels on ``ax``'s x axis (``2019-07``, then ``15``, ...), at most about
+    ``max_ticks`` of them, so a span of months does not print overlapping full dates."""
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
+    locator = AutoDateLocator(maxticks=max_ticks)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+

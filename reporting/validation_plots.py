@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from reporting.figures import new_figure, panel_grid, placeholder
+from reporting.figures import date_axis, new_figure, panel_grid, placeholder
 
 if TYPE_CHECKING:
     from ml_core.validation import PBOResult
@@ -55,6 +55,8 @@ def cv_paths(path_returns: dict[int, pd.Series], path_sharpes: pd.Series,
         left.plot(returns.index, (1.0 + returns).cumprod() - 1.0, lw=2.0, color=_BLUE,
                   label=f"median path: {middle} (Sharpe {path_sharpes[middle]:.2f})")
     left.axhline(0.0, color="black", lw=0.5)
+    if any(isinstance(r.index, pd.DatetimeIndex) for r in path_returns.values()):
+        date_axis(left)
     left.set_xlabel("time (event start)")
     left.set_ylabel("cumulative return (compounded trades)")
     left.set_title(f"CPCV backtest paths, out of sample ({len(path_returns)} paths)")

@@ -269,3 +269,24 @@ def compare_versions(tracker: Tracker, config: Config, a: str | None = None,
     get_run_logger().info("%s v%s against v%s: %s; comparison page %s", name, b, a, text, url)
     return ComparisonResult(name, a, b, labels, headline_table(side_a.metrics, side_b.metrics),
                             test, verdict, text, span, run_id, experiment_id, path, url)
+
+
+@task(name="compare-with-champion", cache_policy=NO_CACHE)
+def compare_with_previous(tracker: Tracker, config: Config, version: str,
+                          champion: str | None, bars: pd.DataFrame) -> dict[str, str]:
+    """After a retrain: the new ``version`` against the champion it was judged against, as the
+    page ``compare/v<version>_vs_v<champion>.html`` on its run. Returns the description's link
+    to the page (none without a champion). A comparison that cannot be made is a warning, not a
+    failed retrain: the version is registered and judged by then."""
+    from reporting.links import artifact_url
+
+    if champion is None or champion == version:
+        return {}
+    try:
+        result = compare_versions.fn(tracker, config, champion, version, bars)
+    except Exception as exc:  # noqa: BLE001 - informative page only; the gate has decided
+        get_run_logger().warning("no comparison page of v%s against v%s: %s: %s", version,
+                                 champion, type(exc).__name__, str(exc).splitlines()[0][:300])
+        return {}
+    return {f"comparison with v{champion}": artifact_url("", result.experiment_id,
+                                                         result.run_id, result.artifact_path)}

@@ -31,15 +31,17 @@ def test_verdict_sentence_with_and_without_the_paired_test() -> None:
         "+0.0123 per bar, p = 0.0312.")
 
 
-def test_description_opens_with_the_verdict_and_ends_with_links() -> None:
+def test_description_opens_with_the_verdict_then_the_links_then_the_reasons() -> None:
     text = run_description("regimeforest-demo v1", TAGS, HEADLINE,
                            {"validation report": "#/a", "model version 1": "#/b"})
     parts = text.split("\n\n")
     assert parts[0] == "### regimeforest-demo v1: rejected"
-    assert "Median CPCV Sharpe -0.25 against 0.11 for buy-and-hold" in parts[1]
-    assert "PBO 0.97 (0.5 is a random pick); deflated Sharpe 0.000;" in parts[1]
-    assert "final holdout Sharpe 2.51 on 2 trades; 29% of walk-forward windows" in parts[1]
-    assert parts[-1] == "[validation report](#/a) · [model version 1](#/b)"
+    assert parts[1] == "[validation report](#/a) · [model version 1](#/b)"
+    assert parts[2].startswith("**Gate: failed**")
+    assert "Median CPCV Sharpe -0.25 against 0.11 for buy-and-hold" in parts[3]
+    assert "PBO 0.97 (0.5 is a random pick); deflated Sharpe 0.000;" in parts[3]
+    assert "final holdout Sharpe 2.51 on 2 trades; 29% of walk-forward windows" in parts[3]
+    assert len(parts) == 4
 
 
 def test_missing_figures_read_as_a_dash() -> None:
