@@ -85,7 +85,13 @@ class Served:
         return reply.json()
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
-        reply = httpx.post(f"{self.api}{path}", json=body, timeout=10)
+        # 503 is the server's "retry": a transient error such as its SQLite database being
+        # busy while the worker starts (Prefect's own client retries it the same way)
+        for wait in (0.5, 1.0, 2.0, 4.0, 8.0):
+            reply = httpx.post(f"{self.api}{path}", json=body, timeout=10)
+            if reply.status_code != 503:
+                break
+            time.sleep(wait)
         reply.raise_for_status()
         return reply.json()
 
