@@ -110,8 +110,8 @@ def weekly_retrain(config_path: str = DEFAULT_CONFIG, data: str | None = None,
         decision = promote_model(tracker, run_id, version, score, config, move_aliases=promote,
                                  evidence={**results, **holdout_metrics}, pipeline=pipeline,
                                  bars=bars, compare_start=newest_span_start(bars, config, cut))
-        compared = compare_with_previous(tracker, config, version, decision.champion_version,
-                                         bars)
+        compared = (compare_with_previous(tracker, config, version, decision.champion_version,
+                                          bars) if promote else {})
         publish_overview(tracker, run_id, config, version, compared)
     return publish_summary(RetrainSummary.collect(config, tracker, run_id, report, dataset,
                                                   persistence, {**results, **holdout_metrics},

@@ -274,8 +274,9 @@ def compare_versions(tracker: Tracker, config: Config, a: str | None = None,
 @task(name="compare-with-champion", cache_policy=NO_CACHE)
 def compare_with_previous(tracker: Tracker, config: Config, version: str,
                           champion: str | None, bars: pd.DataFrame) -> dict[str, str]:
-    """After a retrain: the new ``version`` against the champion it was judged against, as the
-    page ``compare/v<version>_vs_v<champion>.html`` on its run. Returns the description's link
+    """After a weekly retrain (one that may move aliases; a backfill's back-dated versions are
+    not compared with today's champion): the new ``version`` against the champion it was
+    judged against, as the page ``compare/v<version>_vs_v<champion>.html`` on its run. Returns the description's link
     to the page (none without a champion). A comparison that cannot be made is a warning, not a
     failed retrain: the version is registered and judged by then."""
     from reporting.links import artifact_url

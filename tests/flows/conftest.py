@@ -49,3 +49,22 @@ def tiny_profile(tmp_path: Path) -> tuple[Path, str]:
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(profile))
     return path, uri
+
+
+@pytest.fixture(scope="session")
+def retrained_twice(tmp_path_factory: pytest.TempPathFactory, tiny_bars_file: Path,
+                    prefect_harness: None) -> tuple[Path, str, object, object]:
+    """Two weekly retrains of the tiny profile on the same bars, in one store: v1 the champion,
+    v2 (the same model and score) a challenger judged against it. Shared by the tests that read
+    such a store (the retrain's records, ``compare``, the MLflow UI); they only read it, or
+    add artifacts. Returns (profile file, tracking URI, first summary, second summary)."""
+    from flows.weekly_retrain import weekly_retrain
+
+    folder = tmp_path_factory.mktemp("twice")
+    uri = f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}"
+    path = folder / "tiny.yaml"
+    path.write_text(yaml.safe_dump({"profile": "tiny", "seed": 7, **TINY, "registry": {
+        "tracking_uri": uri, "experiment": "tiny", "model_name": "tiny"}}))
+    first = weekly_retrain(config_path=str(path), data=str(tiny_bars_file))
+    second = weekly_retrain(config_path=str(path), data=str(tiny_bars_file))
+    return path, uri, first, second

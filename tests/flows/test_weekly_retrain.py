@@ -18,13 +18,11 @@ def _client(uri: str):
 
 
 def test_two_retrains_register_champion_then_challenger(
-    tiny_profile: tuple[Path, str], tiny_bars_file: Path, tmp_path: Path
+    retrained_twice: tuple[Path, str, object, object], tiny_bars_file: Path, tmp_path: Path
 ) -> None:
-    from flows.weekly_retrain import weekly_retrain
     from tasks.registry import Tracker
 
-    config_path, uri = tiny_profile
-    first = weekly_retrain(config_path=str(config_path), data=str(tiny_bars_file))
+    config_path, uri, first, second = retrained_twice
     assert (first.version, first.alias) == ("1", "champion")
     assert first.rules_passed == first.rules_total > 0
     assert first.n_events > 200 and first.n_features >= 20
@@ -92,7 +90,6 @@ def test_two_retrains_register_champion_then_challenger(
     assert float(version_tags["validation.wf_sharpe_consistency"]) == metrics[
         "wf_sharpe_consistency"]
 
-    second = weekly_retrain(config_path=str(config_path), data=str(tiny_bars_file))
     # same data, config and seed: the same model and score; not better, so a challenger
     assert second.version == "2"
     assert second.score == first.score
