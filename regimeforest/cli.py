@@ -233,8 +233,9 @@ def _print_summary(s) -> None:  # noqa: ANN001 - a RetrainSummary
     table.add_row("registered", f"{s.model_name} v{s.version} -> {alias}; {champion}")
     table.add_row("why", s.decision_reason)
     table.add_row("MLflow run", f"{s.run_id} in experiment {s.experiment!r}")
-    table.add_row("look at it", s.ui_hint())
     console.print(table)
+    # outside the table: a link cut to the column's width opens nothing
+    console.print(f"[bold]look at it[/]  {s.ui_hint()}", soft_wrap=True)
 
 
 @app.command("validate-data")
