@@ -549,6 +549,34 @@ class MonitorConfig(_Section):
     retrain_on_rollback: bool = Field(True, description="trigger a retrain after a rollback")
 
 
+class ScaleConfig(_Section):
+    """Where a retrain's independent pieces run: CPCV splits, walk-forward windows, the four
+    models' studies and a backfill's ``as_of`` retrains.
+
+    ``local`` (the embedded default) runs them one after another in the flow's process, each
+    forest using ``ensemble.n_jobs`` threads. ``dask`` runs each piece as a Prefect task on a
+    Dask cluster (prefect-dask's ``DaskTaskRunner``): the scheduler at ``dask_address``, or, without
+    one, a ``LocalCluster`` of ``n_workers`` processes started for the flow run. Forests inside a
+    piece then use ``threads_per_worker`` threads, so pieces sharing a machine do not
+    oversubscribe its cores. Where a piece runs never changes what it computes: the same data,
+    profile and seed give the same scores either way.
+    """
+
+    executor: Literal["local", "dask"] = "local"
+    dask_address: str | None = Field(
+        None, description="a running scheduler (tcp://host:8786); None starts a LocalCluster")
+    n_workers: int = Field(2, ge=1, description="LocalCluster worker processes")
+    threads_per_worker: int = Field(
+        1, ge=1, description="threads per Dask worker, and per forest inside a piece")
+
+    @model_validator(mode="after")
+    def _address(self) -> ScaleConfig:
+        if self.dask_address is not None and self.executor != "dask":
+            raise ValueError(f"scale.dask_address={self.dask_address!r} is only read with "
+                             f"scale.executor='dask', got scale.executor={self.executor!r}")
+        return self
+
+
 class ScheduleConfig(_Section):
     """When the weekly retrain deployment runs."""
 
@@ -682,6 +710,7 @@ class Config(_Section):
     promotion: PromotionConfig = PromotionConfig()
     monitor: MonitorConfig = MonitorConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    scale: ScaleConfig = ScaleConfig()
 
     @model_validator(mode="before")
     @classmethod
@@ -767,11 +796,36 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
         raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must hold a mapping at the top level, got {type(raw).__name__}")
-    merged = _merge(raw, overrides or {})
+    merged = _merge(_extended(raw, path, [path.resolve()]), overrides or {})
     try:
         return Config.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, str(path))) from exc
+
+
+def _extended(raw: dict[str, Any], path: Path, seen: list[Path]) -> dict[str, Any]:
+    """``raw`` on top of the profile its ``extends`` names (a path relative to ``path``'s
+    folder), itself resolved the same way: a profile that differs from another only where it
+    runs (``configs/scale.yaml``) states just that."""
+    import yaml
+
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    base_path = (path.parent / str(parent)).resolve()
+    if base_path in seen:
+        chain = " -> ".join(str(p) for p in [*seen, base_path])
+        raise ConfigError(f"{path}: `extends` makes a cycle: {chain}")
+    if not base_path.is_file():
+        raise ConfigError(f"{path}: extends={parent!r}, but {base_path} is not a file")
+    try:
+        base = yaml.safe_load(base_path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{base_path} (extended by {path}) is not valid YAML: {exc}") from exc
+    if not isinstance(base, dict):
+        raise ConfigError(f"{base_path} (extended by {path}) must hold a mapping at the top "
+                          f"level, got {type(base).__name__}")
+    return _merge(_extended(base, base_path, [*seen, base_path]), raw)
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

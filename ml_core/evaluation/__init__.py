@@ -9,7 +9,8 @@ loop (retrain, promotion rule, the champion trading until the next retrain) for 
 """
 
 from ml_core.evaluation._buy_and_hold import buy_and_hold_metrics
-from ml_core.evaluation._cpcv import dominant_regime, evaluate_cpcv
+from ml_core.evaluation._cpcv import SplitOutcome, dominant_regime, evaluate_cpcv, fit_split
+from ml_core.evaluation._jobs import MapJobs, SplitJob
 from ml_core.evaluation._holdout import HoldoutReport, evaluate_holdout, reliability_table
 from ml_core.evaluation._loop import (
     LOOP_COLUMNS,
@@ -29,7 +30,7 @@ from ml_core.evaluation._overfitting import OverfittingReport, assess_overfittin
 from ml_core.evaluation._report import CVReport
 from ml_core.evaluation._returns import trade_returns
 from ml_core.evaluation._smoothing_effect import smoothing_effect
-from ml_core.evaluation._walk_forward import WalkForwardReport, evaluate_walk_forward
+from ml_core.evaluation._walk_forward import WalkForwardReport, evaluate_walk_forward, fit_window
 
 __all__ = [
     "LOOP_COLUMNS",
@@ -38,7 +39,10 @@ __all__ = [
     "EmptyRangeError",
     "HoldoutReport",
     "LoopReplay",
+    "MapJobs",
     "OverfittingReport",
+    "SplitJob",
+    "SplitOutcome",
     "WalkForwardReport",
     "assess_overfitting",
     "backfill_schedule",
@@ -48,6 +52,8 @@ __all__ = [
     "dominant_regime",
     "evaluate_cpcv",
     "evaluate_holdout",
+    "fit_split",
+    "fit_window",
     "evaluate_walk_forward",
     "exposure",
     "loop_table",

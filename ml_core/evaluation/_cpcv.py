@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from ml_core.evaluation._buy_and_hold import buy_and_hold_metrics, check_close, event_span
+from ml_core.evaluation._jobs import MapJobs, SplitJob, run_jobs
 from ml_core.evaluation._report import CVReport
 from ml_core.evaluation._returns import trade_returns
 
@@ -16,7 +18,7 @@ if TYPE_CHECKING:
     from ml_core.ensemble import RegimeForestEnsemble
     from ml_core.validation import CombinatorialPurgedCV
 
-__all__ = ["REGIME_METRICS", "dominant_regime", "evaluate_cpcv"]
+__all__ = ["REGIME_METRICS", "SplitOutcome", "dominant_regime", "evaluate_cpcv", "fit_split"]
 
 
 def _check_inputs(
@@ -238,6 +240,7 @@ def evaluate_cpcv(
     momentum_column: str = "roc_12",
     close: pd.Series | None = None,
     split_features: Callable[[np.ndarray], pd.DataFrame] | None = None,
+    map_splits: MapJobs | None = None,
 ) -> CVReport:
     """Cross-validate the ensemble with CPCV and backtest every recombined path.
 
@@ -305,44 +308,33 @@ def evaluate_cpcv(
     held = (None if close is None
             else buy_and_hold_metrics(check_close(close), *event_span(events)))
     t1 = events["t1"]
-    n_splits = cv.get_n_splits()
     groups = cv.group_indices(len(X))
     test_groups = cv.test_groups()
     path_ids = cv.path_ids()
-    ret = events["ret"].to_numpy(dtype=float)
-    parts: dict[int, list[pd.Series]] = {p: [] for p in range(cv.n_paths)}
-    signals: dict[int, list[np.ndarray]] = {p: [] for p in range(cv.n_paths)}
-    scored_parts: dict[int, list[pd.DataFrame]] = {p: [] for p in range(cv.n_paths)}
-    entry = targets["entry"].to_numpy(dtype=np.int64)
-    baseline_returns = _baseline_returns(X, events, cost_bps, momentum_column)
-    rows: list[dict[str, Any]] = []
+    jobs: list[SplitJob] = []
     for s, (train_idx, test_idx) in enumerate(cv.split(X, t1=t1)):
         expected = np.concatenate([groups[g] for g in test_groups[s]])
         if not np.array_equal(test_idx, expected):
             raise RuntimeError(f"split {s}: test rows do not match test groups {test_groups[s]}")
-        model = make_ensemble()
-        X_split = X if split_features is None else _replace_columns(
-            X, _split_columns(split_features, train_idx, s), s)
-        model.fit(X_split.iloc[train_idx], targets.iloc[train_idx], t1.iloc[train_idx])
-        X_test = X_split.iloc[test_idx]
-        components = model.predict_components(X_test)
-        signal = model.predict(X_test)
-        returns = trade_returns(signal, events, cost_bps)
-        row = _split_metrics(
-            components, signal, targets.iloc[test_idx], ret[test_idx], returns, events_per_year
-        )
-        row.update(n_train=int(train_idx.size), n_test=int(test_idx.size))
-        rows.append(row)
-        scored = _scored(components, signal, returns, entry[test_idx], ret[test_idx])
+        jobs.append(SplitJob(s, train_idx, test_idx))
+    fit = functools.partial(fit_split, make_ensemble, X, targets, events, cost_bps,
+                            events_per_year, split_features)
+    outcomes = run_jobs(fit, jobs, map_splits, progress)
+
+    parts: dict[int, list[pd.Series]] = {p: [] for p in range(cv.n_paths)}
+    signals: dict[int, list[np.ndarray]] = {p: [] for p in range(cv.n_paths)}
+    scored_parts: dict[int, list[pd.DataFrame]] = {p: [] for p in range(cv.n_paths)}
+    baseline_returns = _baseline_returns(X, events, cost_bps, momentum_column)
+    rows: list[dict[str, Any]] = []
+    for s, outcome in enumerate(outcomes):
+        rows.append(outcome.row)
         offset = 0
         for j, g in enumerate(test_groups[s]):
             size = groups[g].size
-            parts[int(path_ids[s, j])].append(returns.iloc[offset:offset + size])
-            signals[int(path_ids[s, j])].append(signal["signal"].to_numpy()[offset:offset + size])
-            scored_parts[int(path_ids[s, j])].append(scored.iloc[offset:offset + size])
+            parts[int(path_ids[s, j])].append(outcome.returns.iloc[offset:offset + size])
+            signals[int(path_ids[s, j])].append(outcome.signal[offset:offset + size])
+            scored_parts[int(path_ids[s, j])].append(outcome.scored.iloc[offset:offset + size])
             offset += size
-        if progress is not None:
-            progress(s + 1, n_splits)
 
     path_returns: dict[int, pd.Series] = {}
     path_rows: list[dict[str, float]] = []
@@ -371,6 +363,46 @@ def evaluate_cpcv(
         events_per_year)
     return CVReport(splits=splits, paths=paths, path_returns=path_returns, baselines=baselines,
                     per_regime=per_regime)
+
+
+class SplitOutcome(NamedTuple):
+    """What one CPCV split gives: its metrics row, the test events' trade returns, signal sides
+    and per-event scores (the inputs of the paths)."""
+
+    row: dict[str, Any]
+    returns: pd.Series
+    signal: np.ndarray
+    scored: pd.DataFrame
+
+
+def fit_split(make_ensemble: Callable[[], RegimeForestEnsemble], X: pd.DataFrame,
+              targets: pd.DataFrame, events: pd.DataFrame, cost_bps: float,
+              events_per_year: float,
+              split_features: Callable[[np.ndarray], pd.DataFrame] | None,
+              job: SplitJob) -> SplitOutcome:
+    """Fit a fresh ensemble on one split's training events and score its test events.
+
+    Depends on nothing but its arguments (a top-level function: it pickles, bound with
+    :func:`functools.partial`), so splits may run in any order and in any process; see
+    :func:`evaluate_cpcv` for the meaning of each argument.
+    """
+    s, train_idx, test_idx = job
+    t1 = events["t1"]
+    model = make_ensemble()
+    X_split = X if split_features is None else _replace_columns(
+        X, _split_columns(split_features, train_idx, s), s)
+    model.fit(X_split.iloc[train_idx], targets.iloc[train_idx], t1.iloc[train_idx])
+    X_test = X_split.iloc[test_idx]
+    components = model.predict_components(X_test)
+    signal = model.predict(X_test)
+    returns = trade_returns(signal, events, cost_bps)
+    ret = events["ret"].to_numpy(dtype=float)[test_idx]
+    row = _split_metrics(components, signal, targets.iloc[test_idx], ret, returns,
+                         events_per_year)
+    row.update(n_train=int(train_idx.size), n_test=int(test_idx.size))
+    entry = targets["entry"].to_numpy(dtype=np.int64)[test_idx]
+    scored = _scored(components, signal, returns, entry, ret)
+    return SplitOutcome(row, returns, signal["signal"].to_numpy(), scored)
 
 
 def _split_columns(split_features: Callable[[np.ndarray], pd.DataFrame], train_idx: np.ndarray,

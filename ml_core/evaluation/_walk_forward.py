@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Callable
@@ -13,13 +14,14 @@ import pandas as pd
 
 from ml_core.evaluation._buy_and_hold import buy_and_hold_metrics, check_close, event_span
 from ml_core.evaluation._cpcv import _baseline_returns, _check_inputs, _path_metrics
+from ml_core.evaluation._jobs import MapJobs, SplitJob, run_jobs
 from ml_core.evaluation._returns import trade_returns
 
 if TYPE_CHECKING:
     from ml_core.ensemble import RegimeForestEnsemble
     from ml_core.validation import WalkForwardCV
 
-__all__ = ["WalkForwardReport", "evaluate_walk_forward"]
+__all__ = ["WalkForwardReport", "evaluate_walk_forward", "fit_window"]
 
 WINDOW_COLUMNS = (
     "test_start", "test_end", "n_train", "n_test", "n_trades", "sharpe", "sortino",
@@ -126,6 +128,41 @@ class WalkForwardReport:
         }
 
 
+def fit_window(make_ensemble: Callable[[], RegimeForestEnsemble], X: pd.DataFrame,
+               targets: pd.DataFrame, events: pd.DataFrame, cost_bps: float,
+               events_per_year: float, close: pd.Series | None,
+               job: SplitJob) -> tuple[dict[str, Any], pd.Series]:
+    """Fit a fresh ensemble on one window's training events and trade the window: its row of
+    :data:`WINDOW_COLUMNS` and its trade returns. Depends on its arguments only (see
+    :func:`ml_core.evaluation.fit_split`); see :func:`evaluate_walk_forward` for each."""
+    from ml_core.metrics import sharpe_ratio
+
+    _, train_idx, test_idx = job
+    t1 = events["t1"]
+    # Only the long rule is reported per window (the momentum rule, if computed, is not used).
+    every_event = _baseline_returns(X, events, cost_bps, momentum_column="roc_12")[
+        "long_every_event"]
+    model = make_ensemble()
+    model.fit(X.iloc[train_idx], targets.iloc[train_idx], t1.iloc[train_idx])
+    X_test = X.iloc[test_idx]
+    signal = model.predict(X_test)
+    returns = trade_returns(signal, events, cost_bps)
+    metrics = _path_metrics(
+        returns, int((signal["signal"].to_numpy() != 0).sum()), events_per_year
+    )
+    metrics.pop("n_events")  # equals n_test
+    row: dict[str, Any] = {
+        "test_start": X_test.index[0], "test_end": X_test.index[-1],
+        "n_train": int(train_idx.size), "n_test": int(test_idx.size), **metrics,
+        "total_return": float(np.prod(1.0 + returns.to_numpy()) - 1.0),
+        "buy_and_hold_sharpe": float("nan") if close is None else buy_and_hold_metrics(
+            close, *event_span(events.iloc[test_idx]))["sharpe"],
+        "long_every_event_sharpe": sharpe_ratio(
+            every_event.iloc[test_idx].to_numpy(), events_per_year),
+    }
+    return {c: row[c] for c in WINDOW_COLUMNS}, returns
+
+
 def evaluate_walk_forward(
     make_ensemble: Callable[[], RegimeForestEnsemble],
     X: pd.DataFrame,
@@ -139,6 +176,7 @@ def evaluate_walk_forward(
     drawdown_limit: float = 0.15,
     progress: Callable[[int, int], None] | None = None,
     close: pd.Series | None = None,
+    map_windows: MapJobs | None = None,
 ) -> WalkForwardReport:
     """Fit a fresh ensemble on each walk-forward split's (purged) training events and trade the
     next window out of sample.
@@ -179,6 +217,10 @@ def evaluate_walk_forward(
     close : pandas.Series, optional
         The asset's close prices on a DatetimeIndex covering the events' span, for each window's
         ``buy_and_hold_sharpe`` (:func:`buy_and_hold_metrics`); NaN without it.
+    map_windows : callable, optional
+        Runs the windows, as ``map_splits`` runs CPCV's splits in
+        :func:`~ml_core.evaluation.evaluate_cpcv` (with :func:`fit_window`); the report is the
+        same either way.
 
     Returns
     -------
@@ -194,8 +236,6 @@ def evaluate_walk_forward(
     ----------
     M. López de Prado, *Advances in Financial Machine Learning*, Wiley 2018, §12.2.
     """
-    from ml_core.metrics import sharpe_ratio
-
     _check_inputs(X, targets, events, cost_bps, events_per_year)
     _check_thresholds(sharpe_threshold, drawdown_limit)
     n_windows = cv.get_n_splits()
@@ -209,35 +249,13 @@ def evaluate_walk_forward(
     if close is not None:
         close = check_close(close)
         buy_and_hold_metrics(close, *event_span(events))  # covers the span: fail before fitting
-    t1 = events["t1"]
-    # Only the long rule is reported per window (the momentum rule, if computed, is not used).
-    every_event = _baseline_returns(X, events, cost_bps, momentum_column="roc_12")[
-        "long_every_event"]
-    rows: list[dict[str, Any]] = []
-    window_returns: dict[int, pd.Series] = {}
-    for k, (train_idx, test_idx) in enumerate(cv.split(X, t1=t1)):
-        model = make_ensemble()
-        model.fit(X.iloc[train_idx], targets.iloc[train_idx], t1.iloc[train_idx])
-        X_test = X.iloc[test_idx]
-        signal = model.predict(X_test)
-        returns = trade_returns(signal, events, cost_bps)
-        metrics = _path_metrics(
-            returns, int((signal["signal"].to_numpy() != 0).sum()), events_per_year
-        )
-        metrics.pop("n_events")  # equals n_test
-        row: dict[str, Any] = {
-            "test_start": X_test.index[0], "test_end": X_test.index[-1],
-            "n_train": int(train_idx.size), "n_test": int(test_idx.size), **metrics,
-            "total_return": float(np.prod(1.0 + returns.to_numpy()) - 1.0),
-            "buy_and_hold_sharpe": float("nan") if close is None else buy_and_hold_metrics(
-                close, *event_span(events.iloc[test_idx]))["sharpe"],
-            "long_every_event_sharpe": sharpe_ratio(
-                every_event.iloc[test_idx].to_numpy(), events_per_year),
-        }
-        rows.append({c: row[c] for c in WINDOW_COLUMNS})
-        window_returns[k] = returns
-        if progress is not None:
-            progress(k + 1, n_windows)
+    jobs = [SplitJob(k, train_idx, test_idx)
+            for k, (train_idx, test_idx) in enumerate(cv.split(X, t1=events["t1"]))]
+    fit = functools.partial(fit_window, make_ensemble, X, targets, events, cost_bps,
+                            events_per_year, close)
+    outcomes = run_jobs(fit, jobs, map_windows, progress)
+    rows = [row for row, _ in outcomes]
+    window_returns = {k: returns for k, (_, returns) in enumerate(outcomes)}
     windows = pd.DataFrame(rows, columns=list(WINDOW_COLUMNS)).rename_axis("window")
     return WalkForwardReport(windows=windows, window_returns=window_returns,
                              sharpe_threshold=sharpe_threshold, drawdown_limit=drawdown_limit)

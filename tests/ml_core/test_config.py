@@ -184,3 +184,42 @@ def test_production_declares_the_default_search_spaces() -> None:
     assert c.tuning.forest_space == DEFAULT_FOREST_SPACE
     assert c.tuning.pipeline_space == DEFAULT_PIPELINE_SPACE
     assert len(c.tuning.forest_space) + len(c.tuning.pipeline_space) + 1 == 16  # + n_estimators
+
+
+# ------------------------------------------------------------------ extends, scale
+
+
+def test_a_profile_extends_another_and_states_only_what_differs(tmp_path):
+    (tmp_path / "base.yaml").write_text(
+        "profile: base\nseed: 3\ntuning: {n_trials: 5, cv_folds: 4}\n")
+    (tmp_path / "child.yaml").write_text(
+        "extends: base.yaml\nprofile: child\ntuning: {n_trials: 9}\n"
+        "scale: {executor: dask, n_workers: 3}\n")
+    config = load_config(tmp_path / "child.yaml")
+    assert (config.profile, config.seed) == ("child", 3)
+    assert (config.tuning.n_trials, config.tuning.cv_folds) == (9, 4)
+    assert (config.scale.executor, config.scale.n_workers, config.scale.threads_per_worker,
+            config.scale.dask_address) == ("dask", 3, 1, None)
+
+
+def test_extends_refuses_a_missing_parent_and_a_cycle(tmp_path):
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\nprofile: a\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\nprofile: b\n")
+    (tmp_path / "c.yaml").write_text("extends: nowhere.yaml\nprofile: c\n")
+    with pytest.raises(ConfigError, match=r"`extends` makes a cycle: .*a\.yaml -> .*b\.yaml -> "
+                                          r".*a\.yaml"):
+        load_config(tmp_path / "a.yaml")
+    with pytest.raises(ConfigError, match=r"c\.yaml: extends='nowhere\.yaml', but .*nowhere\.yaml "
+                                          r"is not a file"):
+        load_config(tmp_path / "c.yaml")
+
+
+def test_the_embedded_default_runs_every_piece_here():
+    assert Config(profile="p").scale.executor == "local"
+
+
+def test_a_scheduler_address_without_dask_is_refused(tmp_path):
+    (tmp_path / "p.yaml").write_text("profile: p\nscale: {dask_address: 'tcp://h:8786'}\n")
+    with pytest.raises(ConfigError, match=r"scale.dask_address='tcp://h:8786' is only read with "
+                                          r"scale.executor='dask', got scale.executor='local'"):
+        load_config(tmp_path / "p.yaml")
