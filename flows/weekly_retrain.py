@@ -19,6 +19,7 @@ from tasks.holdout import evaluate_final_holdout, log_holdout
 from tasks.labels import cut_final_holdout, make_training_set, split_final_holdout
 from tasks.monitoring import record_reference
 from tasks.overview import flow_run_name, link_flow_run, log_dataset, publish_overview
+from tasks.parallel import scale_out
 from tasks.promotion import newest_span_start, promote_model
 from tasks.publish import (fit_spans, log_data_state, log_features, log_fit_spans, log_quality,
                            log_regime, log_regime_evaluation, log_run_inputs, log_training,
@@ -48,7 +49,9 @@ def weekly_retrain(config_path: str = DEFAULT_CONFIG, data: str | None = None,
     profile_hash = config_hash(config)
     tracker = Tracker(config.registry.tracking_uri)
     source = data_source(config)
-    with one_retrain_at_a_time(config.profile):  # promotion included: one at a time
+    # promotion included: one at a time; the pieces (CPCV splits, windows, studies) on Dask
+    # when the profile's scale section says so
+    with one_retrain_at_a_time(config.profile), scale_out(config):
         with tracked_run(tracker, config.registry.experiment, run_name(config),
                          {"profile": config.profile, "data.source": str(source),
                           "as_of": as_of.isoformat()}) as run_id:

@@ -60,7 +60,7 @@ CACHE_EXPIRATION = dt.timedelta(days=14)
 after a weekend; a weekly retrain on new bars never meets its predecessor's keys anyway."""
 
 _ROOT = Path(__file__).resolve().parents[1]
-TASK_MODULES = ("_cache", "features", "labels", "training", "tuning")
+TASK_MODULES = ("_cache", "features", "labels", "parallel", "training", "tuning")
 """The modules of ``tasks`` whose code computes a cached result (add one that does)."""
 _LIBRARIES = ("numpy", "pandas", "scipy", "scikit-learn", "hmmlearn", "optuna")
 

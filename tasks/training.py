@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import math
-import itertools
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from ml_core.config import Config, EnsembleConfig
 from ml_core.pipeline import RegimeForestPipeline, TrainingSet
 from tasks._cache import cached
+from tasks.parallel import mapper, piece_threads
 
 if TYPE_CHECKING:
     from ml_core.ensemble import RegimeForestEnsemble
@@ -67,29 +68,43 @@ def regime_refit(bars: pd.DataFrame, dataset: TrainingSet,
     one split's training events only (:func:`ml_core.regime.refit_regime_features`).
 
     A split whose refit fails (too few bars, every restart degenerate: short or quiet training
-    spans) keeps the development HMM's columns, with a warning naming the split and why, rather
-    than failing the retrain.
+    spans) keeps the development HMM's columns, with a warning naming the split's training span
+    and why, rather than failing the retrain. A partial of a top-level function: it pickles, so
+    a split may refit on a Dask worker.
     """
-    from ml_core.regime import TRANSFORM_COLUMNS, refit_regime_features
+    from ml_core.regime import TRANSFORM_COLUMNS
+
+    columns = [c for c in TRANSFORM_COLUMNS if c in dataset.X.columns]
+    return functools.partial(_refit_regime, bars, dataset.t1, dataset.X.loc[:, columns], config)
+
+
+def _refit_regime(bars: pd.DataFrame, t1: pd.Series, development: pd.DataFrame, config: Config,
+                  train_idx: np.ndarray) -> pd.DataFrame:
+    from ml_core.regime import refit_regime_features
 
     logger = get_run_logger()
-    columns = [c for c in TRANSFORM_COLUMNS if c in dataset.X.columns]
-    calls = itertools.count()  # evaluate_cpcv calls it once per split, in split order
+    span = f"training events {t1.index[train_idx[0]]} to {t1.iloc[train_idx[-1]]}"
+    try:
+        model, features = refit_regime_features(bars, t1, train_idx, config.regime,
+                                                config.data.timeframe, config.seed)
+    except ValueError as exc:
+        logger.warning("CPCV split on %s: HMM refit failed (%s); this split keeps the "
+                       "development HMM's regime columns", span, exc)
+        return development
+    logger.info("CPCV split on %s: HMM refitted on %d regime bars (%s to %s)", span,
+                model.n_fit_bars_, model.fit_start_, model.fit_end_)
+    return features.loc[:, development.columns]
 
-    def refit(train_idx: np.ndarray) -> pd.DataFrame:
-        split = next(calls)
-        try:
-            model, features = refit_regime_features(bars, dataset.t1, train_idx, config.regime,
-                                                    config.data.timeframe, config.seed)
-        except ValueError as exc:
-            logger.warning("CPCV split %d: HMM refit failed (%s); this split keeps the "
-                           "development HMM's regime columns", split, exc)
-            return dataset.X.loc[:, columns]
-        logger.info("CPCV split %d: HMM refitted on %d regime bars of its training events (%s "
-                    "to %s)", split, model.n_fit_bars_, model.fit_start_, model.fit_end_)
-        return features.loc[:, columns]
 
-    return refit
+def piece_ensemble(ensemble_config: EnsembleConfig,
+                   config: Config) -> Callable[[], RegimeForestEnsemble]:
+    """The factory of the fresh ensembles a CPCV split or walk-forward window fits: the run's
+    ensemble, its forests on :func:`tasks.parallel.piece_threads` threads when the pieces run on
+    Dask (the fitted trees are the same whatever the thread count)."""
+    threads = piece_threads(config)
+    if threads is not None:
+        ensemble_config = ensemble_config.model_copy(update={"n_jobs": threads})
+    return functools.partial(build_ensemble, ensemble_config, config)
 
 
 @cached("cpcv")
@@ -116,12 +131,13 @@ def cross_validate(dataset: TrainingSet, ensemble_config: EnsembleConfig, config
                                min_group_size=v.min_events_per_group)
     logger.info("CPCV: %d splits, %d backtest paths", cv.get_n_splits(), cv.n_paths)
     report = evaluate_cpcv(
-        lambda: build_ensemble(ensemble_config, config),
+        piece_ensemble(ensemble_config, config),
         dataset.X, dataset.targets, dataset.events, cv,
         cost_bps=v.transaction_cost_bps, events_per_year=events_per_year(dataset),
         progress=lambda i, n: logger.info("CPCV split %d/%d done", i, n),
         split_features=regime_refit(bars, dataset, config) if v.cpcv_refit_regime else None,
         close=None if bars is None else bars["close"],
+        map_splits=mapper("cpcv-split"),
     )
     summary = report.summary()
     if summary["cv_n_paths_traded"] == 0:
@@ -152,12 +168,13 @@ def walk_forward(dataset: TrainingSet, ensemble_config: EnsembleConfig, config: 
                        train_size=v.walk_forward_train_size, purge=v.purge, embargo=v.embargo,
                        min_window_size=v.min_events_per_group)
     report = evaluate_walk_forward(
-        lambda: build_ensemble(ensemble_config, config),
+        piece_ensemble(ensemble_config, config),
         dataset.X, dataset.targets, dataset.events, cv,
         cost_bps=v.transaction_cost_bps, events_per_year=events_per_year(dataset),
         sharpe_threshold=v.sharpe_threshold, drawdown_limit=v.drawdown_limit,
         progress=lambda i, n: logger.info("walk-forward window %d/%d done", i, n),
         close=None if bars is None else bars["close"],
+        map_windows=mapper("wf-window"),
     )
     summary = report.summary()
     traded = int(summary["wf_n_windows_traded"])

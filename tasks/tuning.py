@@ -3,6 +3,7 @@ or several worker processes per study, and log every study to an MLflow child ru
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import json
@@ -23,6 +24,7 @@ from ml_core.config import Config, EnsembleConfig, ForestSpec
 from ml_core.pipeline import TrainingSet
 from reporting import tuning_plots
 from tasks._cache import cached
+from tasks.parallel import active_runner, parallel_map
 from tasks.registry import Tracker
 from tasks.training import events_per_year
 
@@ -47,6 +49,8 @@ def optuna_storage(config: Config) -> str | None:
 # Settings that say how long or where to tune, not what: changing them resumes the same study.
 _BUDGET_FIELDS = {"enabled", "n_trials", "pipeline_trials", "timeout_seconds", "storage",
                   "n_workers"}
+# Sections that say where the work runs, not what it computes: not part of a study's name.
+_WHERE_SECTIONS = ("scale",)
 
 
 def study_name(config: Config, model: str, data_hash: str) -> str:
@@ -54,6 +58,8 @@ def study_name(config: Config, model: str, data_hash: str) -> str:
     rerun with a larger budget (``tuning.n_trials``, workers, time, storage are not hashed)."""
     dump = config.model_dump(mode="json")
     dump["tuning"] = {k: v for k, v in dump["tuning"].items() if k not in _BUDGET_FIELDS}
+    for section in _WHERE_SECTIONS:
+        dump.pop(section, None)
     key = hashlib.sha256(json.dumps(dump, sort_keys=True).encode()).hexdigest()[:8]
     return f"{config.profile}-{model}-{data_hash[:10]}-{key}"
 
@@ -107,31 +113,46 @@ def tune_models(dataset: TrainingSet, config: Config, data_hash: str) -> dict[st
     if X.shape[1] < dataset.X.shape[1]:
         logger.info("tuning on the %d of %d features a selector keeps on the tuning window",
                     X.shape[1], dataset.X.shape[1])
-    results: dict[str, object] = {}
-    n_workers = config.tuning.n_workers
-    # several workers: the same processes serve the four studies (spawned and imported once)
-    with worker_pool(n_workers) if n_workers > 1 else nullcontext() as pool:
-        for name in MODEL_NAMES:
-            # tune_forest keeps the most recent `tuning.max_rows` events when that is set
-            result = tune_study(
-                getattr(config.ensemble, name), X, dataset.targets[name], dataset.t1,
-                n_workers=n_workers, pool=pool, tuning=config.tuning,
-                purge=config.validation.purge, embargo=config.validation.embargo,
-                seed=config.seed, study_name=study_name(config, name, data_hash),
-                storage=storage, progress=_every_tenth(logger, name),
-                # every complete trial also records what its rule earned out of fold (PBO matrix)
-                ret=dataset.events["ret"], trade_rule=name,
-                cost_bps=config.validation.transaction_cost_bps,
-                events_per_year=events_per_year(dataset),
-            )
-            logger.info("tuned %-8s best %.4f over %d trials (%d pruned, %d trees fitted)",
-                        name, result.best_value, result.n_trials, result.n_pruned,
-                        result.trees_fitted)
-            if n_workers > 1:
-                logger.info("tuned %-8s trials per worker: %s", name, trials_per_worker(result))
-            result.fit_span = dataset.span
-            results[name] = result
-    return results
+    study = functools.partial(_tune_model, X, dataset, config, data_hash, storage)
+    if active_runner() is not None:
+        if config.tuning.n_workers > 1:
+            logger.info("on Dask every study is one piece: tuning.n_workers=%d is not used",
+                        config.tuning.n_workers)
+        tuned = parallel_map("tune", study, MODEL_NAMES)
+    else:
+        n_workers = config.tuning.n_workers
+        # several workers: the same processes serve the four studies (spawned and imported once)
+        with worker_pool(n_workers) if n_workers > 1 else nullcontext() as pool:
+            tuned = [study(name, pool=pool) for name in MODEL_NAMES]
+    return dict(zip(MODEL_NAMES, tuned))
+
+
+def _tune_model(X: pd.DataFrame, dataset: TrainingSet, config: Config, data_hash: str,
+                storage: str | None, name: str,
+                pool: ProcessPoolExecutor | None = None) -> TuningResult:
+    """Tune model ``name``'s study (:func:`tune_study`); a top-level function, so one study may
+    run as a piece on a Dask worker (then in one process)."""
+    logger = get_run_logger()
+    n_workers = config.tuning.n_workers if pool is not None else 1
+    # tune_forest keeps the most recent `tuning.max_rows` events when that is set
+    result = tune_study(
+        getattr(config.ensemble, name), X, dataset.targets[name], dataset.t1,
+        n_workers=n_workers, pool=pool, tuning=config.tuning,
+        purge=config.validation.purge, embargo=config.validation.embargo,
+        seed=config.seed, study_name=study_name(config, name, data_hash),
+        storage=storage, progress=_every_tenth(logger, name),
+        # every complete trial also records what its rule earned out of fold (PBO matrix)
+        ret=dataset.events["ret"], trade_rule=name,
+        cost_bps=config.validation.transaction_cost_bps,
+        events_per_year=events_per_year(dataset),
+    )
+    logger.info("tuned %-8s best %.4f over %d trials (%d pruned, %d trees fitted)",
+                name, result.best_value, result.n_trials, result.n_pruned,
+                result.trees_fitted)
+    if n_workers > 1:
+        logger.info("tuned %-8s trials per worker: %s", name, trials_per_worker(result))
+    result.fit_span = dataset.span
+    return result
 
 
 # ------------------------------------------------------------------ parallel workers
