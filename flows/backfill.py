@@ -4,8 +4,13 @@ walk-forward of the whole loop (promotion rule included) against buy-and-hold.
 schedule -> bars the backfill may see -> per as_of: bars' state -> done already? reuse : weekly
 retrain (subflow) -> replay the loop -> log the table and plot (MLflow, Prefect). Only wiring
 lives here; the steps are tasks in ``tasks/backfill.py`` and pure functions in ``ml_core``.
+
+On the scale profile (``scale.executor: dask``) a backfill that moves no alias runs its retrains
+at once, each a piece on a Dask worker; with ``promote`` they run in ``as_of`` order, as each
+promotion is judged against the champion the previous one left.
 """
 
+import functools
 import time
 from datetime import datetime, timedelta
 
@@ -20,9 +25,12 @@ from ml_core.evaluation import backfill_schedule, schedule_in_span
 from tasks.backfill import (BackfillResult, BackfillStep, backfill_key, find_backfill_run,
                             find_done, log_backfill, needs_promotion, publish_backfill,
                             read_history, replay_loop, window_state)
-from tasks.data import config_hash, resolve_profile
+from tasks.concurrency import one_retrain_at_a_time
+from tasks.data import DataState, config_hash, resolve_profile
+from tasks.parallel import parallel_map, scale_out
 from tasks.promotion import promote_model
 from tasks.registry import Tracker, tracked_run
+from tasks.summary import RetrainSummary
 
 
 @flow(name="backfill", log_prints=True)
@@ -68,7 +76,20 @@ def backfill(start: datetime | str, end: datetime | str, every: str = "7d",
             "backfill.every": format_duration(step), "backfill.known_at": known.isoformat(),
             "backfill.promote": str(promote), "backfill.as_of_count": str(len(kept))}
     name = f"backfill-{config.profile}-{time.strftime('%Y%m%d-%H%M', time.gmtime())}"
-    with tracked_run(tracker, config.registry.experiment, name, tags) as run_id:
+    retrain = functools.partial(retrain_as_of, config_path=config_path, data=data,
+                                tracking_uri=tracking_uri, columns=columns,
+                                known_at=known.to_pydatetime(), promote=promote)
+    pending = [state for state, found in zip(states, done) if found is None]
+    # without promotion the retrains are independent: at once, as pieces, on the profile's Dask
+    # cluster (scale.executor: dask), holding the profile's retrain slot for all of them
+    at_once = not promote and config.scale.executor == "dask" and len(pending) > 1
+    with tracked_run(tracker, config.registry.experiment, name, tags) as run_id, \
+            one_retrain_at_a_time(config.profile, hold=at_once), scale_out(config):
+        retrained = dict(zip(
+            [state.as_of for state in pending],
+            parallel_map("retrain", functools.partial(retrain, exclusive=False), pending,
+                         label=lambda state: state.as_of.strftime("%Y-%m-%dT%H%M")))
+        ) if at_once else {}
         steps = []
         for state, found in zip(states, done):
             if found is not None:
@@ -79,15 +100,21 @@ def backfill(start: datetime | str, end: datetime | str, every: str = "7d",
                 steps.append(BackfillStep(state.as_of, state, found.run_id, found.version,
                                           found.score, True))
                 continue
-            summary = weekly_retrain(config_path=config_path, data=data,
-                                     tracking_uri=tracking_uri, columns=columns,
-                                     as_of=state.as_of.to_pydatetime(),
-                                     known_at=known.to_pydatetime(), promote=promote)
+            summary = retrained[state.as_of] if at_once else retrain(state)
             tracker.set_tags(summary.run_id, {"backfill.run_id": run_id,
                                               "mlflow.parentRunId": run_id})
             steps.append(BackfillStep(state.as_of, state, summary.run_id, summary.version,
                                       summary.score, False))
         return _finish(tracker, config, bars, steps, step, run_id, promote, log=True)
+
+
+def retrain_as_of(state: DataState, *, config_path: str, data: str | None,
+                  tracking_uri: str | None, columns: dict[str, str] | None, known_at: datetime,
+                  promote: bool, exclusive: bool = True) -> RetrainSummary:
+    """The weekly retrain (a subflow) as of ``state.as_of``: one backfill piece."""
+    return weekly_retrain(config_path=config_path, data=data, tracking_uri=tracking_uri,
+                          columns=columns, as_of=state.as_of.to_pydatetime(), known_at=known_at,
+                          promote=promote, exclusive=exclusive)
 
 
 def _finish(tracker: Tracker, config: Config, bars: pd.DataFrame, steps: list[BackfillStep],

@@ -39,11 +39,13 @@ def weekly_retrain(config_path: str = DEFAULT_CONFIG, data: str | None = None,
                    tracking_uri: str | None = None,
                    columns: dict[str, str] | None = None,
                    as_of: datetime | None = None, known_at: datetime | None = None,
-                   promote: bool = True) -> RetrainSummary:
+                   promote: bool = True, exclusive: bool = True) -> RetrainSummary:
     """Retrain on the bars known at ``as_of`` (default: the run's scheduled start), validate,
     register and, with ``promote``, give the version its alias (champion if it beats the
     champion). ``known_at`` (default ``as_of``) is the bar store's state to read: a backfill
-    replays the past with what is stored today."""
+    replays the past with what is stored today. ``exclusive`` holds the profile's retrain slot
+    for the run; a backfill running its retrains at once (they move no alias) holds it for them
+    and passes False."""
     config = resolve_profile(config_path, data, tracking_uri, columns)
     as_of = resolve_as_of(as_of)
     profile_hash = config_hash(config)
@@ -51,7 +53,7 @@ def weekly_retrain(config_path: str = DEFAULT_CONFIG, data: str | None = None,
     source = data_source(config)
     # promotion included: one at a time; the pieces (CPCV splits, windows, studies) on Dask
     # when the profile's scale section says so
-    with one_retrain_at_a_time(config.profile), scale_out(config):
+    with one_retrain_at_a_time(config.profile, hold=exclusive), scale_out(config):
         with tracked_run(tracker, config.registry.experiment, run_name(config),
                          {"profile": config.profile, "data.source": str(source),
                           "as_of": as_of.isoformat()}) as run_id:

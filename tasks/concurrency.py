@@ -28,8 +28,13 @@ def limit_name(profile: str) -> str:
 
 
 @contextmanager
-def one_retrain_at_a_time(profile: str) -> Iterator[None]:
-    """Hold the profile's retrain slot for the block; wait (logging why) while another holds it."""
+def one_retrain_at_a_time(profile: str, hold: bool = True) -> Iterator[None]:
+    """Hold the profile's retrain slot for the block; wait (logging why) while another holds it.
+    ``hold=False`` runs the block without it: its caller already holds the slot for it (a
+    backfill's retrains running at once)."""
+    if not hold:
+        yield
+        return
     name = limit_name(profile)
     with get_client(sync_client=True) as client:
         client.upsert_global_concurrency_limit_by_name(name, 1)

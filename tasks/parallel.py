@@ -30,8 +30,8 @@ from prefect.cache_policies import NO_CACHE
 
 from ml_core.config import Config
 
-__all__ = ["active_runner", "dask_runner", "mapper", "parallel_map", "piece_threads",
-           "scale_out"]
+__all__ = ["active_runner", "dask_runner", "mapper", "on_dask_worker", "parallel_map",
+           "piece_threads", "scale_out"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -40,14 +40,17 @@ _RUNNER: ContextVar[Any] = ContextVar("regimeforest_dask_runner", default=None)
 
 
 def dask_runner(config: Config) -> Any:
-    """The ``DaskTaskRunner`` of ``config.scale``: the scheduler at ``dask_address``, else a
+    """The ``DaskTaskRunner`` of ``config.scale``: the scheduler at ``dask_address``, else at
+    Dask's own ``scheduler-address`` setting (``$DASK_SCHEDULER_ADDRESS``), else a
     ``LocalCluster`` of ``n_workers`` processes (``threads_per_worker`` threads each, no
     dashboard: a second flow run on the machine would find its port taken)."""
+    import dask
     from prefect_dask import DaskTaskRunner
 
     scale = config.scale
-    if scale.dask_address:
-        return DaskTaskRunner(address=scale.dask_address)
+    address = scale.dask_address or dask.config.get("scheduler-address", None)
+    if address:
+        return DaskTaskRunner(address=address)
     return DaskTaskRunner(cluster_kwargs={"n_workers": scale.n_workers,
                                           "threads_per_worker": scale.threads_per_worker,
                                           "processes": True, "dashboard_address": None})
@@ -56,10 +59,11 @@ def dask_runner(config: Config) -> Any:
 @contextmanager
 def scale_out(config: Config) -> Iterator[None]:
     """For the block, run the pieces of :func:`parallel_map` on ``config``'s Dask cluster
-    (``scale.executor: dask``); with ``local``, or inside a block already scaled out (a backfill's
-    retrain), change nothing. The cluster is reached (or the LocalCluster started) on first use
+    (``scale.executor: dask``); with ``local``, inside a block already scaled out, or on a Dask
+    worker (a backfill's retrain running as a piece: its own pieces then run on its worker, in
+    order), change nothing. The cluster is reached (or the LocalCluster started) on first use
     and closed when the block ends."""
-    if config.scale.executor != "dask" or _RUNNER.get() is not None:
+    if config.scale.executor != "dask" or _RUNNER.get() is not None or on_dask_worker():
         yield
         return
     with dask_runner(config) as runner:
@@ -75,10 +79,22 @@ def active_runner() -> Any:
     return _RUNNER.get()
 
 
+def on_dask_worker() -> bool:
+    """Whether this code runs inside a task on a Dask worker."""
+    from distributed import get_worker
+
+    try:
+        get_worker()
+    except ValueError:
+        return False
+    return True
+
+
 def piece_threads(config: Config) -> int | None:
-    """Threads a forest uses inside a piece: ``scale.threads_per_worker`` on Dask, None (the
-    profile's ``ensemble.n_jobs``) here."""
-    return config.scale.threads_per_worker if active_runner() is not None else None
+    """Threads a forest uses on a Dask worker: ``scale.threads_per_worker`` (its neighbours on the
+    machine run pieces too); None elsewhere: the profile's ``ensemble.n_jobs``, e.g. every core
+    for the final fit in the flow's process while the workers wait."""
+    return config.scale.threads_per_worker if on_dask_worker() else None
 
 
 @task(name="piece", cache_policy=NO_CACHE)

@@ -31,8 +31,14 @@ def events_per_year(dataset: TrainingSet) -> float:
 def build_ensemble(ensemble_config: EnsembleConfig, config: Config) -> RegimeForestEnsemble:
     """The unfitted ensemble of a run: forests as tuned, purge/embargo, seed, and the feature
     selection of ``config.features.selection`` (fitted inside every ``fit``, so each CPCV split
-    selects on its own training rows)."""
+    selects on its own training rows). Built on a Dask worker, its forests use
+    ``scale.threads_per_worker`` threads (:func:`tasks.parallel.piece_threads`); the fitted
+    trees are the same whatever the thread count."""
     from ml_core.ensemble import RegimeForestEnsemble
+
+    threads = piece_threads(config)
+    if threads is not None:
+        ensemble_config = ensemble_config.model_copy(update={"n_jobs": threads})
 
     return RegimeForestEnsemble.from_config(ensemble_config, config.validation, config.seed,
                                             selection=config.features.selection,
@@ -96,17 +102,6 @@ def _refit_regime(bars: pd.DataFrame, t1: pd.Series, development: pd.DataFrame, 
     return features.loc[:, development.columns]
 
 
-def piece_ensemble(ensemble_config: EnsembleConfig,
-                   config: Config) -> Callable[[], RegimeForestEnsemble]:
-    """The factory of the fresh ensembles a CPCV split or walk-forward window fits: the run's
-    ensemble, its forests on :func:`tasks.parallel.piece_threads` threads when the pieces run on
-    Dask (the fitted trees are the same whatever the thread count)."""
-    threads = piece_threads(config)
-    if threads is not None:
-        ensemble_config = ensemble_config.model_copy(update={"n_jobs": threads})
-    return functools.partial(build_ensemble, ensemble_config, config)
-
-
 @cached("cpcv")
 def cross_validate(dataset: TrainingSet, ensemble_config: EnsembleConfig, config: Config,
                    bars: pd.DataFrame | None = None):
@@ -131,7 +126,7 @@ def cross_validate(dataset: TrainingSet, ensemble_config: EnsembleConfig, config
                                min_group_size=v.min_events_per_group)
     logger.info("CPCV: %d splits, %d backtest paths", cv.get_n_splits(), cv.n_paths)
     report = evaluate_cpcv(
-        piece_ensemble(ensemble_config, config),
+        functools.partial(build_ensemble, ensemble_config, config),
         dataset.X, dataset.targets, dataset.events, cv,
         cost_bps=v.transaction_cost_bps, events_per_year=events_per_year(dataset),
         progress=lambda i, n: logger.info("CPCV split %d/%d done", i, n),
@@ -168,7 +163,7 @@ def walk_forward(dataset: TrainingSet, ensemble_config: EnsembleConfig, config: 
                        train_size=v.walk_forward_train_size, purge=v.purge, embargo=v.embargo,
                        min_window_size=v.min_events_per_group)
     report = evaluate_walk_forward(
-        piece_ensemble(ensemble_config, config),
+        functools.partial(build_ensemble, ensemble_config, config),
         dataset.X, dataset.targets, dataset.events, cv,
         cost_bps=v.transaction_cost_bps, events_per_year=events_per_year(dataset),
         sharpe_threshold=v.sharpe_threshold, drawdown_limit=v.drawdown_limit,
