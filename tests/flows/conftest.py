@@ -1,9 +1,12 @@
-"""A small but real profile for running whole flows in tests: real bars, tiny forests."""
+"""A small but real profile for running whole flows in tests: real bars, tiny forests; the
+stores several tests read, built once per session by real tiny retrains."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -31,6 +34,16 @@ TINY = {
 }
 
 
+def write_tiny_profile(folder: Path) -> tuple[Path, str]:
+    """``folder/tiny.yaml``: the :data:`TINY` profile with a fresh SQLite MLflow store in
+    ``folder/mlruns``. Returns (profile file, tracking URI)."""
+    uri = f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}"
+    path = folder / "tiny.yaml"
+    path.write_text(yaml.safe_dump({"profile": "tiny", "seed": 7, **TINY, "registry": {
+        "tracking_uri": uri, "experiment": "tiny", "model_name": "tiny"}}))
+    return path, uri
+
+
 @pytest.fixture(scope="session")
 def tiny_bars_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The most recent 7,000 bars of the bundled sample as a Parquet file."""
@@ -43,28 +56,119 @@ def tiny_bars_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture()
 def tiny_profile(tmp_path: Path) -> tuple[Path, str]:
     """A profile file and a fresh SQLite MLflow store in tmp_path."""
-    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
-    profile = {"profile": "tiny", "seed": 7, **TINY,
-               "registry": {"tracking_uri": uri, "experiment": "tiny", "model_name": "tiny"}}
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(profile))
-    return path, uri
+    return write_tiny_profile(tmp_path)
+
+
+# ------------------------------------------------------------------ the fit spy
+@dataclass
+class FitSpy:
+    """A spy on the entry point of each fitted component of a retrain, recording the bars each
+    call could read (tests/flows/test_holdout_isolation.py). It only records: every wrapped
+    call returns what the original returns.
+
+    Wrapped: the fracdiff order's ADF search, the HMM's ``fit`` (the regime evaluation's and
+    the CPCV splits' refits included), each forest study, and the ensemble's ``fit``, inside
+    which feature selection, the four forests, the meta-learner and the calibrator are fitted
+    on subsets of its rows. ``calls``: (component, first bar read, last bar read) of every
+    intercepted fit.
+    """
+
+    calls: list[tuple[str, pd.Timestamp, pd.Timestamp]] = field(default_factory=list)
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> FitSpy:
+        import ml_core.features
+        import ml_core.tuning
+        from ml_core.ensemble import RegimeForestEnsemble
+        from ml_core.regime._hmm import RegimeHMM
+
+        def record(component, start, end):
+            self.calls.append((component, pd.Timestamp(start), pd.Timestamp(end)))
+
+        def wrap_method(cls, component, span_of):
+            original = cls.fit
+
+            def fit(model, *args, **kwargs):
+                record(component, *span_of(*args))
+                return original(model, *args, **kwargs)
+
+            monkeypatch.setattr(cls, "fit", fit)
+
+        def bars_span(bars, *_):  # one frame, or the segments of a CPCV split's training
+            frames = bars if isinstance(bars, list) else [bars]
+            return (min(f.index[0] for f in frames), max(f.index[-1] for f in frames))
+
+        wrap_method(RegimeHMM, "regime", bars_span)
+        wrap_method(RegimeForestEnsemble, "ensemble",
+                    lambda X, targets, t1: (X.index[0], t1.max()))
+
+        adf = ml_core.features.min_frac_diff_order
+
+        def min_frac_diff_order(log_price, *args, **kwargs):
+            record("feature_settings", log_price.index[0], log_price.index[-1])
+            return adf(log_price, *args, **kwargs)
+
+        monkeypatch.setattr(ml_core.features, "min_frac_diff_order", min_frac_diff_order)
+        tune = ml_core.tuning.tune_forest
+
+        def tune_forest(spec, X, y, t1, **kwargs):
+            record("tuning", X.index[0], t1.max())
+            return tune(spec, X, y, t1, **kwargs)
+
+        monkeypatch.setattr(ml_core.tuning, "tune_forest", tune_forest)
+        return self
+
+    def components(self) -> set[str]:
+        return {component for component, _, _ in self.calls}
+
+    def reaching(self, cut: pd.Timestamp) -> list[tuple[str, pd.Timestamp, pd.Timestamp]]:
+        """The calls that read a bar at or after ``cut``."""
+        return [call for call in self.calls if call[2] >= cut]
+
+
+@pytest.fixture()
+def fit_spy(monkeypatch: pytest.MonkeyPatch) -> FitSpy:
+    """A :class:`FitSpy` on the fits of whatever this test runs."""
+    return FitSpy().install(monkeypatch)
+
+
+# ------------------------------------------------------------------ stores built once
+@dataclass(frozen=True)
+class SpiedRetrain:
+    """One weekly retrain of the tiny profile: its profile file, tracking URI and summary, and
+    the :class:`FitSpy` that watched it."""
+
+    config_path: Path
+    uri: str
+    summary: object
+    spy: FitSpy
 
 
 @pytest.fixture(scope="session")
-def retrained_twice(tmp_path_factory: pytest.TempPathFactory, tiny_bars_file: Path,
-                    prefect_harness: None) -> tuple[Path, str, object, object]:
-    """Two weekly retrains of the tiny profile on the same bars, in one store: v1 the champion,
-    v2 (the same model and score) a challenger judged against it. Shared by the tests that read
-    such a store (the retrain's records, ``compare``, the MLflow UI); they only read it, or
-    add artifacts. Returns (profile file, tracking URI, first summary, second summary)."""
+def spied_retrain(tmp_path_factory: pytest.TempPathFactory, tiny_bars_file: Path,
+                  prefect_harness: None) -> SpiedRetrain:
+    """A weekly retrain of the tiny profile in a fresh store, every fit watched by a
+    :class:`FitSpy` (tests/flows/test_holdout_isolation.py reads what it saw). The spy only
+    records, so this is also the first retrain of :func:`retrained_twice`, which adds the
+    second to the same store."""
     from flows.weekly_retrain import weekly_retrain
 
-    folder = tmp_path_factory.mktemp("twice")
-    uri = f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}"
-    path = folder / "tiny.yaml"
-    path.write_text(yaml.safe_dump({"profile": "tiny", "seed": 7, **TINY, "registry": {
-        "tracking_uri": uri, "experiment": "tiny", "model_name": "tiny"}}))
-    first = weekly_retrain(config_path=str(path), data=str(tiny_bars_file))
+    path, uri = write_tiny_profile(tmp_path_factory.mktemp("twice"))
+    with pytest.MonkeyPatch.context() as patch:
+        spy = FitSpy().install(patch)
+        summary = weekly_retrain(config_path=str(path), data=str(tiny_bars_file))
+    return SpiedRetrain(path, uri, summary, spy)
+
+
+@pytest.fixture(scope="session")
+def retrained_twice(spied_retrain: SpiedRetrain,
+                    tiny_bars_file: Path) -> tuple[Path, str, object, object]:
+    """Two weekly retrains of the tiny profile on the same bars, in one store: v1 the champion
+    (:func:`spied_retrain`), v2 (the same model and score) a challenger judged against it.
+    Shared by the tests that read such a store (the retrain's records, ``compare``, the MLflow
+    UI); they only read it, or add artifacts. Returns (profile file, tracking URI, first
+    summary, second summary)."""
+    from flows.weekly_retrain import weekly_retrain
+
+    path = spied_retrain.config_path
     second = weekly_retrain(config_path=str(path), data=str(tiny_bars_file))
-    return path, uri, first, second
+    return path, spied_retrain.uri, spied_retrain.summary, second

@@ -1,80 +1,31 @@
 """The final holdout is seen by nothing else: a spy on every fit of a real retrain.
 
-The spy wraps the entry point of each fitted component (the fracdiff order's ADF search, the
-HMM's ``fit`` — the regime evaluation's and the CPCV splits' refits included —, each forest study, and the ensemble's
-``fit``, inside which feature selection, the four forests, the meta-learner and the calibrator
-are fitted on subsets of its rows) and records the last bar each call could read. A retrain
-passes when none reaches the holdout's first bar; the negative control feeds every bar to the
-fits, as the retrain did before the holdout was cut on the bars, and must be caught.
+The spy (``FitSpy`` in tests/flows/conftest.py) wraps the entry point of each fitted component
+(the fracdiff order's ADF search, the HMM's ``fit`` — the regime evaluation's and the CPCV
+splits' refits included —, each forest study, and the ensemble's ``fit``, inside which feature
+selection, the four forests, the meta-learner and the calibrator are fitted on subsets of its
+rows) and records the last bar each call could read. A retrain passes when none reaches the
+holdout's first bar; the negative control feeds every bar to the fits, as the retrain did before
+the holdout was cut on the bars, and must be caught.
+
+The retrain spied on is the session's ``spied_retrain``, the first of ``retrained_twice`` (the
+spy only records, so the store the other flow tests read is built by the same retrain).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pytest
 import yaml
 
+if TYPE_CHECKING:  # the fixtures' types (tests/flows/conftest.py)
+    from conftest import FitSpy, SpiedRetrain
+
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
-
-
-@dataclass
-class FitSpy:
-    """``calls``: (component, first bar read, last bar read) of every intercepted fit."""
-
-    calls: list[tuple[str, pd.Timestamp, pd.Timestamp]] = field(default_factory=list)
-
-    def install(self, monkeypatch: pytest.MonkeyPatch) -> FitSpy:
-        import ml_core.features
-        import ml_core.tuning
-        from ml_core.ensemble import RegimeForestEnsemble
-        from ml_core.regime._hmm import RegimeHMM
-
-        def record(component, start, end):
-            self.calls.append((component, pd.Timestamp(start), pd.Timestamp(end)))
-
-        def wrap_method(cls, component, span_of):
-            original = cls.fit
-
-            def fit(model, *args, **kwargs):
-                record(component, *span_of(*args))
-                return original(model, *args, **kwargs)
-
-            monkeypatch.setattr(cls, "fit", fit)
-
-        def bars_span(bars, *_):  # one frame, or the segments of a CPCV split's training
-            frames = bars if isinstance(bars, list) else [bars]
-            return (min(f.index[0] for f in frames), max(f.index[-1] for f in frames))
-
-        wrap_method(RegimeHMM, "regime", bars_span)
-        wrap_method(RegimeForestEnsemble, "ensemble",
-                    lambda X, targets, t1: (X.index[0], t1.max()))
-
-        adf = ml_core.features.min_frac_diff_order
-
-        def min_frac_diff_order(log_price, *args, **kwargs):
-            record("feature_settings", log_price.index[0], log_price.index[-1])
-            return adf(log_price, *args, **kwargs)
-
-        monkeypatch.setattr(ml_core.features, "min_frac_diff_order", min_frac_diff_order)
-        tune = ml_core.tuning.tune_forest
-
-        def tune_forest(spec, X, y, t1, **kwargs):
-            record("tuning", X.index[0], t1.max())
-            return tune(spec, X, y, t1, **kwargs)
-
-        monkeypatch.setattr(ml_core.tuning, "tune_forest", tune_forest)
-        return self
-
-    def components(self) -> set[str]:
-        return {component for component, _, _ in self.calls}
-
-    def reaching(self, cut: pd.Timestamp) -> list[tuple[str, pd.Timestamp, pd.Timestamp]]:
-        """The calls that read a bar at or after ``cut``."""
-        return [call for call in self.calls if call[2] >= cut]
 
 
 def _holdout_start(bars_file: Path) -> pd.Timestamp:
@@ -84,15 +35,11 @@ def _holdout_start(bars_file: Path) -> pd.Timestamp:
 
 
 def test_no_fit_of_a_real_retrain_reads_a_holdout_bar(
-    tiny_profile: tuple[Path, str], tiny_bars_file: Path, monkeypatch: pytest.MonkeyPatch
+    spied_retrain: SpiedRetrain, tiny_bars_file: Path
 ) -> None:
     from mlflow.tracking import MlflowClient
 
-    from flows.weekly_retrain import weekly_retrain
-
-    spy = FitSpy().install(monkeypatch)
-    config_path, uri = tiny_profile
-    summary = weekly_retrain(config_path=str(config_path), data=str(tiny_bars_file))
+    spy, uri, summary = spied_retrain.spy, spied_retrain.uri, spied_retrain.summary
 
     cut = _holdout_start(tiny_bars_file)
     assert spy.components() == {"feature_settings", "regime", "tuning", "ensemble"}
@@ -125,7 +72,8 @@ def test_no_fit_of_a_real_retrain_reads_a_holdout_bar(
 
 
 def test_a_retrain_whose_fits_read_the_holdout_is_caught(
-    tiny_profile: tuple[Path, str], tiny_bars_file: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_profile: tuple[Path, str], tiny_bars_file: Path, monkeypatch: pytest.MonkeyPatch,
+    fit_spy: FitSpy
 ) -> None:
     """Negative control: the holdout is still split off the events, but the fits get every bar
     (the HMM and the fracdiff order did before). The spy sees it, and so does the retrain."""
@@ -140,7 +88,7 @@ def test_a_retrain_whose_fits_read_the_holdout_is_caught(
         return bars, final_holdout_start(bars, config)
 
     monkeypatch.setattr(module, "cut_final_holdout", leaky_cut)
-    spy = FitSpy().install(monkeypatch)
+    spy = fit_spy
     config_path, uri = tiny_profile
     profile = yaml.safe_load(config_path.read_text())
     profile["tuning"]["enabled"] = False  # the leak is in the first fits: no need to tune

@@ -40,7 +40,11 @@ def _tiny_profile() -> dict[str, Any]:
                                                   ROOT / "tests" / "flows" / "conftest.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
     return module.TINY
 
 
