@@ -35,9 +35,16 @@ MODEL_NAMES = ("entry", "position", "exit", "profit")
 
 
 def optuna_storage(config: Config) -> str | None:
-    """``tuning.storage``, else an SQLite file beside a SQLite tracking store, else in memory."""
+    """``tuning.storage``, else an SQLite file beside a SQLite tracking store, else in memory.
+    A ``postgresql://`` URL names the installed driver (psycopg2 where psycopg 3 is absent), as
+    the bar store's does."""
     if config.tuning.storage:
-        return config.tuning.storage
+        import sqlalchemy as sa
+
+        from tasks.bar_store import _with_driver
+
+        url = _with_driver(sa.make_url(config.tuning.storage))
+        return url.render_as_string(hide_password=False)
     uri = config.registry.tracking_uri
     if uri.startswith("sqlite:///"):
         db = Path(uri.removeprefix("sqlite:///")).parent / "optuna.db"

@@ -239,8 +239,11 @@ class RegimeForestEnsemble(SignalServing, BaseEstimator):
         per call (thread start-up costs more than it saves, and the persistence stores forests
         with ``n_jobs=1`` anyway), and a CV split or a tuning trial run in parallel would
         oversubscribe the cores. Training asks for every core in its profile
-        (``ensemble.n_jobs: -1``, as the shipped profiles do); forests give the same predictions
-        whatever ``n_jobs``.
+        (``ensemble.n_jobs: -1``, as the shipped profiles do). Only the growing uses them: a
+        fitted forest predicts on one thread, summing its trees' votes in tree order. Several
+        threads sum them in the order they finish, which changes the last bits of a
+        probability from run to run (and an AUC over tied probabilities with them); so the same
+        data and seed give the same predictions, to the bit, whatever ``n_jobs``.
     random_state : int, RandomState or None, default None
         Seeds the four forests; each gets its own seed drawn from it (``random_states_``), used
         for the out-of-fold forests, the final refit and SMOTE alike, and the selector gets a
@@ -481,7 +484,8 @@ class RegimeForestEnsemble(SignalServing, BaseEstimator):
             values, y = self._oversample(name, values, y, smote, seed)
             overrides["class_weight"] = None
         forest = build_forest(getattr(self, name), seed, n_jobs=self.n_jobs, **overrides)
-        return forest.fit(values, y)
+        # grown on n_jobs threads, it predicts on one: votes summed in tree order, every run
+        return forest.fit(values, y).set_params(n_jobs=1)
 
     @staticmethod
     def _oversample(name: str, values: np.ndarray, y: np.ndarray, smote: type,

@@ -149,3 +149,16 @@ def test_param_importances_are_empty_without_spread_to_explain(trials):
 def test_param_importances_need_two_bins():
     with pytest.raises(ValueError, match="`max_bins` must be at least 2, got `max_bins=1`"):
         param_importances(_trials([1.0, 2.0], a=[1, 2]), max_bins=1)
+
+
+def test_a_postgresql_storage_names_the_installed_driver():
+    import importlib.util
+
+    from ml_core.config import Config
+    from tasks.tuning import optuna_storage
+
+    driver = "postgresql" if importlib.util.find_spec("psycopg") else "postgresql+psycopg2"
+    config = Config(profile="p", tuning={"storage": "postgresql://u:p%40ss@h:5432/optuna"})
+    assert optuna_storage(config) == f"{driver}://u:p%40ss@h:5432/optuna"
+    explicit = Config(profile="p", tuning={"storage": "postgresql+asyncpg://h/optuna"})
+    assert optuna_storage(explicit) == "postgresql+asyncpg://h/optuna"
