@@ -18,6 +18,8 @@ on load (:mod:`ml_core._migrations`).
 from __future__ import annotations
 
 import numbers
+import os
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
@@ -796,11 +798,41 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
         raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must hold a mapping at the top level, got {type(raw).__name__}")
-    merged = _merge(_extended(raw, path, [path.resolve()]), overrides or {})
+    merged = _merge(_expand_env(_extended(raw, path, [path.resolve()]), path), overrides or {})
     try:
         return Config.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, str(path))) from exc
+
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand_env(value: Any, path: Path, where: str = "") -> Any:
+    """``${NAME}`` and ``${NAME:-default}`` in a profile's strings replaced by the environment
+    variable (or, unset or empty, the default), as compose files write them: one profile serves
+    the local services and a cluster's (``configs/scale.yaml`` reads ``MLFLOW_TRACKING_URI``,
+    ``OPTUNA_STORAGE``, ``REGIMEFOREST_STORE_URL``). An unset variable without a default is an
+    error naming it and the field."""
+    if isinstance(value, dict):
+        return {k: _expand_env(v, path, f"{where}.{k}" if where else str(k))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, path, f"{where}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        found = os.environ.get(name)
+        if found:
+            return found
+        if default is None:
+            raise ConfigError(f"{path}: {where} = {value!r} reads ${{{name}}}, which is not set "
+                              f"(set it, or write ${{{name}:-default}})")
+        return default
+
+    return _ENV_REF.sub(substitute, value)
 
 
 def _extended(raw: dict[str, Any], path: Path, seen: list[Path]) -> dict[str, Any]:

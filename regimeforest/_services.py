@@ -157,13 +157,13 @@ def client_env(*, mlflow: str, prefect_api: str, scheduler: str, pg: str,
     Optuna and bar-store databases (``<prefix>optuna``, ``<prefix>bars`` on ``pg``).
 
     ``DASK_SCHEDULER_ADDRESS`` is Dask's own setting (``distributed.Client()`` with no address
-    connects to it); ``OPTUNA_STORAGE`` and ``REGIMEFOREST_BAR_STORE`` are for the profile's
+    connects to it); ``OPTUNA_STORAGE`` and ``REGIMEFOREST_STORE_URL`` are for the profile's
     ``tuning.storage`` and ``data.store``.
     """
     return {"MLFLOW_TRACKING_URI": mlflow, "PREFECT_API_URL": prefect_api,
             "DASK_SCHEDULER_ADDRESS": scheduler,
             "OPTUNA_STORAGE": pg_url(pg, f"{prefix}optuna"),
-            "REGIMEFOREST_BAR_STORE": pg_url(pg, f"{prefix}bars")}
+            "REGIMEFOREST_STORE_URL": pg_url(pg, f"{prefix}bars")}
 
 
 # --- readiness ---------------------------------------------------------------------------------

@@ -223,3 +223,24 @@ def test_a_scheduler_address_without_dask_is_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"scale.dask_address='tcp://h:8786' is only read with "
                                           r"scale.executor='dask', got scale.executor='local'"):
         load_config(tmp_path / "p.yaml")
+
+
+def test_a_profile_reads_environment_variables_with_defaults(tmp_path, monkeypatch):
+    (tmp_path / "p.yaml").write_text(
+        "profile: p\nregistry: {tracking_uri: '${RF_TEST_URI:-http://127.0.0.1:5000}'}\n"
+        "tuning: {storage: 'postgresql://${RF_TEST_HOST:-db}:5432/optuna'}\n")
+    monkeypatch.delenv("RF_TEST_URI", raising=False)
+    monkeypatch.setenv("RF_TEST_HOST", "pg.internal")
+    config = load_config(tmp_path / "p.yaml")
+    assert config.registry.tracking_uri == "http://127.0.0.1:5000"
+    assert config.tuning.storage == "postgresql://pg.internal:5432/optuna"
+    monkeypatch.setenv("RF_TEST_URI", "http://mlflow:5000")
+    assert load_config(tmp_path / "p.yaml").registry.tracking_uri == "http://mlflow:5000"
+
+
+def test_an_unset_variable_without_default_names_the_field(tmp_path, monkeypatch):
+    monkeypatch.delenv("RF_TEST_UNSET", raising=False)
+    (tmp_path / "p.yaml").write_text("profile: p\nregistry: {tracking_uri: '${RF_TEST_UNSET}'}\n")
+    with pytest.raises(ConfigError, match=r"p\.yaml: registry\.tracking_uri = '\$\{RF_TEST_UNSET\}' "
+                                          r"reads \$\{RF_TEST_UNSET\}, which is not set"):
+        load_config(tmp_path / "p.yaml")

@@ -54,7 +54,7 @@ def _profile(path: Path, **sections: dict) -> Path:
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_", "DASK_"))}
     env.update(DO_NOT_TRACK="true", PREFECT_SERVER_ANALYTICS_ENABLED="false",
                MLFLOW_DISABLE_TELEMETRY="true", REGIMEFOREST_TASK_CACHE="off", **extra)
     return env

@@ -181,7 +181,7 @@ def test_urls_and_environment_name_the_driver_and_the_databases() -> None:
         "PREFECT_API_URL": "http://127.0.0.1:4200/api",
         "DASK_SCHEDULER_ADDRESS": "tcp://127.0.0.1:8786",
         "OPTUNA_STORAGE": "postgresql+psycopg2://postgres@127.0.0.1:5432/t_optuna",
-        "REGIMEFOREST_BAR_STORE": "postgresql+psycopg2://postgres@127.0.0.1:5432/t_bars"}
+        "REGIMEFOREST_STORE_URL": "postgresql+psycopg2://postgres@127.0.0.1:5432/t_bars"}
     with pytest.raises(svc.ServiceError, match=r"needs an asyncpg URL .* got "
                                                r"database_url='postgresql\+psycopg2://"):
         svc.prefect_server(svc.pg_url(pg, "prefect"), Path("home"), port=4200)
