@@ -33,6 +33,23 @@ TINY = {
     "promotion": {"gate": {"enabled": False}},
 }
 
+QUICK = {
+    "tuning": {"enabled": False},
+    "regime": {"n_restarts": 1},
+    "validation": {"n_groups": 3, "n_test_groups": 1, "cpcv_refit_regime": False,
+                   "walk_forward_windows": 0},
+}
+"""Over :data:`TINY`, for the flow tests whose subject is not the model but what a retrain
+reads, records or is run by (as_of spans, backfill resumption, serving): no tuning, one HMM
+restart, 3 CPCV splits without HMM refits, no walk-forward. About a third less time a retrain;
+the tests of the model and its validation keep :data:`TINY`."""
+
+
+def with_quick(profile: dict) -> dict:
+    """``profile`` (a profile file's mapping) with :data:`QUICK`'s settings over its own."""
+    return {**profile, **{section: {**profile.get(section, {}), **values}
+                          for section, values in QUICK.items()}}
+
 
 def write_tiny_profile(folder: Path) -> tuple[Path, str]:
     """``folder/tiny.yaml``: the :data:`TINY` profile with a fresh SQLite MLflow store in
@@ -57,6 +74,14 @@ def tiny_bars_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_profile(tmp_path: Path) -> tuple[Path, str]:
     """A profile file and a fresh SQLite MLflow store in tmp_path."""
     return write_tiny_profile(tmp_path)
+
+
+@pytest.fixture()
+def quick_profile(tiny_profile: tuple[Path, str]) -> tuple[Path, str]:
+    """:func:`tiny_profile` with :data:`QUICK`'s settings."""
+    path, uri = tiny_profile
+    path.write_text(yaml.safe_dump(with_quick(yaml.safe_load(path.read_text()))))
+    return path, uri
 
 
 # ------------------------------------------------------------------ the fit spy
