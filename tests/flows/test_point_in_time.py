@@ -30,20 +30,18 @@ def _scheduled_run(flow, scheduled: pd.Timestamp, parameters: dict):  # noqa: AN
 
 
 def test_two_weekly_runs_a_week_apart_train_on_different_spans(
-    tiny_profile: tuple[Path, str], tiny_bars_file: Path, tmp_path: Path,
+    quick_profile: tuple[Path, str], tiny_bars_file: Path, tmp_path: Path,
 ) -> None:
     from mlflow.tracking import MlflowClient
 
     from flows.weekly_retrain import weekly_retrain
     from tasks.bar_store import BarStore
 
-    config_path, uri = tiny_profile
+    # the spans are the point here: the quick profile (no tuning, fewer splits)
+    config_path, uri = quick_profile
     store_url = f"sqlite:///{tmp_path / 'bars.db'}"
     profile = yaml.safe_load(config_path.read_text())
     profile["data"].update(symbol="BTC", store=store_url)
-    # the spans are the point here: no tuning, fewer splits
-    profile["tuning"]["enabled"] = False
-    profile["validation"].update(walk_forward_windows=2, cpcv_refit_regime=False)
     config_path.write_text(yaml.safe_dump(profile))
 
     bars = as_bars(load_bars(tiny_bars_file))
