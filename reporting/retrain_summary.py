@@ -102,8 +102,11 @@ def summary_markdown(facts: RetrainFacts) -> str:
 
 
 def ui_hint(tracking_uri: str, experiment_id: str, default_tracking_uri: str) -> str:
-    """How to look at the runs: ``regimeforest ui`` (with ``--tracking-uri`` unless the store is
-    ``default_tracking_uri``), then the experiment's runs table on its headline view."""
+    """How to look at the runs: the experiment's runs table on its headline view, served by the
+    tracking server itself when the store is one (http or https), else by ``regimeforest ui``
+    (with ``--tracking-uri`` unless the store is ``default_tracking_uri``)."""
+    url = runs_url(ui_base(tracking_uri), experiment_id)
+    if tracking_uri.startswith(("http://", "https://")):
+        return f"open {url}"
     store = "" if tracking_uri == default_tracking_uri else f" --tracking-uri {tracking_uri}"
-    return (f"regimeforest ui{store}, then open "
-            f"{runs_url(ui_base(tracking_uri), experiment_id)}")
+    return f"regimeforest ui{store}, then open {url}"

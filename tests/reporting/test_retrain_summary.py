@@ -95,6 +95,13 @@ def test_the_link_follows_the_tracking_server_or_the_explicit_ui(
     assert "(http://ui.internal:8080/#/experiments/3/runs/0123abcd?" in summary_markdown(_facts())
 
 
+def test_ui_hint_on_a_tracking_server_opens_its_own_ui(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REGIMEFOREST_MLFLOW_UI", raising=False)
+    assert ui_hint("http://mlflow:5000/", "2", DEFAULT_STORE) == (
+        "open http://mlflow:5000/#/experiments/2/runs?workflowType=machine_learning"
+        "&viewStateShareKey=regimeforest-headline")
+
+
 def test_ui_hint_opens_the_runs_table_on_the_headline_view(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REGIMEFOREST_MLFLOW_UI", raising=False)
