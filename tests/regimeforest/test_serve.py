@@ -32,8 +32,10 @@ TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 TwoRuns = tuple[dict[str, Any], dict[str, Any]]  # the first finished, the second running
 
 
-def _tiny_profile() -> dict[str, Any]:
-    """tests/flows/conftest.py's TINY profile (read from there, so the two stay one)."""
+def _quick_profile() -> dict[str, Any]:
+    """tests/flows/conftest.py's TINY profile with its QUICK settings (no tuning, fewer
+    validation fits; read from there, so they stay one): serve's scheduling is the subject
+    here, not the model."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("_flows_conftest",
@@ -45,7 +47,7 @@ def _tiny_profile() -> dict[str, Any]:
         spec.loader.exec_module(module)
     finally:
         del sys.modules[spec.name]
-    return module.TINY
+    return module.with_quick(module.TINY)
 
 
 def _free_port() -> int:
@@ -158,7 +160,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 @pytest.fixture(scope="module")
 def tiny(served: Served) -> dict[str, str]:
-    """Run parameters: the tiny profile (its MLflow store in tmp) and 7,000 bars of the sample."""
+    """Run parameters: the quick tiny profile (its MLflow store in tmp) and 7,000 bars of the
+    sample."""
     from ml_core.data import load_bars, sample_bars_path
 
     data = served.tmp / "btc_tail.parquet"
@@ -166,7 +169,7 @@ def tiny(served: Served) -> dict[str, str]:
     uri = f"sqlite:///{served.tmp / 'mlruns' / 'mlflow.db'}"
     profile = served.tmp / "tiny.yaml"
     profile.write_text(yaml.safe_dump({
-        "profile": "tiny", "seed": 7, **_tiny_profile(),
+        "profile": "tiny", "seed": 7, **_quick_profile(),
         "registry": {"tracking_uri": uri, "experiment": "tiny", "model_name": "tiny"}}))
     return {"config_path": str(profile), "data": str(data)}
 
