@@ -15,17 +15,15 @@ START, END = "2019-09-24", "2019-09-27T12:00"
 @pytest.mark.slow
 @pytest.mark.usefixtures("prefect_harness")
 def test_a_backfill_without_promotion_retrains_its_as_ofs_at_once_on_dask(
-    tiny_profile: tuple[Path, str], tiny_bars_file: Path
+    quick_profile: tuple[Path, str], tiny_bars_file: Path
 ) -> None:
     from mlflow.tracking import MlflowClient
     from prefect.client.orchestration import get_client
 
     from flows.backfill import backfill
 
-    path, uri = tiny_profile
+    path, uri = quick_profile
     spec = yaml.safe_load(path.read_text())
-    spec["tuning"] = {**spec["tuning"], "enabled": False}
-    spec["validation"] = {**spec["validation"], "walk_forward_windows": 0}
     spec["scale"] = {"executor": "dask", "n_workers": 2}
     path.write_text(yaml.safe_dump(spec))
 
