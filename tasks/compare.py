@@ -1,8 +1,8 @@
 """Two registered versions of a profile's model compared: the headline figures side by side and
 the promotion gate's paired test on the newest bars, logged as an HTML page on B's run.
 
-The scoring is the gate's own (:func:`tasks.promotion.compare_with_champion`, with A in the
-champion's place), on the bars the retrain would read now (or at ``as_of``) from the span
+The scoring is the gate's own (:func:`tasks.promotion.version_returns` for each version, then
+:func:`tasks.promotion.paired_test` of B against A in the champion's place), on the bars the retrain would read now (or at ``as_of``) from the span
 :func:`tasks.promotion.newest_span_start` picks; the page is built by
 :mod:`reporting.compare`.
 """
@@ -149,23 +149,16 @@ def _note(run_id: str, tags: dict[str, str]) -> str:
             + (f"; gate decision when registered: {decision}" if decision else ""))
 
 
-def _score(tracker: Tracker, config: Config, a: str, b: str, pipelines: dict[str, Any],
+def _score(config: Config, a: str, b: str, pipelines: dict[str, Any],
            bars: pd.DataFrame, start: pd.Timestamp) -> tuple[dict[str, pd.Series], Any]:
     """Each version's per-bar net returns on the bars from ``start`` (its equity path) and the
-    gate's own paired test of B against A on the same bars (which scores them the same way:
-    :func:`~tasks.promotion.held_targets`, then paper fills with the profile's costs)."""
-    from ml_core.lifecycle import paper_returns
-    from tasks.backfill import warmup_span
-    from tasks.promotion import compare_with_champion, held_targets
+    gate's own paired test of B against A on those same returns
+    (:func:`~tasks.promotion.version_returns`, :func:`~tasks.promotion.paired_test`)."""
+    from tasks.promotion import paired_test, version_returns
 
-    fed = bars.loc[start - pd.Timedelta(warmup_span(config)):]
-    span = bars.loc[start:, ["open", "close"]]
-    returns = {}
-    for version, pipeline in pipelines.items():
-        targets = held_targets(pipeline, fed, span.index)
-        marks, _ = paper_returns(span, targets, config.validation.transaction_cost_bps)
-        returns[version] = marks["ret"]
-    return returns, compare_with_champion(tracker, config, a, pipelines[b], bars, start)
+    returns = {version: version_returns(config, pipeline, bars, start)
+               for version, pipeline in pipelines.items()}
+    return returns, paired_test(config, returns[b], returns[a])
 
 
 def _ui_link(tracker: Tracker, experiment_id: str, run_id: str, path: str) -> str:
@@ -204,7 +197,7 @@ def _paired_test(tracker: Tracker, config: Config, a: str, b: str, bars: pd.Data
         with tempfile.TemporaryDirectory() as tmp:
             pipelines = {v: load_pipeline(tracker.download_pipeline(
                 f"models:/{name}/{v}", Path(tmp) / f"v{v}")) for v in (a, b)}
-        returns, test = _score(tracker, config, a, b, pipelines, bars, start)
+        returns, test = _score(config, a, b, pipelines, bars, start)
     except (ValueError, OSError) as exc:
         return None, f"the versions could not be scored on the bars from {start}: {exc}", {}
     return test, paired_test_sentence(test, labels, config.promotion.gate.alpha), returns

@@ -23,8 +23,8 @@ from ml_core.lifecycle import GateVerdict, absolute_gate, gate_decision
 from reporting.gate_report import gate_markdown
 from tasks.registry import (CHALLENGER, CHAMPION, AliasConflict, PromotionDecision, Tracker)
 
-__all__ = ["GATE_FILE", "compare_with_champion", "held_targets", "newest_span_start", "promote_model",
-           "stage_aliases"]
+__all__ = ["GATE_FILE", "compare_with_champion", "held_targets", "newest_span_start", "paired_test",
+           "promote_model", "stage_aliases", "version_returns"]
 
 GATE_FILE = "gate.json"
 """Written beside a registered model's ``MLmodel``: whether the gate found it trustworthy (read by
@@ -59,31 +59,45 @@ def held_targets(pipeline: Any, fed: pd.DataFrame, index: pd.DatetimeIndex) -> p
     return held.reindex(index)
 
 
-def compare_with_champion(tracker: Tracker, config: Config, champion: str, pipeline: Any,
-                          bars: pd.DataFrame, start: pd.Timestamp) -> Any:
-    """The new version (``pipeline``) against the champion on the bars from ``start``: each
-    version's signals (fed the profile's warm-up history first) become paper positions filled
-    at the next bar's open with the profile's costs (:func:`ml_core.lifecycle._paper
-    .paper_returns`); their per-bar returns, aligned, go to the one-sided Sharpe-difference test
-    (:func:`ml_core.lifecycle._sharpe_test.sharpe_difference_test`)."""
-    from ml_core.lifecycle import paper_returns, sharpe_difference_test
-    from ml_core.pipeline import load_pipeline
+def version_returns(config: Config, pipeline: Any, bars: pd.DataFrame,
+                    start: pd.Timestamp) -> pd.Series:
+    """One version's per-bar net returns on the bars from ``start``: its signals (fed the
+    profile's warm-up history first) become paper positions filled at the next bar's open with
+    the profile's costs (:func:`ml_core.lifecycle._paper.paper_returns`)."""
+    from ml_core.lifecycle import paper_returns
     from tasks.backfill import warmup_span
 
-    gate = config.promotion.gate
-    name = config.registry.model_name
     fed = bars.loc[start - pd.Timedelta(warmup_span(config)):]
     span = bars.loc[start:, ["open", "close"]]
+    marks, _ = paper_returns(span, held_targets(pipeline, fed, span.index),
+                             config.validation.transaction_cost_bps)
+    return marks["ret"]
+
+
+def paired_test(config: Config, new: pd.Series, champion: pd.Series) -> Any:
+    """The gate's one-sided test that ``new``'s Sharpe ratio beats ``champion``'s on the same
+    bars (:func:`ml_core.lifecycle._sharpe_test.sharpe_difference_test`, the gate's method and
+    the profile's seed)."""
+    from ml_core.lifecycle import sharpe_difference_test
+
+    return sharpe_difference_test(new.to_numpy(dtype="float64"),
+                                  champion.to_numpy(dtype="float64"),
+                                  method=config.promotion.gate.test, alternative="greater",
+                                  random_state=config.seed)
+
+
+def compare_with_champion(tracker: Tracker, config: Config, champion: str, pipeline: Any,
+                          bars: pd.DataFrame, start: pd.Timestamp) -> Any:
+    """The new version (``pipeline``) against the champion on the bars from ``start``: both
+    versions' :func:`version_returns`, aligned bar by bar, go to :func:`paired_test`."""
+    from ml_core.pipeline import load_pipeline
+
+    name = config.registry.model_name
     with tempfile.TemporaryDirectory() as tmp:
         champion_pipeline = load_pipeline(
             tracker.download_pipeline(f"models:/{name}/{champion}", Path(tmp) / "champion"))
-    returns = {}
-    for label, model in (("new", pipeline), ("champion", champion_pipeline)):
-        targets = held_targets(model, fed, span.index)
-        marks, _ = paper_returns(span, targets, config.validation.transaction_cost_bps)
-        returns[label] = marks["ret"].to_numpy(dtype="float64")
-    return sharpe_difference_test(returns["new"], returns["champion"], method=gate.test,
-                                  alternative="greater", random_state=config.seed)
+    return paired_test(config, version_returns(config, pipeline, bars, start),
+                       version_returns(config, champion_pipeline, bars, start))
 
 
 @task(name="promote", cache_policy=NO_CACHE)
