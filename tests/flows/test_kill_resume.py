@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from tasks._cache import CACHE_ENV, ContentKey, fingerprint, prune_cache
 from tasks.registry import failure_tags
@@ -76,14 +77,19 @@ def _prefect_states(config_path: Path) -> list[tuple[object, dict[str, object]]]
 @pytest.mark.integration
 @pytest.mark.usefixtures("prefect_harness")
 def test_a_killed_retrain_fails_readably_and_its_rerun_resumes_from_the_cache(
-    tiny_profile: tuple[Path, str], tiny_bars_file: Path, tmp_path: Path
+    quick_profile: tuple[Path, str], tiny_bars_file: Path, tmp_path: Path
 ) -> None:
+    """The quick profile with its tuning back on (the studies are among what the rerun must
+    take from the cache): CPCV without HMM refits and no walk-forward leave less to redo."""
     from mlflow.tracking import MlflowClient
 
     from ml_core.pipeline import load_pipeline
     from tasks.registry import Tracker
 
-    config_path, uri = tiny_profile
+    config_path, uri = quick_profile
+    profile = yaml.safe_load(config_path.read_text())
+    profile["tuning"]["enabled"] = True
+    config_path.write_text(yaml.safe_dump(profile))
     client = MlflowClient(uri, registry_uri=uri)
     home = tmp_path / "prefect-home"
 
