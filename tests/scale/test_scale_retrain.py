@@ -10,6 +10,7 @@ import math
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -68,26 +69,33 @@ def bars(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def scale_run(tmp_path_factory: pytest.TempPathFactory, bars: Path, pg_mlflow_server: str,
-              pg_prefect_server: str, postgres_module_db: str) -> dict:
-    """The scale profile's retrain, run by the CLI in its own process against the servers."""
+def scale_process(tmp_path_factory: pytest.TempPathFactory, bars: Path, pg_mlflow_server: str,
+                  pg_prefect_server: str, postgres_module_db: str) -> Iterator[dict]:
+    """The scale profile's retrain, started with the CLI in its own process against the
+    servers (the embedded run goes on meanwhile: both fit on this machine's cores at once)."""
     folder = tmp_path_factory.mktemp("scale")
     profile = _profile(folder / "scale-tiny.yaml",
                        registry={"tracking_uri": pg_mlflow_server},
                        tuning={"storage": postgres_module_db})
-    done = subprocess.run(
+    log = (folder / "retrain.log").open("w")
+    process = subprocess.Popen(
         [sys.executable, "-m", "regimeforest", "retrain", "--config", str(profile),
          "--data", str(bars), "--as-of", AS_OF],
         cwd=folder, env=_env(PREFECT_API_URL=pg_prefect_server, PREFECT_HOME=str(folder / "ph")),
-        capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
-    return {"profile": profile, "stdout": done.stdout, "stderr": done.stderr,
-            "tracking": pg_mlflow_server, "prefect": pg_prefect_server,
-            "optuna": postgres_module_db}
+        stdout=log, stderr=subprocess.STDOUT, text=True)
+    try:
+        yield {"process": process, "log": folder / "retrain.log", "profile": profile,
+               "tracking": pg_mlflow_server, "prefect": pg_prefect_server,
+               "optuna": postgres_module_db}
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        log.close()
 
 
 @pytest.fixture(scope="module")
-def embedded_run(tmp_path_factory: pytest.TempPathFactory, bars: Path,
+def embedded_run(tmp_path_factory: pytest.TempPathFactory, bars: Path, scale_process: dict,
                  prefect_harness: None) -> dict:
     """The same profile on the embedded engines: SQLite MLflow and Optuna, the session's
     temporary Prefect server, every piece in the flow's process (forests on every core)."""
@@ -100,6 +108,15 @@ def embedded_run(tmp_path_factory: pytest.TempPathFactory, bars: Path,
     weekly_retrain(config_path=str(profile), data=str(bars),
                    as_of=datetime.fromisoformat(AS_OF).replace(tzinfo=timezone.utc))
     return {"tracking": uri}
+
+
+@pytest.fixture(scope="module")
+def scale_run(scale_process: dict, embedded_run: dict) -> dict:
+    """The scale retrain, finished (exit code 0), with its output."""
+    code = scale_process["process"].wait(timeout=900)
+    output = scale_process["log"].read_text()
+    assert code == 0, output[-6000:]
+    return {**scale_process, "output": output}
 
 
 def _retrain_run(tracking: str):
@@ -174,7 +191,7 @@ def test_the_flow_run_and_its_pieces_live_in_the_postgresql_backed_prefect_serve
                               {"id": retrain["id"]}).scalar_one()
     engine.dispose()
     assert stored == len(SPLITS)
-    assert "Creating a new Dask cluster" in scale_run["stdout"] + scale_run["stderr"]
+    assert "Creating a new Dask cluster" in scale_run["output"]
 
 
 def test_the_studies_live_in_the_postgresql_optuna_storage(scale_run: dict) -> None:
