@@ -3,6 +3,7 @@ stores several tests read, built once per session by real tiny retrains."""
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,10 +52,13 @@ def with_quick(profile: dict) -> dict:
                           for section, values in QUICK.items()}}
 
 
-def write_tiny_profile(folder: Path) -> tuple[Path, str]:
-    """``folder/tiny.yaml``: the :data:`TINY` profile with a fresh SQLite MLflow store in
-    ``folder/mlruns``. Returns (profile file, tracking URI)."""
+def write_tiny_profile(folder: Path, store: Path | None = None) -> tuple[Path, str]:
+    """``folder/tiny.yaml``: the :data:`TINY` profile with its SQLite MLflow store in
+    ``folder/mlruns``: none yet, or a copy of ``store``. Returns (profile file, tracking URI)."""
     uri = f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}"
+    if store is not None:
+        (folder / "mlruns").mkdir()
+        shutil.copyfile(store, folder / "mlruns" / "mlflow.db")
     path = folder / "tiny.yaml"
     path.write_text(yaml.safe_dump({"profile": "tiny", "seed": 7, **TINY, "registry": {
         "tracking_uri": uri, "experiment": "tiny", "model_name": "tiny"}}))
@@ -70,16 +74,34 @@ def tiny_bars_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def empty_mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An MLflow SQLite store with its tables and nothing in them, made once. A copy spares a
+    retrain MLflow's creating the tables (2-4 s) where a first run on no store is not the
+    subject (the CLI's and the backfill's refusals start with none)."""
+    from mlflow.tracking import MlflowClient
+
+    path = tmp_path_factory.mktemp("empty-store") / "mlflow.db"
+    MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
 @pytest.fixture()
 def tiny_profile(tmp_path: Path) -> tuple[Path, str]:
-    """A profile file and a fresh SQLite MLflow store in tmp_path."""
+    """A profile file and a fresh SQLite MLflow store (none yet) in tmp_path."""
     return write_tiny_profile(tmp_path)
 
 
 @pytest.fixture()
-def quick_profile(tiny_profile: tuple[Path, str]) -> tuple[Path, str]:
-    """:func:`tiny_profile` with :data:`QUICK`'s settings."""
-    path, uri = tiny_profile
+def stored_tiny_profile(tmp_path: Path, empty_mlflow_store: Path) -> tuple[Path, str]:
+    """:func:`tiny_profile` with its MLflow store's tables made (:func:`empty_mlflow_store`)."""
+    return write_tiny_profile(tmp_path, empty_mlflow_store)
+
+
+@pytest.fixture()
+def quick_profile(stored_tiny_profile: tuple[Path, str]) -> tuple[Path, str]:
+    """:func:`stored_tiny_profile` with :data:`QUICK`'s settings."""
+    path, uri = stored_tiny_profile
     path.write_text(yaml.safe_dump(with_quick(yaml.safe_load(path.read_text()))))
     return path, uri
 
@@ -170,14 +192,14 @@ class SpiedRetrain:
 
 @pytest.fixture(scope="session")
 def spied_retrain(tmp_path_factory: pytest.TempPathFactory, tiny_bars_file: Path,
-                  prefect_harness: None) -> SpiedRetrain:
-    """A weekly retrain of the tiny profile in a fresh store, every fit watched by a
+                  empty_mlflow_store: Path, prefect_harness: None) -> SpiedRetrain:
+    """A weekly retrain of the tiny profile in a new store, every fit watched by a
     :class:`FitSpy` (tests/flows/test_holdout_isolation.py reads what it saw). The spy only
     records, so this is also the first retrain of :func:`retrained_twice`, which adds the
     second to the same store."""
     from flows.weekly_retrain import weekly_retrain
 
-    path, uri = write_tiny_profile(tmp_path_factory.mktemp("twice"))
+    path, uri = write_tiny_profile(tmp_path_factory.mktemp("twice"), empty_mlflow_store)
     with pytest.MonkeyPatch.context() as patch:
         spy = FitSpy().install(patch)
         summary = weekly_retrain(config_path=str(path), data=str(tiny_bars_file))

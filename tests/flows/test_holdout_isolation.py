@@ -72,7 +72,7 @@ def test_no_fit_of_a_real_retrain_reads_a_holdout_bar(
 
 
 def test_a_retrain_whose_fits_read_the_holdout_is_caught(
-    tiny_profile: tuple[Path, str], tiny_bars_file: Path, monkeypatch: pytest.MonkeyPatch,
+    stored_tiny_profile: tuple[Path, str], tiny_bars_file: Path, monkeypatch: pytest.MonkeyPatch,
     fit_spy: FitSpy
 ) -> None:
     """Negative control: the holdout is still split off the events, but the fits get every bar
@@ -89,7 +89,7 @@ def test_a_retrain_whose_fits_read_the_holdout_is_caught(
 
     monkeypatch.setattr(module, "cut_final_holdout", leaky_cut)
     spy = fit_spy
-    config_path, uri = tiny_profile
+    config_path, uri = stored_tiny_profile
     profile = yaml.safe_load(config_path.read_text())
     profile["tuning"]["enabled"] = False  # the leak is in the first fits: no need to tune
     config_path.write_text(yaml.safe_dump(profile))

@@ -131,12 +131,12 @@ def test_two_retrains_register_champion_then_challenger(
 
 
 def test_bad_data_stops_before_training_and_registers_nothing(
-    tiny_profile: tuple[Path, str], tiny_bars_file: Path, tmp_path: Path
+    stored_tiny_profile: tuple[Path, str], tiny_bars_file: Path, tmp_path: Path
 ) -> None:
     from flows.weekly_retrain import weekly_retrain
     from tasks.quality import DataQualityError
 
-    config_path, uri = tiny_profile
+    config_path, uri = stored_tiny_profile
     frame = pd.read_parquet(tiny_bars_file)
     frame.loc[100, "timestamp"] = frame.loc[99, "timestamp"]  # a duplicated timestamp
     frame.loc[200, "low"] = frame.loc[200, "high"] + 1.0      # high < low
@@ -157,7 +157,7 @@ def test_bad_data_stops_before_training_and_registers_nothing(
 
 
 def test_the_gate_rejects_a_model_without_evidence_and_the_served_model_holds(
-    tiny_profile: tuple[Path, str], tiny_bars_file: Path
+    stored_tiny_profile: tuple[Path, str], tiny_bars_file: Path
 ) -> None:
     """The profile's defaults (gate on): a tiny model on 7,000 real bars has no evidence of
     skill, so the gate rejects it, records every statistic and the failed gates, and there is
@@ -173,7 +173,7 @@ def test_the_gate_rejects_a_model_without_evidence_and_the_served_model_holds(
     from ml_core.pipeline import load_pipeline
     from tasks.registry import Tracker
 
-    config_path, uri = tiny_profile
+    config_path, uri = stored_tiny_profile
     profile = yaml.safe_load(config_path.read_text())
     profile["validation"]["refit_on_all"] = True
     del profile["promotion"]  # the defaults: gate on, rollout on
@@ -247,11 +247,11 @@ def test_the_gate_rejects_a_model_without_evidence_and_the_served_model_holds(
 
 
 def test_too_little_history_fails_the_run_naming_the_cause(
-    tiny_profile: tuple[Path, str], tiny_bars_file: Path, tmp_path: Path
+    stored_tiny_profile: tuple[Path, str], tiny_bars_file: Path, tmp_path: Path
 ) -> None:
     from flows.weekly_retrain import weekly_retrain
 
-    config_path, uri = tiny_profile
+    config_path, uri = stored_tiny_profile
     short = tmp_path / "short.parquet"
     pd.read_parquet(tiny_bars_file).iloc[-300:].to_parquet(short)
     # the HMM fits on the 240 bars before the final holdout (the tiny profile holds out 20%)
