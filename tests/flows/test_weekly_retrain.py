@@ -176,6 +176,7 @@ def test_the_gate_rejects_a_model_without_evidence_and_the_served_model_holds(
     config_path, uri = stored_tiny_profile
     profile = yaml.safe_load(config_path.read_text())
     profile["validation"]["refit_on_all"] = True
+    profile["validation"]["walk_forward_windows"] = 0  # no gate reads it: less to wait for
     del profile["promotion"]  # the defaults: gate on, rollout on
     config_path.write_text(yaml.safe_dump(profile))
     summary = weekly_retrain(config_path=str(config_path), data=str(tiny_bars_file))
