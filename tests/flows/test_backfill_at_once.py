@@ -19,6 +19,8 @@ def test_a_backfill_without_promotion_retrains_its_as_ofs_at_once_on_dask(
 ) -> None:
     from mlflow.tracking import MlflowClient
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (FlowRunFilter, FlowRunFilterName,
+                                                TaskRunFilter, TaskRunFilterName)
 
     from flows.backfill import backfill
 
@@ -42,11 +44,14 @@ def test_a_backfill_without_promotion_retrains_its_as_ofs_at_once_on_dask(
     assert first.info.start_time < second.info.end_time
     assert not any(v.aliases for v in client.search_model_versions("name='tiny'"))
     with get_client(sync_client=True) as prefect:
-        pieces = {run.name: run for run in prefect.read_task_runs()
-                  if run.name.startswith("retrain-2019-09-2")}
+        pieces = {run.name: run for run in prefect.read_task_runs(
+            task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_="retrain-2019-09-2")))}
         assert set(pieces) >= {"retrain-2019-09-24T0000", "retrain-2019-09-27T0000"}
-        subflows = [run for run in prefect.read_flow_runs()
-                    if run.name.startswith("tiny-as-of-2019-09-2")]
+        # the retrains these pieces held (the session's other backfills made namesakes before)
+        began = min(p.start_time for p in pieces.values())
+        subflows = [run for run in prefect.read_flow_runs(flow_run_filter=FlowRunFilter(
+            name=FlowRunFilterName(like_="tiny-as-of-2019-09-2")))
+            if run.start_time is not None and run.start_time >= began]
     assert sorted(run.name for run in subflows) == ["tiny-as-of-2019-09-24T0000",
                                                     "tiny-as-of-2019-09-27T0000"]
     assert all(run.state.is_completed() for run in subflows)

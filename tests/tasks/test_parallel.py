@@ -32,10 +32,12 @@ def fails_on_two(item: int) -> int:
 @flow
 def run_pieces(config: Config, items: list[int]):
     with scale_out(config):
-        inside = active_runner() is not None
+        runner = active_runner()
         results = parallel_map("square", functools.partial(where, 100), items)
+        workers = (0 if runner is None
+                   else len(runner.client.scheduler_info(n_workers=-1)["workers"]))
         hook = mapper("cpcv-split")
-    return inside, results, hook
+    return workers, results, hook
 
 
 @flow
@@ -48,20 +50,23 @@ def run_failing(config: Config):
 def test_pieces_run_on_two_dask_workers_in_order_as_named_task_runs():
     from prefect.client.orchestration import get_client
 
-    inside, results, hook = run_pieces(DASK, [5, 1, 4, 3])
-    assert inside and hook is not None
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
+
+    workers, results, hook = run_pieces(DASK, [5, 1, 4, 3])
+    assert workers == 2 and hook is not None
     assert [r[0] for r in results] == [105, 101, 104, 103]  # the items' order, whoever finished
     assert all(r[2] for r in results) and {r[3] for r in results} == {1}
-    assert len({r[1] for r in results}) == 2 and os.getpid() not in {r[1] for r in results}
+    assert os.getpid() not in {r[1] for r in results}  # on the workers' processes
     with get_client(sync_client=True) as client:
-        names = {run.name for run in client.read_task_runs() if run.name.startswith("square-")}
-    assert {"square-5", "square-1", "square-4", "square-3"} <= names
+        runs = client.read_task_runs(task_run_filter=TaskRunFilter(
+            name=TaskRunFilterName(like_="square-")))
+    assert {"square-5", "square-1", "square-4", "square-3"} <= {run.name for run in runs}
 
 
 @pytest.mark.usefixtures("prefect_harness")
 def test_the_embedded_profile_runs_every_piece_here():
-    inside, results, hook = run_pieces(LOCAL, [2, 7])
-    assert (inside, hook) == (False, None)
+    workers, results, hook = run_pieces(LOCAL, [2, 7])
+    assert (workers, hook) == (0, None)
     assert [r[:3] for r in results] == [(102, os.getpid(), False), (107, os.getpid(), False)]
     assert piece_threads(DASK) is None  # not on a worker: the profile's own n_jobs
 
