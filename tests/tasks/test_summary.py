@@ -37,9 +37,8 @@ def test_ui_hint_prints_the_runs_table_link(monkeypatch: pytest.MonkeyPatch) -> 
     assert _summary().ui_hint() == (
         "regimeforest ui, then open http://127.0.0.1:5000/#/experiments/3/runs"
         "?workflowType=machine_learning&viewStateShareKey=regimeforest-headline")
-    assert _summary("http://mlflow:5000").ui_hint() == (
-        "regimeforest ui --tracking-uri http://mlflow:5000, then open "
-        "http://mlflow:5000/#/experiments/3/runs"
+    assert _summary("http://mlflow:5000").ui_hint() == (  # the server serves its own UI
+        "open http://mlflow:5000/#/experiments/3/runs"
         "?workflowType=machine_learning&viewStateShareKey=regimeforest-headline")
 
 
