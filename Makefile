@@ -61,6 +61,10 @@ bench-tuning: install  ## Hyperband against no pruning on BTC 5m (60 trials x 3 
 bench-commands: install  ## how fast the commands answer: --help, history, promote, rollback, validate-data (~2 min)
 	$(BIN)/python benchmarks/commands.py
 
+.PHONY: bench-scale
+bench-scale: install  ## CPCV on 1 and 2 Dask workers, Prefect overhead, production projection (~20 min, ~30 shared; PostgreSQL)
+	$(BIN)/python benchmarks/scale.py
+
 ui: install  ## open the MLflow UI on the project's store
 	$(BIN)/regimeforest ui
 
