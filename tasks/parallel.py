@@ -42,8 +42,8 @@ _RUNNER: ContextVar[Any] = ContextVar("regimeforest_dask_runner", default=None)
 def dask_runner(config: Config) -> Any:
     """The ``DaskTaskRunner`` of ``config.scale``: the scheduler at ``dask_address``, else at
     Dask's own ``scheduler-address`` setting (``$DASK_SCHEDULER_ADDRESS``), else a
-    ``LocalCluster`` of ``n_workers`` processes (``threads_per_worker`` threads each, no
-    dashboard: a second flow run on the machine would find its port taken)."""
+    ``LocalCluster`` of ``n_workers`` processes (``threads_per_worker`` threads each, the
+    dashboard on a free port)."""
     import dask
     from prefect_dask import DaskTaskRunner
 
@@ -51,9 +51,10 @@ def dask_runner(config: Config) -> Any:
     address = scale.dask_address or dask.config.get("scheduler-address", None)
     if address:
         return DaskTaskRunner(address=address)
+    # dashboard on a free port (None still binds 8787, which a second cluster finds taken)
     return DaskTaskRunner(cluster_kwargs={"n_workers": scale.n_workers,
                                           "threads_per_worker": scale.threads_per_worker,
-                                          "processes": True, "dashboard_address": None})
+                                          "processes": True, "dashboard_address": ":0"})
 
 
 @contextmanager
@@ -66,7 +67,12 @@ def scale_out(config: Config) -> Iterator[None]:
     if config.scale.executor != "dask" or _RUNNER.get() is not None or on_dask_worker():
         yield
         return
-    with dask_runner(config) as runner:
+    import dask
+
+    # the workers' statistical profiler samples every thread 100 times a second: ~7% of a core
+    # beside each piece (benchmarks/results/scale.md); a LocalCluster started here inherits this
+    with dask.config.set({"distributed.worker.profile.enabled": False}), \
+            dask_runner(config) as runner:
         token = _RUNNER.set(runner)
         try:
             yield
