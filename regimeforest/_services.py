@@ -355,7 +355,9 @@ def dask_worker(scheduler: str, *, dashboard_port: int, index: int, scratch: Pat
     argv = (executable("dask"), "worker", scheduler, "--nthreads", "1", "--name", name,
             "--host", host, "--no-dashboard", "--local-directory", str(Path(scratch).resolve()))
     probe = Probe(f"http://{host}:{dashboard_port}/json/counts.json", "dask_workers", index)
-    return Service(name, argv, scheduler, probe, {**QUIET_ENV, **(env or {})},
+    # no statistical profiler: it costs ~7% of a core beside each task (benchmarks/scale.py)
+    quiet = {**QUIET_ENV, "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}
+    return Service(name, argv, scheduler, probe, {**quiet, **(env or {})},
                    str(Path(cwd).resolve()))
 
 
