@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import typer
+import yaml
 from typer.testing import CliRunner
 
 from ml_core.data import load_bars
@@ -40,12 +41,16 @@ def _versions(uri: str) -> list[str]:
 def test_backfill_registers_as_of_versions_resumes_and_redoes_nothing(
     quick_profile: tuple[Path, str], tiny_bars_file: Path
 ) -> None:
-    """The retrains are the quick profile's (tests/flows/conftest.py): the backfill's
-    bookkeeping is the subject here, not the models."""
+    """The retrains are the quick profile's (tests/flows/conftest.py) on the last 60 days
+    before each as_of (a third of a retrain's time less again): the backfill's bookkeeping is
+    the subject here, not the models. They still trade, v2 scoring below v1."""
     from flows.backfill import backfill
     from tasks.registry import Tracker, decide_promotion
 
     config_path, uri = quick_profile
+    spec = yaml.safe_load(config_path.read_text())
+    spec["data"]["lookback"] = "60D"
+    config_path.write_text(yaml.safe_dump(spec))
     args = {"config_path": str(config_path), "data": str(tiny_bars_file), "every": "3d"}
 
     # a backfill stopped after its first as_of ...
