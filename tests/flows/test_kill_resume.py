@@ -80,7 +80,8 @@ def test_a_killed_retrain_fails_readably_and_its_rerun_resumes_from_the_cache(
     quick_profile: tuple[Path, str], tiny_bars_file: Path, tmp_path: Path
 ) -> None:
     """The quick profile with its tuning back on (the studies are among what the rerun must
-    take from the cache): CPCV without HMM refits and no walk-forward leave less to redo."""
+    take from the cache), on the last 60 days of bars: CPCV without HMM refits and no
+    walk-forward leave less to redo."""
     from mlflow.tracking import MlflowClient
 
     from ml_core.pipeline import load_pipeline
@@ -89,6 +90,7 @@ def test_a_killed_retrain_fails_readably_and_its_rerun_resumes_from_the_cache(
     config_path, uri = quick_profile
     profile = yaml.safe_load(config_path.read_text())
     profile["tuning"]["enabled"] = True
+    profile["data"]["lookback"] = "60D"
     config_path.write_text(yaml.safe_dump(profile))
     client = MlflowClient(uri, registry_uri=uri)
     home = tmp_path / "prefect-home"
