@@ -160,16 +160,17 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 @pytest.fixture(scope="module")
 def tiny(served: Served) -> dict[str, str]:
-    """Run parameters: the quick tiny profile (its MLflow store in tmp) and 7,000 bars of the
-    sample."""
+    """Run parameters: the quick tiny profile training on the last 60 days (its MLflow store
+    in tmp) and 7,000 bars of the sample."""
     from ml_core.data import load_bars, sample_bars_path
 
     data = served.tmp / "btc_tail.parquet"
     load_bars(sample_bars_path()).iloc[-7000:].to_parquet(data, index=False)
     uri = f"sqlite:///{served.tmp / 'mlruns' / 'mlflow.db'}"
     profile = served.tmp / "tiny.yaml"
+    quick = _quick_profile()
     profile.write_text(yaml.safe_dump({
-        "profile": "tiny", "seed": 7, **_quick_profile(),
+        "profile": "tiny", "seed": 7, **quick, "data": {**quick["data"], "lookback": "60D"},
         "registry": {"tracking_uri": uri, "experiment": "tiny", "model_name": "tiny"}}))
     return {"config_path": str(profile), "data": str(data)}
 
